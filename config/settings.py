@@ -1,0 +1,233 @@
+"""One settings module; everything that differs between machines comes from the environment.
+
+Without DATABASE_URL / REDIS_URL the embedded servers under ./var are used (`python -m config.embedded start`).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+
+from config import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = embedded.VAR_DIR
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else "insecure-demo-key")
+if not SECRET_KEY:
+    # A per-checkout key so a demo or test run never needs configuration, but never a shared constant.
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        import secrets
+
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+    SECRET_KEY = key_file.read_text().strip()
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+_recorded = embedded.recorded_urls()
+_default_db = _recorded.database_url if _recorded else f"postgresql://postgres:@/{embedded.DB_NAME}?host={embedded.PG_DIR}"
+_default_redis = _recorded.redis_url if _recorded else f"unix://{embedded.REDIS_DIR / 'redis.sock'}"
+DATABASE_URL = env.str("DATABASE_URL", default=_default_db)
+REDIS_URL = env.str("REDIS_URL", default=_default_redis)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials",
+    "matcher",
+    "review",
+    "pricing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "matcher.context_processors.pipeline_status",
+            ],
+        },
+    }
+]
+
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _redis_db_url(url: str, db: int) -> str:
+    """The same Redis server, another logical database (broker, cache and limiter stay apart)."""
+    if url.startswith("unix://"):
+        base = url.split("?", 1)[0]
+        return f"{base}?db={db}"
+    base = url.rstrip("/")
+    parts = base.rsplit("/", 1)
+    if len(parts) == 2 and parts[1].isdigit():
+        base = parts[0]
+    return f"{base}/{db}"
+
+
+REDIS_DB_OFFSET = env.int("REDIS_DB_OFFSET", default=0)  # tests use another set of logical databases
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _redis_db_url(REDIS_URL, 1 + REDIS_DB_OFFSET),
+        "KEY_PREFIX": "pm",
+    }
+}
+RATE_LIMIT_REDIS_URL = _redis_db_url(REDIS_URL, 2 + REDIS_DB_OFFSET)
+
+# Celery: separate queues so image work, LLM calls and ingest scale on their own workers.
+_broker = _redis_db_url(REDIS_URL, 0 + REDIS_DB_OFFSET)
+CELERY_BROKER_URL = _broker.replace("unix://", "redis+socket://", 1) if _broker.startswith("unix://") else _broker
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=15 * 60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=20 * 60)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "matcher.tasks.image_fetch*": {"queue": "ingest"},
+    "matcher.tasks.match_*": {"queue": "vision"},
+    "matcher.tasks.llm_*": {"queue": "llm"},
+    "pricing.tasks.*": {"queue": "default"},
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# Media: local files by default; S3-compatible storage when several machines share images.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+MEDIA_URL = "/media/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+if env.str("MEDIA_STORAGE", default="local") == "s3":
+    _media_backend = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=None),
+            "region_name": env.str("AWS_S3_REGION_NAME", default=None),
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+else:
+    _media_backend = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+STORAGES = {
+    "default": _media_backend,
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = True
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "ko"
+TIME_ZONE = "Asia/Seoul"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"PIL": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}},
+}
+
+# --- Image ingest -----------------------------------------------------------------------------
+IMAGE_MAX_BYTES = env.int("IMAGE_MAX_BYTES", default=15 * 1024 * 1024)
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
+IMAGE_FETCH_TIMEOUT_S = env.float("IMAGE_FETCH_TIMEOUT_S", default=10.0)
+IMAGE_FETCH_MAX_REDIRECTS = 5
+# Hosts allowed even when they resolve to private addresses (local test servers only).
+IMAGE_FETCH_ALLOWED_HOSTS = env.list("IMAGE_FETCH_ALLOWED_HOSTS", default=[])
+# Local image paths in CSV imports must sit under one of these folders.
+IMPORT_ALLOWED_ROOTS = env.list("IMPORT_ALLOWED_ROOTS", default=[])
+
+# --- Matching pipeline --------------------------------------------------------------------------
+MODELS_DIR = env.path("MODELS_DIR", default=VAR_DIR / "models")
+MATCHER_REGION_FINDER = env.str("MATCHER_REGION_FINDER", default="matcher.pipeline.detect.PoseRegionFinder")
+MATCHER_BACKGROUND_REMOVER = env.str(
+    "MATCHER_BACKGROUND_REMOVER", default="matcher.pipeline.segment.RembgRemover"
+)
+# "efficientnet" (offline, ships in a registry package) or "open_clip" (needs CLIP weights).
+MATCHER_EMBEDDER = env.str("MATCHER_EMBEDDER", default="efficientnet")
+OPEN_CLIP_MODEL = env.str("OPEN_CLIP_MODEL", default="ViT-B-32")
+OPEN_CLIP_PRETRAINED = env.str("OPEN_CLIP_PRETRAINED", default="laion2b_s34b_b79k")
+MATCHER_OCR_ENABLED = env.bool("MATCHER_OCR_ENABLED", default=True)
+MATCHER_TORCH_THREADS = env.int("MATCHER_TORCH_THREADS", default=0)  # 0: one per core
+MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=8)  # SKUs per task
+
+# --- Vision LLM (Gemini) -----------------------------------------------------------------------
+GEMINI_API_KEY = env.str("GEMINI_API_KEY", default="")
+GEMINI_BASE_URL = env.str("GEMINI_BASE_URL", default="")  # tests point this at a local fake server
+GEMINI_MODEL = env.str("GEMINI_MODEL", default="gemini-flash-latest")
+GEMINI_ESCALATION_MODEL = env.str("GEMINI_ESCALATION_MODEL", default="gemini-2.5-pro")
+GEMINI_MEDIA_RESOLUTION = env.str("GEMINI_MEDIA_RESOLUTION", default="MEDIA_RESOLUTION_MEDIUM")
+GEMINI_RPM = env.int("GEMINI_RPM", default=300)
+GEMINI_TPM = env.int("GEMINI_TPM", default=1_000_000)
+GEMINI_TIMEOUT_S = env.float("GEMINI_TIMEOUT_S", default=60.0)
+GEMINI_MAX_RETRIES = env.int("GEMINI_MAX_RETRIES", default=4)
+GEMINI_DAILY_SPEND_CAP_USD = Decimal(env.str("GEMINI_DAILY_SPEND_CAP_USD", default="20"))
+USD_TO_KRW = Decimal(env.str("USD_TO_KRW", default="1400"))
+# USD per million tokens (input, output); batch jobs are billed at half.
+GEMINI_PRICES_PER_MTOK = {
+    "gemini-flash-latest": (Decimal("0.30"), Decimal("2.50")),
+    "gemini-2.5-flash": (Decimal("0.30"), Decimal("2.50")),
+    "gemini-2.5-pro": (Decimal("1.25"), Decimal("10.00")),
+}
+PROMPTS_DIR = BASE_DIR / "prompts"
+
+# --- Review ------------------------------------------------------------------------------------
+REVIEW_CLAIM_SECONDS = env.int("REVIEW_CLAIM_SECONDS", default=300)

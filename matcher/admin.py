@@ -1,0 +1,140 @@
+from django.contrib import admin
+from django.utils.html import format_html
+
+from matcher import models
+
+
+@admin.register(models.ImageFile)
+class ImageFileAdmin(admin.ModelAdmin):
+    list_display = ["sha256", "width", "height", "format", "bytes", "analysed_with", "created_at"]
+    search_fields = ["sha256"]
+    list_filter = ["format", "analysed_with"]
+    readonly_fields = ["preview"]
+
+    @admin.display(description="미리보기")
+    def preview(self, obj: models.ImageFile) -> str:
+        return format_html('<img src="{}" style="max-height:240px">', obj.file.url) if obj.file else "-"
+
+
+class ProductImageInline(admin.TabularInline):
+    model = models.ProductImage
+    extra = 0
+    fields = ["position", "source", "image", "fetch_status", "fetch_error"]
+    readonly_fields = ["image", "fetch_status", "fetch_error"]
+
+
+@admin.register(models.Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["sku", "product_number", "brand", "title", "category", "colour", "price", "active"]
+    search_fields = ["sku", "product_number", "product_number_norm", "title", "brand"]
+    list_filter = ["active", "category", "brand"]
+    inlines = [ProductImageInline]
+
+
+class ListingImageInline(admin.TabularInline):
+    model = models.ListingImage
+    extra = 0
+    fields = ["position", "source", "image", "fetch_status", "fetch_error", "fetch_attempts"]
+    readonly_fields = ["image", "fetch_status", "fetch_error", "fetch_attempts"]
+
+
+@admin.register(models.Listing)
+class ListingAdmin(admin.ModelAdmin):
+    list_display = ["id", "product", "mall", "seller", "title", "price", "shipping_fee", "last_seen"]
+    search_fields = ["product__sku", "product__product_number", "product_number", "title", "mall", "seller"]
+    list_filter = ["mall"]
+    list_select_related = ["product"]
+    raw_id_fields = ["product"]
+    inlines = [ListingImageInline]
+
+
+@admin.register(models.ListingImage)
+class ListingImageAdmin(admin.ModelAdmin):
+    list_display = ["id", "listing", "source", "fetch_status", "fetch_error", "fetch_attempts"]
+    list_filter = ["fetch_status"]
+    search_fields = ["source", "listing__product__sku", "listing__mall"]
+    raw_id_fields = ["listing", "image"]
+
+
+@admin.register(models.ProductImage)
+class ProductImageAdmin(admin.ModelAdmin):
+    list_display = ["id", "product", "source", "fetch_status", "fetch_error"]
+    list_filter = ["fetch_status"]
+    search_fields = ["source", "product__sku"]
+    raw_id_fields = ["product", "image"]
+
+
+@admin.register(models.Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["id", "image", "embedder", "index", "kind", "cutout"]
+    list_filter = ["embedder", "kind", "cutout"]
+    search_fields = ["image__sha256"]
+    raw_id_fields = ["image"]
+    exclude = ["embedding"]
+
+
+@admin.register(models.AttributeTerm)
+class AttributeTermAdmin(admin.ModelAdmin):
+    list_display = ["group", "value", "term", "active"]
+    list_filter = ["group", "active"]
+    search_fields = ["term", "value"]
+    list_editable = ["active"]
+
+
+@admin.register(models.ThresholdSet)
+class ThresholdSetAdmin(admin.ModelAdmin):
+    list_display = ["version", "auto_threshold", "review_threshold", "note", "created_by", "created_at"]
+    readonly_fields = ["version", "created_by", "created_at"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Versions are immutable: decisions point at them. A change is a new version (services).
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        from matcher.services import threshold_set_create
+
+        created = threshold_set_create(
+            auto_threshold=obj.auto_threshold,
+            review_threshold=obj.review_threshold,
+            policy=obj.policy,
+            note=obj.note,
+            user=request.user,
+        )
+        obj.pk, obj.version = created.pk, created.version
+
+
+@admin.register(models.MatchRun)
+class MatchRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "scope", "status", "listings_done", "listings_total", "failures", "created_at"]
+    list_filter = ["status", "scope"]
+
+
+@admin.register(models.Match)
+class MatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "product", "listing", "bucket", "status", "confidence", "decided_by_human", "decided_at"]
+    list_filter = ["bucket", "status", "decided_by_human", "listing__mall"]
+    search_fields = ["product__sku", "product__product_number", "listing__mall", "listing__title"]
+    list_select_related = ["product", "listing"]
+    raw_id_fields = ["product", "listing", "run", "thresholds"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # decisions change through the review queue, which audits them
+
+
+@admin.register(models.LlmVerdictRecord)
+class LlmVerdictRecordAdmin(admin.ModelAdmin):
+    list_display = ["id", "model", "prompt_version", "ok", "cost_usd", "batch", "created_at"]
+    list_filter = ["model", "ok", "batch", "prompt_version"]
+    search_fields = ["image_a", "image_b", "key"]
+
+
+@admin.register(models.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "user", "active", "created_at", "last_used_at"]
+    readonly_fields = ["key_hash", "prefix", "last_used_at"]
+
+
+@admin.register(models.ImportReport)
+class ImportReportAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "source", "created", "updated", "unchanged", "failed", "created_at"]
+    list_filter = ["kind"]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MatcherConfig(AppConfig):
+    name = "matcher"
+    default_auto_field = "django.db.models.BigAutoField"

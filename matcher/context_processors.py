@@ -1,0 +1,17 @@
+"""What every page shows about the pipeline: the active embedder and whether the LLM verifier is on."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+
+
+def pipeline_status(request: HttpRequest) -> dict:
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    from matcher.pipeline_config import active_embedder_label
+
+    return {
+        "active_embedder": active_embedder_label(),
+        "llm_enabled": bool(settings.GEMINI_API_KEY),
+        "is_admin_user": request.user.is_superuser or request.user.groups.filter(name="admin").exists(),
+    }

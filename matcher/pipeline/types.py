@@ -1,0 +1,124 @@
+"""The data that flows between pipeline stages.
+
+Plain Python: no Django imports anywhere under matcher/pipeline/. Stages take and
+return these dataclasses; the concrete class of each stage is chosen by a dotted
+path in settings (see matcher/pipeline/registry.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+from PIL import Image
+
+RegionKind = Literal["whole", "outfit", "upper", "lower", "item"]
+Bucket = Literal["auto", "review", "reject"]
+
+
+@dataclass(frozen=True)
+class Box:
+    """Pixel box in the original image, x1/y1 exclusive."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def area(self) -> int:
+        return max(0, self.x1 - self.x0) * max(0, self.y1 - self.y0)
+
+    def as_list(self) -> list[int]:
+        return [self.x0, self.y0, self.x1, self.y1]
+
+
+@dataclass
+class Region:
+    """One place in an image worth comparing: the whole view, a garment on a person, or one item of a collage."""
+
+    kind: RegionKind
+    box: Box
+    # Set by the region finder: True when the region sits on a busy (non-plain) background,
+    # so background removal may change what the embedder sees.
+    needs_cutout: bool = False
+    score: float = 1.0
+    # Pose keypoints (x, y, confidence) in original-image pixels, when a person was found.
+    keypoints: list[tuple[float, float, float]] | None = None
+
+
+@dataclass
+class ColourSignature:
+    """Colour of a garment region: a small Lab histogram plus the dominant Lab colours with weights."""
+
+    histogram: np.ndarray  # float32, L1-normalised
+    dominant_lab: np.ndarray  # (k, 3) float32
+    weights: np.ndarray  # (k,) float32, sums to 1
+
+
+@dataclass
+class RegionFeatures:
+    """Everything the pipeline stores for a region: its embedding and colour."""
+
+    region: Region
+    embedding: np.ndarray  # float32, L2-normalised
+    colour: ColourSignature | None = None
+
+
+@dataclass
+class PairEvidence:
+    """Evidence for one (our SKU, competitor listing) pair; the best region pair per kind wins."""
+
+    cosine: float | None = None  # best embedding cosine over region pairs
+    cosine_regions: tuple[str, str] | None = None  # which regions (ids or descriptions) gave it
+    inliers: int | None = None  # RANSAC-consistent keypoint matches (same photo / print re-used)
+    inlier_colour_agreement: float | None = None  # share of inliers whose local colour agrees
+    colour_distance: float | None = None  # garment-region colour distance (0 same .. 1 far)
+    product_number: Literal["match", "mismatch", "absent"] = "absent"
+    conflicts: list[str] = field(default_factory=list)  # e.g. ["audience: kids vs adult"]
+    llm: "LlmVerdict | None" = None
+
+
+@dataclass
+class LlmVerdict:
+    is_match: bool | None
+    confidence: float | None
+    candidate_type: str = "unknown"
+    matched_features: list[str] = field(default_factory=list)
+    mismatched_features: list[str] = field(default_factory=list)
+    reasoning: str = ""
+    model: str = ""
+    prompt_version: str = ""
+    error: str | None = None  # set when the call failed: never an automatic decision then
+    cost_usd: str = "0"  # Decimal as string, exact
+
+
+@dataclass
+class Decision:
+    confidence: float
+    bucket: Bucket
+    reasons: list[str]
+
+
+@runtime_checkable
+class RegionFinder(Protocol):
+    def find(self, images: Sequence[Image.Image]) -> list[list[Region]]:
+        """For each image, its regions; the first is always the whole view."""
+
+
+@runtime_checkable
+class BackgroundRemover(Protocol):
+    name: str
+
+    def cutout(self, images: Sequence[Image.Image]) -> list[Image.Image]:
+        """Each image with its background replaced by a neutral grey, same size, RGB."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str  # e.g. "open_clip:ViT-B-32" or "efficientnet_lite2"
+    checkpoint_hash: str  # sha256 prefix of the weights file
+    dim: int
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(n, dim) float32, each row L2-normalised. Batched."""

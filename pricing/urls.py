@@ -1,0 +1,6 @@
+from django.urls import path
+
+from pricing import views
+
+app_name = "pricing"
+urlpatterns: list = []
