@@ -326,11 +326,34 @@ class ImportReport(models.Model):
     unchanged = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list)
+    product_ids = models.JSONField(default=list, help_text="SKUs this import touched, for a follow-up match run")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class LlmBatchJob(models.Model):
+    """A Gemini Batch API job for a whole-catalogue run: submitted, polled, collected, resumable."""
+
+    class State(models.TextChoices):
+        PREPARING = "preparing"
+        SUBMITTED = "submitted"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        COLLECTED = "collected"
+
+    run = models.ForeignKey(MatchRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_batches")
+    model = models.CharField(max_length=80)
+    prompt_version = models.CharField(max_length=40)
+    remote_name = models.CharField(max_length=200, blank=True, default="")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PREPARING)
+    requests = models.JSONField(default=list, help_text="[{key, match_id, image_a, image_b}] in request order")
+    error = models.TextField(blank=True, default="")
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
 
 __all__ = [
@@ -341,6 +364,7 @@ __all__ = [
     "ImportReport",
     "Listing",
     "ListingImage",
+    "LlmBatchJob",
     "LlmVerdictRecord",
     "Match",
     "MatchRun",
