@@ -4,4 +4,8 @@ from matcher import views
 
 app_name = "matcher"
 urlpatterns = [
+    path("runs/", views.run_list, name="runs"),
+    path("runs/start/", views.run_start, name="run_start"),
+    path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
+    path("runs/<int:run_id>/resume/", views.run_resume, name="run_resume"),
 ]

@@ -1,11 +1,59 @@
-"""Pages of the matcher app."""
+"""Pages of the matcher app: dashboard, match runs (live progress), reverse image search."""
 from __future__ import annotations
 
+from django.contrib import messages
+from django.contrib.auth.decorators import user_passes_test
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from matcher import selectors
+from matcher.models import MatchRun
+
+
+def is_admin(user) -> bool:
+    return user.is_superuser or user.groups.filter(name="admin").exists()
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "matcher/home.html", {"summary": selectors.dashboard_summary()})
+
+
+def run_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "matcher/runs.html", {"runs": selectors.run_list()})
+
+
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(MatchRun, id=run_id)
+    template = "matcher/run_detail.html#progress" if request.htmx else "matcher/run_detail.html"
+    return render(request, template, {"run": run, "stages": selectors.run_stage_rows(run)})
+
+
+@require_POST
+@user_passes_test(is_admin)
+def run_start(request: HttpRequest) -> HttpResponse:
+    from matcher.runs import match_run_start
+
+    sku = request.POST.get("sku", "").strip()
+    force = request.POST.get("force") == "1"
+    product_ids = None
+    if sku:
+        from matcher.models import Product
+
+        product = Product.objects.filter(sku=sku).first()
+        if product is None:
+            messages.error(request, f"SKU를 찾을 수 없습니다: {sku}")
+            return redirect("matcher:runs")
+        product_ids = [product.id]
+    run = match_run_start(product_ids=product_ids, force=force, user=request.user)
+    return redirect("matcher:run_detail", run_id=run.id)
+
+
+@require_POST
+@user_passes_test(is_admin)
+def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
+    from matcher.runs import match_run_resume
+
+    n = match_run_resume(run_id=run_id)
+    messages.success(request, f"{n}개 배치를 다시 대기열에 넣었습니다.")
+    return redirect("matcher:run_detail", run_id=run_id)

@@ -1,0 +1,126 @@
+"""`make demo`: migrate, create logins, load demo data, start a worker, run matching, serve the app.
+
+Ctrl-C stops every process this command started (worker, web server, embedded services).
+Running it again keeps the data: demo data is loaded once, logins are created once.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+DEMO_USERS = [("admin", "admin", True), ("merchandiser", "merchandiser", False)]
+
+
+class Command(BaseCommand):
+    help = "Start the whole demo on this machine (embedded services, worker, matching, web server)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-serve", action="store_true", help="prepare and match, then exit")
+
+    def handle(self, *args, port: int, no_serve: bool, **options) -> None:
+        from config import embedded
+
+        embedded_used = not os.environ.get("DATABASE_URL")
+        if embedded_used:
+            embedded.start()
+        children: list[subprocess.Popen] = []
+
+        def shutdown(*_: object) -> None:
+            self.stdout.write("\n종료 중… stopping worker, web server and embedded services")
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in children:
+                try:
+                    child.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            if embedded_used:
+                embedded.stop()
+            sys.exit(0)
+
+        signal.signal(signal.SIGINT, shutdown)
+        signal.signal(signal.SIGTERM, shutdown)
+
+        call_command("migrate", interactive=False, verbosity=0)
+        self._ensure_users()
+        call_command("load_lexicon")
+        call_command("collectstatic", interactive=False, verbosity=0)
+        fresh = self._ensure_demo_data()
+
+        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1")}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
+             "-Q", "default,ingest,vision,llm", "--concurrency=2", "-n", "demo@%h"],
+            env=env,
+            stdout=open(settings.VAR_DIR / "worker.log", "ab"),
+            stderr=subprocess.STDOUT,
+        )
+        children.append(worker)
+        self.stdout.write(f"Celery worker started (log: {settings.VAR_DIR / 'worker.log'})")
+
+        if fresh:
+            from matcher.runs import match_run_start
+
+            run = match_run_start(product_ids=None, force=False, user=None)
+            self.stdout.write(f"매칭 실행 #{run.pk} queued; follow it at http://127.0.0.1:{port}/matcher/runs/{run.pk}/")
+
+        if no_serve:
+            self._wait_for_runs()
+            shutdown()
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            env=env,
+            cwd=settings.BASE_DIR,
+        )
+        children.append(server)
+        self.stdout.write(self.style.SUCCESS(f"\n  PriceMatch: http://127.0.0.1:{port}/   (Ctrl-C stops everything)\n"))
+        while True:
+            for child in children:
+                if child.poll() is not None:
+                    self.stderr.write(f"a child process exited ({child.args[2:4]}); stopping")
+                    shutdown()
+            time.sleep(1)
+
+    def _ensure_users(self) -> None:
+        from django.contrib.auth.models import Group, User
+
+        for username, group, is_super in DEMO_USERS:
+            if User.objects.filter(username=username).exists():
+                continue
+            password = secrets.token_urlsafe(9)
+            user = User.objects.create_user(username=username, password=password, is_staff=is_super,
+                                            is_superuser=is_super)
+            user.groups.add(Group.objects.get(name=group))
+            self.stdout.write(self.style.WARNING(f"  로그인 생성 · login created: {username} / {password}   (shown once)"))
+
+    def _ensure_demo_data(self) -> bool:
+        from matcher.models import Product
+
+        if Product.objects.exists():
+            self.stdout.write("demo data already loaded; keeping it")
+            return False
+        from matcher.demo.generate import generate
+
+        out = Path(settings.VAR_DIR) / "demo"
+        self.stdout.write(f"generating demo data in {out} …")
+        generate(out)
+        call_command("import_catalog", str(out / "catalog.csv"))
+        call_command("import_listings", str(out / "listings.csv"))
+        return True
+
+    def _wait_for_runs(self) -> None:
+        from matcher.models import MatchRun
+
+        while MatchRun.objects.filter(status__in=[MatchRun.Status.QUEUED, MatchRun.Status.RUNNING]).exists():
+            time.sleep(2)

@@ -1,0 +1,165 @@
+"""Match runs: a row with counts and timings, split into batches of SKUs that workers claim.
+
+A batch is claimed with a conditional update, so two deliveries of the same task never work on it
+together; a batch whose worker died is claimable again once its lease has expired, and
+`match_run_resume` re-enqueues whatever is not done. Decisions are written per listing with
+update_or_create, so re-running a batch duplicates nothing.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from matcher.models import MatchRun, MatchRunBatch, Product
+
+log = logging.getLogger(__name__)
+
+BATCH_LEASE = timedelta(minutes=20)
+
+
+def _enqueue(batch_ids: list[int]) -> None:
+    from matcher.tasks import match_run_batch
+
+    for batch_id in batch_ids:
+        match_run_batch.delay(batch_id)
+
+
+@transaction.atomic
+def match_run_start(
+    *, product_ids: list[int] | None, force: bool = False, user=None, enqueue: bool = True
+) -> MatchRun:
+    """Create a run over the given SKUs (None: the whole active catalogue) and enqueue its batches.
+
+    enqueue=False leaves the batches for the caller to process (`match --inline`, evaluation).
+    """
+    qs = Product.objects.filter(active=True)
+    if product_ids is not None:
+        qs = qs.filter(id__in=product_ids)
+    ids = list(qs.order_by("id").values_list("id", flat=True))
+    size = max(1, settings.MATCHER_BATCH_SIZE)
+    run = MatchRun.objects.create(
+        scope=MatchRun.Scope.ALL if product_ids is None else MatchRun.Scope.SKUS,
+        product_ids=[] if product_ids is None else ids,
+        force=force,
+        requested_by=user,
+        listings_total=_listing_count(ids),
+    )
+    batches = MatchRunBatch.objects.bulk_create(
+        [MatchRunBatch(run=run, product_ids=ids[i : i + size]) for i in range(0, len(ids), size)]
+    )
+    run.batches_total = len(batches)
+    if not batches:
+        run.status = MatchRun.Status.DONE
+        run.finished_at = timezone.now()
+    run.save(update_fields=["batches_total", "status", "finished_at"])
+    batch_ids = [b.id for b in batches]
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue(batch_ids))
+    return run
+
+
+def _listing_count(product_ids: list[int]) -> int:
+    from matcher.models import Listing
+
+    return Listing.objects.filter(product_id__in=product_ids).count()
+
+
+def match_run_resume(*, run_id: int) -> int:
+    """Re-enqueue the batches of a run that are not done (after a crash or a lost message)."""
+    stale = timezone.now() - BATCH_LEASE
+    ids = list(
+        MatchRunBatch.objects.filter(run_id=run_id)
+        .filter(Q(state=MatchRunBatch.State.PENDING) | Q(state=MatchRunBatch.State.RUNNING, claimed_at__lt=stale)
+                | Q(state=MatchRunBatch.State.FAILED))
+        .values_list("id", flat=True)
+    )
+    MatchRunBatch.objects.filter(id__in=ids, state=MatchRunBatch.State.FAILED).update(
+        state=MatchRunBatch.State.PENDING
+    )
+    MatchRun.objects.filter(id=run_id).update(status=MatchRun.Status.RUNNING, finished_at=None)
+    _enqueue(ids)
+    return len(ids)
+
+
+def _claim(batch_id: int) -> bool:
+    now = timezone.now()
+    claimable = Q(state=MatchRunBatch.State.PENDING) | Q(
+        state=MatchRunBatch.State.RUNNING, claimed_at__lt=now - BATCH_LEASE
+    )
+    return bool(
+        MatchRunBatch.objects.filter(claimable, id=batch_id).update(
+            state=MatchRunBatch.State.RUNNING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    )
+
+
+def match_run_batch_process(*, batch_id: int) -> bool:
+    """Decide every listing of the batch's SKUs. Returns False when another worker has the batch."""
+    if not _claim(batch_id):
+        return False
+    batch = MatchRunBatch.objects.select_related("run").get(id=batch_id)
+    run = batch.run
+    MatchRun.objects.filter(id=run.id, started_at__isnull=True).update(
+        started_at=timezone.now(), status=MatchRun.Status.RUNNING
+    )
+    from matcher.analysis import decide_products
+
+    started = time.perf_counter()
+    try:
+        outcome = decide_products(product_ids=batch.product_ids, run_id=run.id, force=run.force)
+    except Exception as exc:  # a bad batch must not stall the run; it is recorded and resumable
+        log.exception("match batch %s failed", batch_id)
+        with transaction.atomic():
+            MatchRunBatch.objects.filter(id=batch_id).update(state=MatchRunBatch.State.FAILED, error=repr(exc)[:2000])
+            locked = MatchRun.objects.select_for_update().get(id=run.id)
+            locked.failures += 1
+            locked.batches_done += 1
+            locked.errors = (locked.errors + [f"batch {batch_id}: {exc!r}"[:500]])[-50:]
+            _finish_if_complete(locked)
+            locked.save()
+        return True
+    outcome.timings["batch_total"] = time.perf_counter() - started
+    with transaction.atomic():
+        MatchRunBatch.objects.filter(id=batch_id).update(state=MatchRunBatch.State.DONE, error="")
+        locked = MatchRun.objects.select_for_update().get(id=run.id)
+        locked.batches_done += 1
+        locked.listings_done += outcome.decided
+        locked.listings_skipped += outcome.skipped
+        locked.failures += outcome.failed
+        counts = Counter(locked.counts)
+        counts.update(outcome.counts)
+        locked.counts = dict(counts)
+        timings = Counter(locked.timings)
+        timings.update({k: round(v, 4) for k, v in outcome.timings.items()})
+        locked.timings = dict(timings)
+        if outcome.errors:
+            locked.errors = (locked.errors + outcome.errors)[-50:]
+        _finish_if_complete(locked)
+        locked.save()
+        changed = list(outcome.changed_product_ids)
+        transaction.on_commit(lambda: _after_changes(changed))
+    return True
+
+
+def _finish_if_complete(run: MatchRun) -> None:
+    if run.batches_done >= run.batches_total:
+        run.status = MatchRun.Status.DONE if not run.failures or run.listings_done else MatchRun.Status.FAILED
+        run.finished_at = timezone.now()
+
+
+def _after_changes(product_ids: list[int]) -> None:
+    """Matches changed: refresh the review queue's order and re-price (each in its own task)."""
+    try:
+        from pricing.tasks import reprice_product_task
+    except ImportError:  # pricing app not installed in this deployment
+        reprice_product_task = None
+    for pid in product_ids:
+        if reprice_product_task is not None:
+            reprice_product_task.delay(pid, "match_run")
