@@ -194,6 +194,13 @@ IMAGE_FETCH_MAX_REDIRECTS = 5
 IMAGE_FETCH_ALLOWED_HOSTS = env.list("IMAGE_FETCH_ALLOWED_HOSTS", default=[])
 # Local image paths in CSV imports must sit under one of these folders.
 IMPORT_ALLOWED_ROOTS = env.list("IMPORT_ALLOWED_ROOTS", default=[])
+# Downloads that time out or meet a 5xx are retried with exponential backoff and jitter.
+IMAGE_FETCH_MAX_RETRIES = env.int("IMAGE_FETCH_MAX_RETRIES", default=4)
+IMAGE_FETCH_RETRY_BASE_S = env.float("IMAGE_FETCH_RETRY_BASE_S", default=30.0)
+IMAGE_FETCH_RETRY_MAX_S = env.float("IMAGE_FETCH_RETRY_MAX_S", default=30 * 60.0)
+# The scraper's JSON endpoint: listings per request and request body size.
+INGEST_API_MAX_ITEMS = env.int("INGEST_API_MAX_ITEMS", default=500)
+INGEST_API_MAX_BODY_BYTES = env.int("INGEST_API_MAX_BODY_BYTES", default=4 * 1024 * 1024)
 
 # --- Matching pipeline --------------------------------------------------------------------------
 MODELS_DIR = env.path("MODELS_DIR", default=VAR_DIR / "models")

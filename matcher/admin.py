@@ -19,8 +19,8 @@ class ImageFileAdmin(admin.ModelAdmin):
 class ProductImageInline(admin.TabularInline):
     model = models.ProductImage
     extra = 0
-    fields = ["position", "source", "image", "fetch_status", "fetch_error"]
-    readonly_fields = ["image", "fetch_status", "fetch_error"]
+    fields = ["position", "source", "image", "fetch_status", "fetch_error", "fetch_attempts"]
+    readonly_fields = ["image", "fetch_status", "fetch_error", "fetch_attempts"]
 
 
 @admin.register(models.Product)
@@ -58,7 +58,7 @@ class ListingImageAdmin(admin.ModelAdmin):
 
 @admin.register(models.ProductImage)
 class ProductImageAdmin(admin.ModelAdmin):
-    list_display = ["id", "product", "source", "fetch_status", "fetch_error"]
+    list_display = ["id", "product", "source", "fetch_status", "fetch_error", "fetch_attempts"]
     list_filter = ["fetch_status"]
     search_fields = ["source", "product__sku"]
     raw_id_fields = ["product", "image"]

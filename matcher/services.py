@@ -55,3 +55,467 @@ def lexicon_load(*, rows: list[dict[str, str]]) -> int:
         _, was_created = AttributeTerm.objects.get_or_create(group=group, value=value, term=term)
         created += was_created
     return created
+
+
+# --- Catalogue and listing ingest ---------------------------------------------------------------
+# The CSV/JSONL commands and the scraper's JSON endpoint share these writes: one row, one
+# transaction, the row's image references written with it. Parsing and validation live in
+# matcher/ingest.py; reading and vetting image bytes in matcher/images.py.
+import hashlib  # noqa: E402
+import random  # noqa: E402
+import secrets  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Literal  # noqa: E402
+
+from django.conf import settings  # noqa: E402
+from django.core.files.base import ContentFile  # noqa: E402
+from django.db import DatabaseError, IntegrityError  # noqa: E402
+from django.db.models import F  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from matcher import images as image_io  # noqa: E402
+from matcher import ingest  # noqa: E402
+from matcher.models import (  # noqa: E402
+    ApiToken,
+    FetchStatus,
+    ImageFile,
+    ImportReport,
+    Listing,
+    ListingImage,
+    Product,
+    ProductImage,
+)
+
+IMPORT_REPORT_MAX_ERRORS = 200
+RowStatus = Literal["created", "updated", "unchanged", "error"]
+
+
+@dataclass
+class RowOutcome:
+    """What one imported row did; `errors` are shown to the merchandiser or returned to the scraper."""
+
+    status: RowStatus
+    object_id: int | None = None  # the product or listing
+    product_id: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def image_store(*, data: bytes) -> ImageFile:
+    """The ImageFile for these bytes: the existing row when the content hash is known, else a new one.
+
+    Raises images.ImageRejected for anything that is not an acceptable image. The caller caps the
+    size while reading. The file is written before the row; a rolled-back caller leaves at most an
+    unreferenced, content-named file that the next import of the same bytes reuses.
+    """
+    if len(data) > settings.IMAGE_MAX_BYTES:
+        raise image_io.ImageRejected(f"파일이 너무 큽니다 (larger than {settings.IMAGE_MAX_BYTES} bytes)")
+    digest = hashlib.sha256(data).hexdigest()
+    existing = ImageFile.objects.filter(sha256=digest).first()
+    if existing is not None:
+        return existing
+    sniffed = image_io.sniff(data, max_pixels=settings.IMAGE_MAX_PIXELS)
+    storage = ImageFile._meta.get_field("file").storage
+    name = f"images/{digest[:2]}/{digest}.{sniffed.extension}"
+    if not storage.exists(name):
+        name = storage.save(name, ContentFile(data))
+    try:
+        # A savepoint: another worker storing the same bytes at the same moment must not
+        # abort the caller's transaction.
+        with transaction.atomic():
+            return ImageFile.objects.create(
+                sha256=digest,
+                file=name,
+                width=sniffed.width,
+                height=sniffed.height,
+                format=sniffed.format,
+                bytes=len(data),
+            )
+    except IntegrityError:
+        return ImageFile.objects.get(sha256=digest)
+
+
+def _local_images(sources: Sequence[ingest.ImageSource]) -> dict[str, ImageFile]:
+    """Store a row's local image files now (the fast path); a bad file fails the row before any write."""
+    stored: dict[str, ImageFile] = {}
+    for src in sources:
+        if src.path is None:
+            continue
+        try:
+            data = image_io.read_local(src.path, max_bytes=settings.IMAGE_MAX_BYTES)
+            stored[src.source] = image_store(data=data)
+        except image_io.ImageError as exc:
+            raise ingest.RowError(f"images: {src.source}: {exc.reason}") from None
+    return stored
+
+
+def _image_refs_sync(
+    model: type[ProductImage] | type[ListingImage],
+    *,
+    owner_field: str,
+    owner_id: int,
+    sources: Sequence[ingest.ImageSource],
+    local: dict[str, ImageFile],
+) -> tuple[bool, bool]:
+    """Make the owner's image references match the row; returns (changed, needs_fetch).
+
+    A URL seen before keeps its downloaded image. A URL whose download failed is tried again:
+    a re-import is the natural moment to retry, and does not count as a change of the row.
+    """
+    existing = {ref.source: ref for ref in model.objects.filter(**{owner_field: owner_id})}
+    wanted = {src.source for src in sources}
+    changed = needs_fetch = False
+    stale = [ref.pk for source, ref in existing.items() if source not in wanted]
+    if stale:
+        model.objects.filter(pk__in=stale).delete()
+        changed = True
+    for position, src in enumerate(sources):
+        ref = existing.get(src.source)
+        if ref is None:
+            image = local.get(src.source)
+            model.objects.create(
+                **{owner_field: owner_id},
+                source=src.source,
+                position=position,
+                image=image,
+                fetch_status=FetchStatus.OK if image else FetchStatus.PENDING,
+            )
+            changed = True
+            needs_fetch = needs_fetch or image is None
+            continue
+        update: dict[str, object] = {}
+        if ref.position != position:
+            update["position"] = position
+            changed = True
+        if src.source in local:
+            image = local[src.source]
+            if ref.image_id != image.pk or ref.fetch_status != FetchStatus.OK:
+                update.update(image=image, fetch_status=FetchStatus.OK, fetch_error="")
+                changed = True
+        elif ref.fetch_status == FetchStatus.FAILED:
+            update.update(fetch_status=FetchStatus.PENDING, fetch_error="", fetch_attempts=0)
+            needs_fetch = True
+        if update:
+            model.objects.filter(pk=ref.pk).update(**update)
+    return changed, needs_fetch
+
+
+@transaction.atomic
+def product_import_row(*, row: ingest.CatalogRow) -> RowOutcome:
+    """Create or update one SKU with its images; raises ingest.RowError and writes nothing then."""
+    local = _local_images(row.images)
+    fields = {
+        "product_number": row.product_number,
+        "product_number_norm": row.product_number_norm,
+        "brand": row.brand,
+        "title": row.title,
+        "category": row.category,
+        "colour": row.colour,
+        "price": row.price,
+        "cost": row.cost,
+        "min_price": row.min_price,
+        "attributes": row.attributes,
+        "active": row.active,
+    }
+    product = Product.objects.select_for_update().filter(sku=row.sku).first()
+    if product is None:
+        product = Product.objects.create(sku=row.sku, **fields)
+        status: RowStatus = "created"
+    else:
+        changed_fields = [name for name, value in fields.items() if getattr(product, name) != value]
+        for name in changed_fields:
+            setattr(product, name, fields[name])
+        if changed_fields:
+            product.save(update_fields=[*changed_fields, "updated_at"])
+        status = "updated" if changed_fields else "unchanged"
+    images_changed, needs_fetch = _image_refs_sync(
+        ProductImage, owner_field="product_id", owner_id=product.pk, sources=row.images, local=local
+    )
+    if images_changed and status == "unchanged":
+        status = "updated"
+    if needs_fetch:
+        from matcher.tasks import image_fetch_product_images
+
+        product_id = product.pk
+        transaction.on_commit(lambda: image_fetch_product_images.delay(product_id))
+    return RowOutcome(status=status, object_id=product.pk, product_id=product.pk)
+
+
+def listing_fingerprint_compute(*, listing: Listing) -> str:
+    """The listing's content fingerprint from its current fields and image rows (hash once fetched)."""
+    keys = [
+        sha or f"src:{source}"
+        for source, sha in ListingImage.objects.filter(listing=listing).values_list("source", "image__sha256")
+    ]
+    return ingest.listing_fingerprint(
+        title=listing.title,
+        price=listing.price,
+        shipping_fee=listing.shipping_fee,
+        product_number=listing.product_number,
+        image_keys=keys,
+    )
+
+
+@transaction.atomic
+def listing_import_row(*, row: ingest.ListingRow) -> RowOutcome:
+    """Create or update one competitor listing, keyed by (SKU, URL); raises ingest.RowError and writes nothing then.
+
+    Only seeing a listing again (a newer seen_at) moves last_seen and counts as unchanged.
+    """
+    product_id = Product.objects.filter(sku=row.sku).values_list("pk", flat=True).first()
+    if product_id is None:
+        raise ingest.RowError(f"sku: 카탈로그에 없는 SKU입니다 (unknown SKU {row.sku!r}; import the catalogue first)")
+    local = _local_images(row.images)
+    fields = {
+        "mall": row.mall,
+        "seller": row.seller,
+        "title": row.title,
+        "price": row.price,
+        "shipping_fee": row.shipping_fee,
+        "product_number": row.product_number,
+    }
+    listing = Listing.objects.select_for_update().filter(product_id=product_id, url=row.url).first()
+    if listing is None:
+        listing = Listing.objects.create(
+            product_id=product_id, url=row.url, first_seen=row.seen_at, last_seen=row.seen_at, **fields
+        )
+        status: RowStatus = "created"
+        update_fields: list[str] = []
+    else:
+        update_fields = [name for name, value in fields.items() if getattr(listing, name) != value]
+        for name in update_fields:
+            setattr(listing, name, fields[name])
+        status = "updated" if update_fields else "unchanged"
+        if row.seen_at > listing.last_seen:
+            listing.last_seen = row.seen_at
+            update_fields.append("last_seen")
+        if row.seen_at < listing.first_seen:
+            listing.first_seen = row.seen_at
+            update_fields.append("first_seen")
+    images_changed, needs_fetch = _image_refs_sync(
+        ListingImage, owner_field="listing_id", owner_id=listing.pk, sources=row.images, local=local
+    )
+    if images_changed and status == "unchanged":
+        status = "updated"
+    fingerprint = listing_fingerprint_compute(listing=listing)
+    if fingerprint != listing.content_fingerprint:
+        listing.content_fingerprint = fingerprint
+        update_fields.append("content_fingerprint")
+    if update_fields:
+        listing.save(update_fields=update_fields)
+    if needs_fetch:
+        from matcher.tasks import image_fetch_listing_images
+
+        listing_id = listing.pk
+        transaction.on_commit(lambda: image_fetch_listing_images.delay(listing_id))
+    return RowOutcome(status=status, object_id=listing.pk, product_id=product_id)
+
+
+def _import_rows(
+    *,
+    report: ImportReport,
+    rows: Sequence[tuple[int, dict | None, str | None]],
+    parse: Callable[[dict], object],
+    write: Callable[..., RowOutcome],
+    progress: bool,
+) -> list[RowOutcome]:
+    """Run every row in its own transaction, counting it on the report in that same transaction."""
+    from tqdm import tqdm
+
+    outcomes: list[RowOutcome] = []
+    errors: list[dict] = []
+    touched: set[int] = set()
+    for line, values, read_error in tqdm(rows, total=len(rows), disable=not progress, unit="row", leave=False):
+        try:
+            if read_error is not None:
+                raise ingest.RowError(read_error)
+            parsed = parse(values or {})
+            with transaction.atomic():
+                outcome = write(row=parsed)
+                ImportReport.objects.filter(pk=report.pk).update(**{outcome.status: F(outcome.status) + 1})
+        except ingest.RowError as exc:
+            outcome = RowOutcome(status="error", errors=exc.reasons)
+        except IntegrityError:
+            # Another import wrote the same SKU/URL at the same moment; this row is safe to import again.
+            outcome = RowOutcome(status="error", errors=["동시에 같은 행을 다른 가져오기가 썼습니다 (concurrent write; retry)"])
+        except DatabaseError as exc:
+            outcome = RowOutcome(status="error", errors=[f"데이터베이스 오류 (database error: {type(exc).__name__})"])
+        if outcome.status == "error":
+            ImportReport.objects.filter(pk=report.pk).update(failed=F("failed") + 1)
+            if len(errors) < IMPORT_REPORT_MAX_ERRORS:
+                sku = (values or {}).get("sku") if isinstance(values, dict) else None
+                errors.append({"line": line, "sku": str(sku)[:64] if sku else "", "errors": outcome.errors})
+        elif outcome.status in ("created", "updated") and outcome.product_id:
+            touched.add(outcome.product_id)
+        outcomes.append(outcome)
+    ImportReport.objects.filter(pk=report.pk).update(errors=errors, product_ids=sorted(touched))
+    report.refresh_from_db()
+    return outcomes
+
+
+def _import_file(*, kind: str, path: Path, user, progress: bool) -> ImportReport:
+    required = ingest.CATALOG_REQUIRED if kind == "catalog" else ingest.LISTING_REQUIRED
+    source_rows = ingest.read_rows(path, required=required)  # FileFormatError before anything is written
+    base_dir = path.resolve().parent
+    roots = settings.IMPORT_ALLOWED_ROOTS
+    if kind == "catalog":
+
+        def parse(values: dict) -> object:
+            return ingest.parse_catalog_row(values, base_dir=base_dir, allowed_roots=roots)
+
+        write: Callable[..., RowOutcome] = product_import_row
+    else:
+        now, tz = timezone.now(), timezone.get_default_timezone()
+
+        def parse(values: dict) -> object:
+            return ingest.parse_listing_row(values, now=now, default_tz=tz, base_dir=base_dir, allowed_roots=roots)
+
+        write = listing_import_row
+    report = ImportReport.objects.create(kind=kind, source=str(path)[:500], user=user)
+    _import_rows(
+        report=report,
+        rows=[(r.line, r.values, r.error) for r in source_rows],
+        parse=parse,
+        write=write,
+        progress=progress,
+    )
+    return report
+
+
+def catalog_import(*, path: Path, user=None, progress: bool = False) -> ImportReport:
+    """Import a catalogue CSV/JSONL file; raises ingest.FileFormatError when the file itself is unusable."""
+    return _import_file(kind="catalog", path=Path(path), user=user, progress=progress)
+
+
+def listings_import(*, path: Path, user=None, progress: bool = False) -> ImportReport:
+    """Import a competitor-listing CSV/JSONL file; raises ingest.FileFormatError when the file itself is unusable."""
+    return _import_file(kind="listings", path=Path(path), user=user, progress=progress)
+
+
+def listings_import_items(*, items: Sequence[object], user, source: str) -> tuple[ImportReport, list[RowOutcome]]:
+    """The JSON endpoint's batch: the same validation and writes as a file, image URLs only."""
+    now, tz = timezone.now(), timezone.get_default_timezone()
+
+    def parse(values: dict) -> object:
+        return ingest.parse_listing_row(values, now=now, default_tz=tz, base_dir=None)
+
+    rows: list[tuple[int, dict | None, str | None]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            rows.append((index, {str(k).strip().lower(): v for k, v in item.items()}, None))
+        else:
+            rows.append((index, None, "항목이 JSON 객체가 아닙니다 (item is not an object)"))
+    report = ImportReport.objects.create(kind="api", source=source[:500], user=user)
+    outcomes = _import_rows(report=report, rows=rows, parse=parse, write=listing_import_row, progress=False)
+    return report, outcomes
+
+
+# --- API tokens ---
+
+
+def api_token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, name: str, user) -> tuple[ApiToken, str]:
+    """A new token for `user`; the key is returned once and only its hash is kept."""
+    name = name.strip()
+    if not name:
+        raise ValidationError("토큰 이름이 필요합니다 (name required)")
+    key = "pm_" + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(name=name[:80], key_hash=api_token_hash(key), prefix=key[:8], user=user)
+    return token, key
+
+
+def api_token_authenticate(*, key: str) -> ApiToken | None:
+    """The active token with this key (and an active user), stamping its last use; None otherwise."""
+    if not key:
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=api_token_hash(key), active=True, user__is_active=True)
+        .first()
+    )
+    if token is not None:
+        now = timezone.now()
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+# --- Image downloads ---
+
+
+@dataclass
+class ImageFetchSummary:
+    ok: int = 0
+    failed: int = 0
+    retry: int = 0  # transient failures left pending for another attempt
+
+
+def image_fetch_backoff(retries: int) -> float:
+    """Seconds before attempt `retries + 1`: exponential with full jitter, so a burst of failures spreads out."""
+    base = settings.IMAGE_FETCH_RETRY_BASE_S
+    ceiling = min(base * (2**retries), settings.IMAGE_FETCH_RETRY_MAX_S)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def image_refs_fetch(*, owner: Literal["product", "listing"], owner_id: int, final_attempt: bool) -> ImageFetchSummary:
+    """Download the owner's pending URL images; each result is written to its image row as it arrives.
+
+    Network I/O happens outside any transaction. Safe to run twice: a row already fetched is no
+    longer pending, and the write only lands while the row still points at the same source.
+    On `final_attempt` a transient failure is recorded as failed instead of left pending.
+    """
+    model: type[ProductImage] | type[ListingImage] = ProductImage if owner == "product" else ListingImage
+    owner_field = f"{owner}_id"
+    summary = ImageFetchSummary()
+    refs = list(model.objects.filter(**{owner_field: owner_id}, fetch_status=FetchStatus.PENDING))
+    for ref in refs:
+        if not ref.source.lower().startswith(("http://", "https://")):
+            continue  # local files are stored during the import, never fetched
+        same_ref = model.objects.filter(pk=ref.pk, source=ref.source, fetch_status=FetchStatus.PENDING)
+        try:
+            fetched = image_io.fetch(
+                ref.source,
+                max_bytes=settings.IMAGE_MAX_BYTES,
+                timeout=settings.IMAGE_FETCH_TIMEOUT_S,
+                max_redirects=settings.IMAGE_FETCH_MAX_REDIRECTS,
+                allowed_hosts=settings.IMAGE_FETCH_ALLOWED_HOSTS,
+            )
+            with transaction.atomic():
+                image = image_store(data=fetched.data)
+                same_ref.update(
+                    image=image, fetch_status=FetchStatus.OK, fetch_error="", fetch_attempts=F("fetch_attempts") + 1
+                )
+            summary.ok += 1
+        except image_io.FetchTransient as exc:
+            status = FetchStatus.FAILED if final_attempt else FetchStatus.PENDING
+            same_ref.update(fetch_status=status, fetch_error=exc.reason, fetch_attempts=F("fetch_attempts") + 1)
+            if final_attempt:
+                summary.failed += 1
+            else:
+                summary.retry += 1
+        except image_io.ImageError as exc:  # refused or not an image: another try cannot help
+            same_ref.update(
+                fetch_status=FetchStatus.FAILED, fetch_error=exc.reason, fetch_attempts=F("fetch_attempts") + 1
+            )
+            summary.failed += 1
+    if owner == "listing" and summary.ok:
+        listing_fingerprint_refresh(listing_id=owner_id)
+    return summary
+
+
+@transaction.atomic
+def listing_fingerprint_refresh(*, listing_id: int) -> bool:
+    """Recompute a listing's fingerprint (after its images arrived); True when it changed."""
+    listing = Listing.objects.select_for_update().filter(pk=listing_id).first()
+    if listing is None:
+        return False
+    fingerprint = listing_fingerprint_compute(listing=listing)
+    if fingerprint == listing.content_fingerprint:
+        return False
+    Listing.objects.filter(pk=listing_id).update(content_fingerprint=fingerprint)
+    return True

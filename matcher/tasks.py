@@ -9,3 +9,60 @@ def match_run_batch(batch_id: int) -> bool:
     from matcher.runs import match_run_batch_process
 
     return match_run_batch_process(batch_id=batch_id)
+
+
+# --- Image downloads (routed to the `ingest` queue by the image_fetch prefix) --------------------
+from django.conf import settings  # noqa: E402
+
+
+def _image_fetch(task, owner: str, owner_id: int) -> dict:
+    from matcher.services import image_fetch_backoff, image_refs_fetch
+
+    final = task.request.retries >= task.max_retries
+    summary = image_refs_fetch(owner=owner, owner_id=owner_id, final_attempt=final)
+    if summary.retry and not final:
+        # Only the still-pending images are tried again; the ones stored stay stored.
+        raise task.retry(countdown=image_fetch_backoff(task.request.retries))
+    return {"ok": summary.ok, "failed": summary.failed, "retry": summary.retry}
+
+
+@shared_task(
+    bind=True, name="matcher.tasks.image_fetch_listing_images", max_retries=settings.IMAGE_FETCH_MAX_RETRIES
+)
+def image_fetch_listing_images(self, listing_id: int) -> dict:
+    return _image_fetch(self, "listing", listing_id)
+
+
+@shared_task(
+    bind=True, name="matcher.tasks.image_fetch_product_images", max_retries=settings.IMAGE_FETCH_MAX_RETRIES
+)
+def image_fetch_product_images(self, product_id: int) -> dict:
+    return _image_fetch(self, "product", product_id)
+
+
+# --- LLM ------------------------------------------------------------------------------------------
+# Routed to the `llm` queue by the llm_ prefix, so paid calls scale (and stop) on their own workers.
+LLM_BATCH_POLL_SECONDS = 60
+
+
+@shared_task(name="matcher.tasks.llm_batch_poll", acks_late=True)
+def llm_batch_poll(job_id: int) -> str:
+    """Poll one Batch API job; collect it when done, else look again in a minute. Safe to run twice."""
+    from matcher.llm import batch_poll_and_collect
+    from matcher.models import LlmBatchJob
+
+    job = batch_poll_and_collect(job_id=job_id)
+    if job.state in (LlmBatchJob.State.PREPARING, LlmBatchJob.State.SUBMITTED):
+        llm_batch_poll.apply_async((job_id,), countdown=LLM_BATCH_POLL_SECONDS)
+    return job.state
+
+
+@shared_task(name="matcher.tasks.llm_batch_resume", acks_late=True)
+def llm_batch_resume() -> int:
+    """After a restart (or from a periodic schedule): start polling every job still open."""
+    from matcher.llm import batch_jobs_open
+
+    ids = list(batch_jobs_open())
+    for job_id in ids:
+        llm_batch_poll.delay(job_id)
+    return len(ids)

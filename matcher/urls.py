@@ -1,6 +1,6 @@
 from django.urls import path
 
-from matcher import views
+from matcher import api, views
 
 app_name = "matcher"
 urlpatterns = [
@@ -8,4 +8,6 @@ urlpatterns = [
     path("runs/start/", views.run_start, name="run_start"),
     path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
     path("runs/<int:run_id>/resume/", views.run_resume, name="run_resume"),
+    # The scraper's JSON ingest (bearer token, no session): see matcher/api.py.
+    path("api/listings", api.listings_ingest, name="api_listings"),
 ]
