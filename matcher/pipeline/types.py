@@ -90,7 +90,8 @@ class LlmVerdict:
     model: str = ""
     prompt_version: str = ""
     error: str | None = None  # set when the call failed: never an automatic decision then
-    cost_usd: str = "0"  # Decimal as string, exact
+    cost_usd: str = "0"  # Decimal as string, exact; what this decision paid ("0" when cached)
+    cached: bool = False  # answered from the verdict cache (paid for by an earlier run)
 
 
 @dataclass
