@@ -317,7 +317,7 @@ def _open(target: _Target, *, timeout: float):
     """A response from the first vetted address that accepts a connection."""
     import certifi
     import urllib3
-    from urllib3.exceptions import HTTPError, SSLError, TimeoutError as UrllibTimeout
+    from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutError as UrllibTimeout
 
     last: Exception | None = None
     for address in target.addresses:
@@ -360,6 +360,10 @@ def _open(target: _Target, *, timeout: float):
         except SSLError as exc:
             pool.close()
             raise FetchRefused(f"TLS 인증서 오류 (TLS error: {exc})") from None
+        except NewConnectionError as exc:
+            # Checked first: urllib3 still derives it from ConnectTimeoutError.
+            pool.close()
+            last = FetchTransient(f"연결 실패 (connection error to {target.host}: {type(exc).__name__})")
         except (UrllibTimeout, socket.timeout) as exc:
             pool.close()
             last = FetchTransient(f"시간 초과 (timeout connecting to {target.host}: {type(exc).__name__})")

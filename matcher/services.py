@@ -157,8 +157,12 @@ def _image_refs_sync(
     owner_id: int,
     sources: Sequence[ingest.ImageSource],
     local: dict[str, ImageFile],
+    order_matters: bool,
 ) -> tuple[bool, bool]:
     """Make the owner's image references match the row; returns (changed, needs_fetch).
+
+    Positions always follow the row; a new order alone is a change only where order means
+    something (our first product photo is the main one; a scraper's order is incidental).
 
     A URL seen before keeps its downloaded image. A URL whose download failed is tried again:
     a re-import is the natural moment to retry, and does not count as a change of the row.
@@ -187,7 +191,7 @@ def _image_refs_sync(
         update: dict[str, object] = {}
         if ref.position != position:
             update["position"] = position
-            changed = True
+            changed = changed or order_matters
         if src.source in local:
             image = local[src.source]
             if ref.image_id != image.pk or ref.fetch_status != FetchStatus.OK:
@@ -230,7 +234,12 @@ def product_import_row(*, row: ingest.CatalogRow) -> RowOutcome:
             product.save(update_fields=[*changed_fields, "updated_at"])
         status = "updated" if changed_fields else "unchanged"
     images_changed, needs_fetch = _image_refs_sync(
-        ProductImage, owner_field="product_id", owner_id=product.pk, sources=row.images, local=local
+        ProductImage,
+        owner_field="product_id",
+        owner_id=product.pk,
+        sources=row.images,
+        local=local,
+        order_matters=True,
     )
     if images_changed and status == "unchanged":
         status = "updated"
@@ -294,7 +303,12 @@ def listing_import_row(*, row: ingest.ListingRow) -> RowOutcome:
             listing.first_seen = row.seen_at
             update_fields.append("first_seen")
     images_changed, needs_fetch = _image_refs_sync(
-        ListingImage, owner_field="listing_id", owner_id=listing.pk, sources=row.images, local=local
+        ListingImage,
+        owner_field="listing_id",
+        owner_id=listing.pk,
+        sources=row.images,
+        local=local,
+        order_matters=False,
     )
     if images_changed and status == "unchanged":
         status = "updated"
