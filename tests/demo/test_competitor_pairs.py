@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from matcher.demo.competitor_pairs import build, load_shots
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _styles_with_lookalikes(luma: Path) -> list[str]:
+    """Two styles of one category sharing a colour label (so 'other style' negatives exist), plus one more."""
+    shots = load_shots(luma)
+    by_key: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for s in shots:
+        by_key[(s.category, s.colour)].add(s.style)
+    pair = sorted(next(styles for _, styles in sorted(by_key.items()) if len(styles) >= 2))[:2]
+    extra = next(s.style for s in shots if s.category != next(x.category for x in shots if x.style == pair[0]))
+    return [*pair, extra]
+
+
+@pytest.fixture(scope="module")
+def built(luma_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("competitor")
+    return build(luma_dir, out, styles=_styles_with_lookalikes(luma_dir), n_distractors=24, holdout_every=3)
+
+
+def test_pairs_have_positives_and_both_kinds_of_negative(built):
+    rows = _rows(built.pairs_csv)
+    kinds = {r["kind"].split(":")[0] for r in rows}
+
+    assert list(rows[0])[:4] == ["image_a", "image_b", "same_product", "kind"]
+    assert {"same", "other_colour", "other_style"} <= kinds
+    assert all(r["same_product"] == ("1" if r["kind"].startswith("same:") else "0") for r in rows)
+    assert any(r["source_in_a"] == "0" for r in rows if r["same_product"] == "1")
+
+
+def test_every_path_resolves_from_the_csv_folder_and_luma_is_not_copied(built, luma_dir):
+    rows = _rows(built.pairs_csv)
+    for r in rows:
+        for p in r["image_a"].split("|") + [r["image_b"]]:
+            assert (built.out / p).is_file(), p
+    assert all(Path(built.out / r["image_a"].split("|")[0]).resolve().is_relative_to(luma_dir.resolve()) for r in rows)
+    assert not any(p.name in {x.name for x in (luma_dir / "images").iterdir()} for p in (built.out / "images").iterdir())
+
+
+def test_the_retrieval_set_has_queries_originals_and_distinct_distractors(built):
+    queries = _rows(built.queries_csv)
+    gallery = _rows(built.gallery_csv)
+    gallery_paths = {g["image"] for g in gallery}
+    distractors = [g for g in gallery if g["kind"].startswith("distractor:")]
+
+    assert queries and all(set(q["expected"].split("|")) <= gallery_paths for q in queries)
+    assert len(distractors) == 24 == built.n_distractors
+    assert len({(built.out / d["image"]).read_bytes() for d in distractors}) == 24
+    queried = {q["sku_colour"] for q in queries}
+    assert not any(d["product"] in queried for d in distractors)
+
+
+def test_the_same_seed_builds_the_same_set(luma_dir, tmp_path):
+    styles = _styles_with_lookalikes(luma_dir)[:1]
+    a = build(luma_dir, tmp_path / "a", styles=styles, n_distractors=4, seed=5)
+    b = build(luma_dir, tmp_path / "b", styles=styles, n_distractors=4, seed=5)
+
+    assert a.pairs_csv.read_bytes() == b.pairs_csv.read_bytes()
+    for row in _rows(a.pairs_csv):
+        assert (a.out / row["image_b"]).read_bytes() == (b.out / row["image_b"]).read_bytes()
