@@ -6,9 +6,7 @@ from decimal import Decimal
 import pytest
 
 from tests.fakes.gemini_server import FakeGemini
-
-FAST = "gemini-2.5-flash"
-STRONG = "gemini-2.5-pro"
+from tests.llm.pairs import FAST, STRONG
 
 
 @pytest.fixture
