@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from review.selectors import PAUSE_CACHE_KEY
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pause_cache():
+    # The QC verdict is cached in the shared Redis cache; each test starts without it.
+    cache.delete(PAUSE_CACHE_KEY)
+    yield
+    cache.delete(PAUSE_CACHE_KEY)
+
+
+@pytest.fixture
+def broker_messages(settings):
+    """Reads (and then removes) the task messages this test put on the real Redis broker's default queue."""
+    import json
+
+    import redis
+
+    url = settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1)
+    client = redis.Redis.from_url(url)
+    taken: list[bytes] = []
+
+    def read(task: str) -> list[str]:
+        found = []
+        for raw in client.lrange(settings.CELERY_TASK_DEFAULT_QUEUE, 0, -1):
+            headers = json.loads(raw).get("headers", {})
+            if headers.get("task") == task:
+                found.append(headers.get("argsrepr", ""))
+                taken.append(raw)
+        return found
+
+    yield read
+    for raw in taken:
+        client.lrem(settings.CELERY_TASK_DEFAULT_QUEUE, 0, raw)
