@@ -128,6 +128,22 @@ class LlmVerdictRecordAdmin(admin.ModelAdmin):
     search_fields = ["image_a", "image_b", "key"]
 
 
+@admin.register(models.LlmBatchJob)
+class LlmBatchJobAdmin(admin.ModelAdmin):
+    """Batch API jobs; they change through matcher.llm (submit, poll, collect), never by hand."""
+
+    list_display = ["id", "run", "model", "prompt_version", "state", "remote_name", "cost_usd", "created_at", "updated_at"]
+    list_filter = ["state", "model", "prompt_version"]
+    search_fields = ["remote_name"]
+    raw_id_fields = ["run"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
 @admin.register(models.ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "prefix", "user", "active", "created_at", "last_used_at"]

@@ -247,6 +247,8 @@ class GeminiVerifier:
                 for c in SAFETY_CATEGORIES
             ],
             media_resolution=gt.MediaResolution(self.config.media_resolution),
+            # No tools are offered, so the SDK's function-calling loop has nothing to do.
+            automatic_function_calling=gt.AutomaticFunctionCallingConfig(disable=True),
         )
 
     @staticmethod
