@@ -142,6 +142,22 @@ class Region(models.Model):
         ]
 
 
+class ImageAnalysisRecord(models.Model):
+    """The pipeline's per-image work (regions, embeddings, colours, keypoints, OCR) for one embedder.
+
+    A compact npz blob (no pickle), keyed by content hash, so a re-run or another SKU that shows the
+    same photo computes nothing again; Region rows carry the same embeddings for vector search.
+    """
+
+    sha256 = models.CharField(max_length=64)
+    embedder = models.CharField(max_length=120)
+    data = models.BinaryField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sha256", "embedder"], name="image_analysis_unique")]
+
+
 class AttributeTerm(models.Model):
     """The attribute lexicon: a word in titles or image text that names an attribute value."""
 
@@ -360,6 +376,7 @@ __all__ = [
     "ApiToken",
     "AttributeTerm",
     "FetchStatus",
+    "ImageAnalysisRecord",
     "ImageFile",
     "ImportReport",
     "Listing",
