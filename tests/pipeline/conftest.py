@@ -19,6 +19,11 @@ THREADS = 2  # the build machine has two cores shared with other work
 LUMA_DIR = Path(os.environ.get("LUMA_DEV_DIR", Path(__file__).resolve().parents[3] / "shared/eval/luma_dev"))
 
 
+@pytest.fixture(scope="session")
+def threads() -> int:
+    return THREADS
+
+
 @pytest.fixture(autouse=True)
 def _media_in_tmp():
     """Shadows the project-wide fixture of the same name: pipeline tests write no media and need no Django."""
@@ -59,10 +64,9 @@ def brick() -> Image.Image:
 
 
 def _luma(name: str) -> Image.Image:
-    path = LUMA_DIR / "images" / name
-    if not path.is_file():
+    if not (LUMA_DIR / "images").is_dir():
         pytest.skip(f"Luma studio photos not found at {LUMA_DIR} (set LUMA_DEV_DIR)")
-    return Image.open(path).convert("RGB")
+    return Image.open(LUMA_DIR / "images" / name).convert("RGB")
 
 
 @pytest.fixture(scope="session")
