@@ -1,6 +1,19 @@
 from django.urls import path
 
-from pricing import views
+from pricing import api, views
 
 app_name = "pricing"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("proposals/bulk/", views.proposals_bulk, name="proposals_bulk"),
+    path("proposals/<int:proposal_id>/approve/", views.proposal_approve, name="proposal_approve"),
+    path("proposals/<int:proposal_id>/reject/", views.proposal_reject, name="proposal_reject"),
+    path("changes/<int:change_id>/rollback/", views.change_rollback, name="change_rollback"),
+    path("runs/", views.run_start, name="run_start"),
+    path("runs/<int:run_id>/rollback/", views.run_rollback, name="run_rollback"),
+    # The CSV route first: a SKU may contain "/", so the page route takes a path.
+    path("sku/<path:sku>/history.csv", views.sku_history_csv, name="sku_history_csv"),
+    path("sku/<path:sku>/", views.sku_history, name="sku_history"),
+    # Bearer token, no session: see pricing/api.py.
+    path("api/changes", api.changed_prices, name="api_changes"),
+]

@@ -1,1 +1,242 @@
-"""Pages of the pricing app."""
+"""Pages of the pricing app: proposals waiting, recent changes with rollback, per-SKU history."""
+from __future__ import annotations
+
+import csv
+from functools import wraps
+from typing import Callable
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
+
+from pricing import selectors, services
+
+CHANGED_EVENT = "pricing-changed"
+
+
+def is_pricing_admin(user) -> bool:
+    """Admins decide prices: superusers and the `admin` group."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    # Cached on the user object: a page asks once however many rows it renders.
+    cached = getattr(user, "_pricing_admin", None)
+    if cached is None:
+        cached = user.groups.filter(name="admin").exists()
+        user._pricing_admin = cached
+    return cached
+
+
+def admin_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # noqa: ANN002, ANN003
+        if not is_pricing_admin(request.user):
+            raise PermissionDenied("가격 변경은 관리자만 할 수 있습니다.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _paused() -> bool:
+    return services.auto_pricing_paused()
+
+
+def _back(request: HttpRequest) -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("pricing:index"))
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    page = selectors.pending_proposals(request.GET.get("page"))
+    context = {
+        "page": page,
+        "changes": selectors.recent_changes(),
+        "runs": selectors.recent_runs(),
+        "can_decide": is_pricing_admin(request.user),
+        "paused": _paused(),
+    }
+    return render(request, "pricing/index.html", context)
+
+
+def _proposal_row(request: HttpRequest, proposal_id: int, error: str = "") -> HttpResponse:
+    context = {"p": selectors.proposal_row(proposal_id), "can_decide": True, "row_error": error}
+    response = render(request, "pricing/index.html#proposal-row", context)
+    return trigger_client_event(response, CHANGED_EVENT) if not error else response
+
+
+@require_POST
+@admin_required
+def proposal_approve(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    error = ""
+    try:
+        services.proposal_approve(proposal_id=proposal_id, user=request.user)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    if request.htmx:
+        return _proposal_row(request, proposal_id, error)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"제안 #{proposal_id}을 적용했습니다.")
+    return _back(request)
+
+
+@require_POST
+@admin_required
+def proposal_reject(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    error = ""
+    try:
+        services.proposal_reject(proposal_id=proposal_id, user=request.user, note=request.POST.get("note", "")[:200])
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    if request.htmx:
+        return _proposal_row(request, proposal_id, error)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"제안 #{proposal_id}을 거절했습니다.")
+    return _back(request)
+
+
+def _ids(values: list[str]) -> list[int]:
+    out: list[int] = []
+    for value in values:
+        if value.isdigit():
+            out.append(int(value))
+    return out[:500]
+
+
+@require_POST
+@admin_required
+def proposals_bulk(request: HttpRequest) -> HttpResponse:
+    """Two steps: the first POST shows what would happen; the second, with confirm=yes, does it."""
+    ids = _ids(request.POST.getlist("ids"))
+    action = request.POST.get("action")
+    if action not in ("approve", "reject") or not ids:
+        messages.error(request, "제안을 하나 이상 고르고 승인 또는 거절을 선택하세요.")
+        return _back(request)
+    if request.POST.get("confirm") != "yes":
+        proposals = list(selectors.proposals_by_ids(ids))
+        return render(request, "pricing/bulk_confirm.html", {"proposals": proposals, "action": action})
+    result = services.proposals_decide_bulk(proposal_ids=ids, approve=action == "approve", user=request.user)
+    verb = "적용" if action == "approve" else "거절"
+    if result.done:
+        messages.success(request, f"제안 {len(result.done)}개를 {verb}했습니다.")
+    for pid, why in result.failed.items():
+        messages.error(request, f"제안 #{pid}: {why}")
+    return _back(request)
+
+
+def _change_row(request: HttpRequest, change_id: int, error: str = "") -> HttpResponse:
+    context = {"c": selectors.change_row(change_id), "can_decide": True, "row_error": error}
+    response = render(request, "pricing/index.html#change-row", context)
+    return trigger_client_event(response, CHANGED_EVENT) if not error else response
+
+
+@require_POST
+@admin_required
+def change_rollback(request: HttpRequest, change_id: int) -> HttpResponse:
+    error = ""
+    try:
+        services.change_rollback(change_id=change_id, user=request.user)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    if request.htmx:
+        return _change_row(request, change_id, error)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"변경 #{change_id}을 되돌렸습니다.")
+    if _safe_next(request):
+        return HttpResponseRedirect(request.POST["next"])
+    return _back(request)
+
+
+def _safe_next(request: HttpRequest) -> bool:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    nxt = request.POST.get("next", "")
+    return bool(nxt) and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()})
+
+
+@require_POST
+@admin_required
+def run_rollback(request: HttpRequest, run_id: int) -> HttpResponse:
+    try:
+        result = services.run_rollback(run_id=run_id, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"실행 #{run_id}: SKU {len(result.restored)}개의 가격을 되돌렸습니다.")
+        for sku, why in result.skipped.items():
+            messages.error(request, f"{sku}: {why}")
+    return _back(request)
+
+
+@require_POST
+@admin_required
+def run_start(request: HttpRequest) -> HttpResponse:
+    run = services.pricing_run_create(cause="관리자 전체 재계산", product_ids=None, user=request.user)
+    messages.success(request, f"실행 #{run.pk}: SKU {len(run.product_ids):,}개를 다시 계산합니다.")
+    return _back(request)
+
+
+@require_GET
+def sku_history(request: HttpRequest, sku: str) -> HttpResponse:
+    history = selectors.sku_history(sku)
+    points = history.points
+    chart = {
+        "labels": [timezone.localtime(p.at).strftime("%m-%d %H:%M") for p in points],
+        "ours": [p.our_price for p in points],
+        "competitor": [p.competitor for p in points],
+        "changes": [p.is_change for p in points],
+    }
+    context = {
+        "history": history,
+        "product": history.product,
+        "rows": list(reversed(points)),
+        "chart": chart,
+        "can_decide": is_pricing_admin(request.user),
+    }
+    return render(request, "pricing/sku_history.html", context)
+
+
+HISTORY_CSV_HEADER = ["time", "event", "our_price", "old_price", "cheapest_competitor", "cheapest_mall", "by", "reason"]
+
+
+def _csv_cell(value: object) -> str:
+    """Spreadsheet programs run cells that start with = + - @ as formulas; competitor text is untrusted."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+@require_GET
+def sku_history_csv(request: HttpRequest, sku: str) -> HttpResponse:
+    history = selectors.sku_history(sku)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="price-history-{history.product.pk}.csv"'
+    response.write("\ufeff")  # Excel opens UTF-8 Korean correctly only with a BOM
+    writer = csv.writer(response)
+    writer.writerow(HISTORY_CSV_HEADER)
+    for p in history.points:
+        writer.writerow(
+            [
+                timezone.localtime(p.at).isoformat(),
+                p.kind,
+                p.our_price,
+                "" if p.old_price is None else p.old_price,
+                "" if p.competitor is None else p.competitor,
+                _csv_cell(p.mall),
+                _csv_cell(p.who),
+                _csv_cell(p.reason.replace("\n", " / ")),
+            ]
+        )
+    return response

@@ -13,3 +13,15 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
 
     name = os.environ.get("PRICING_TEST_DB_NAME", "test_pricematch_pricing")
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = name
+
+
+@pytest.fixture(autouse=True)
+def _quality_control_not_paused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The review app's QC switch reads a shared Redis cache that other test packages also write;
+    pricing tests start with it off and turn it on where that is the point of the test."""
+    try:
+        import review.selectors
+    except ImportError:
+        return
+    if hasattr(review.selectors, "auto_pricing_paused"):
+        monkeypatch.setattr(review.selectors, "auto_pricing_paused", lambda: False)

@@ -137,7 +137,9 @@ def test_the_floor_stops_the_cut_and_says_so():
 
 
 def test_while_quality_control_pauses_automatic_changes_a_proposal_waits(monkeypatch):
-    monkeypatch.setattr(services, "auto_pricing_paused", lambda: True)
+    import review.selectors
+
+    monkeypatch.setattr(review.selectors, "auto_pricing_paused", lambda: True, raising=False)
     product = PricingProductFactory()
     match_for(product, price=97_000)
 
@@ -151,6 +153,16 @@ def test_while_quality_control_pauses_automatic_changes_a_proposal_waits(monkeyp
 def test_the_pause_switch_reads_false_when_the_review_app_does_not_provide_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "review.selectors", None)  # import raises ImportError
     assert services.auto_pricing_paused() is False
+
+
+def test_a_failing_pause_switch_holds_automatic_changes(monkeypatch):
+    import review.selectors
+
+    def broken() -> bool:
+        raise RuntimeError("cache down")
+
+    monkeypatch.setattr(review.selectors, "auto_pricing_paused", broken, raising=False)
+    assert services.auto_pricing_paused() is True
 
 
 def test_policies_override_field_by_field_sku_over_brand_over_category_over_global():

@@ -1,0 +1,91 @@
+"""Admin: policies are edited here (admins only); proposals, changes and the audit log are read-only."""
+from django.contrib import admin
+
+from pricing import models
+
+
+@admin.register(models.PricingPolicy)
+class PricingPolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "scope", "key", "active", "undercut_mode", "undercut_amount", "undercut_percent", "rounding",
+        "min_margin_percent", "max_change_percent", "max_daily_change_percent", "auto_apply", "updated_at",
+    ]
+    list_filter = ["scope", "active", "auto_apply", "raise_when_cheapest_rises"]
+    search_fields = ["key", "note"]
+    readonly_fields = ["updated_by", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["scope", "key", "active", "note"], "description": "비워 둔 항목은 아래 단계(전체 → 기본값)를 따릅니다. SKU > 브랜드 > 카테고리 > 전체 순으로 항목별로 적용됩니다."}),
+        ("차감·내림", {"fields": ["undercut_mode", "undercut_amount", "undercut_percent", "rounding"]}),
+        ("하한가", {"fields": ["min_margin_percent"]}),
+        ("변동 한도", {"fields": ["max_change_percent", "max_daily_change_percent"]}),
+        ("경쟁 상품", {"fields": ["include_shipping", "stale_after_hours"]}),
+        ("인상", {"fields": ["raise_when_cheapest_rises", "raise_ceiling_price", "raise_ceiling_markup_percent"]}),
+        ("자동 적용", {"fields": ["auto_apply", "auto_apply_max_change_percent"]}),
+        ("기록", {"fields": ["updated_by", "updated_at"]}),
+    ]
+
+    def save_model(self, request, obj, form, change):  # noqa: ANN001
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History is written by pricing.services only."""
+
+    def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
+@admin.register(models.PriceProposal)
+class PriceProposalAdmin(ReadOnlyAdmin):
+    list_display = ["id", "product", "status", "old_price", "new_price", "floor", "followed_mall", "cause", "created_at"]
+    list_filter = ["status", "auto_eligible", "created_at"]
+    search_fields = ["product__sku", "product__title", "followed_mall", "cause"]
+    list_select_related = ["product"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(models.PriceChange)
+class PriceChangeAdmin(ReadOnlyAdmin):
+    list_display = ["id", "product", "kind", "old_price", "new_price", "automatic", "user", "created_at"]
+    list_filter = ["kind", "automatic", "created_at"]
+    search_fields = ["product__sku", "reason"]
+    list_select_related = ["product", "user"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(models.PriceAuditEntry)
+class PriceAuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "action", "sku", "old_price", "new_price", "automatic", "user", "cause"]
+    list_filter = ["action", "automatic", "created_at"]
+    search_fields = ["sku", "reason", "cause"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(models.PricingRun)
+class PricingRunAdmin(ReadOnlyAdmin):
+    list_display = ["id", "cause", "evaluated", "proposed", "applied", "requested_by", "created_at", "rolled_back_at"]
+    list_filter = ["created_at"]
+    search_fields = ["cause"]
+
+
+@admin.register(models.CompetitorPriceObservation)
+class CompetitorPriceObservationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "product", "observed_at", "cheapest_total", "cheapest_mall", "counted_listings", "our_price"]
+    list_filter = ["observed_at"]
+    search_fields = ["product__sku", "cheapest_mall"]
+    list_select_related = ["product"]
+
+
+@admin.register(models.WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "change", "state", "attempts", "last_status_code", "created_at", "delivered_at"]
+    list_filter = ["state"]
+    search_fields = ["url", "last_error"]
