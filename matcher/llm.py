@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -109,8 +110,6 @@ def should_verify(decision: Decision, policy: "DecisionPolicy") -> bool:
     gates all passed); a pair so unlikely that even a confident "match" (+llm_weight log-odds)
     cannot lift it into review is not worth a call either.
     """
-    import math
-
     if decision.bucket == "auto":
         return False
     c = min(max(decision.confidence, 1e-9), 1 - 1e-9)
@@ -309,7 +308,9 @@ def _cached(key: str) -> LlmVerdictRecord | None:
 # --- online --------------------------------------------------------------------------------------
 
 
-def _one(pair: LlmPairRequest, *, model: str, version: str, run_id: int | None, product_id: int | None) -> LlmVerdict:
+def _one(
+    pair: LlmPairRequest, *, model: str, version: str, run_id: int | None, product_id: int | None
+) -> LlmVerdict:
     from matcher.pipeline.verify import VerifyRequest, error_verdict
 
     key = cache_key(pair.image_a_hash, pair.image_b_hash, version, model)
@@ -319,7 +320,7 @@ def _one(pair: LlmPairRequest, *, model: str, version: str, run_id: int | None, 
     if spend_cap_reached():
         return error_verdict(_cap_error(), model=model, prompt_version=version)
     result: VerifyResult = verifier(version=version).verify(
-        VerifyRequest(images_a=pair.images_a, images_b=pair.images_b, title_a=pair.title_a, title_b=pair.title_b),
+        VerifyRequest(pair.images_a, pair.images_b, title_a=pair.title_a, title_b=pair.title_b),
         model=model,
     )
     _record(
@@ -338,7 +339,9 @@ def _one(pair: LlmPairRequest, *, model: str, version: str, run_id: int | None, 
     return result.verdict
 
 
-def verify_pairs(*, pairs: list[LlmPairRequest], run_id: int | None, product_id: int | None) -> list[LlmVerdict]:
+def verify_pairs(
+    *, pairs: list[LlmPairRequest], run_id: int | None, product_id: int | None
+) -> list[LlmVerdict]:
     """Online verdicts, one per pair in order: cache first, then rate-limited, spend-capped calls.
 
     A fast verdict inside the pair's escalate_band is asked again of settings.GEMINI_ESCALATION_MODEL;
@@ -364,9 +367,8 @@ def verify_pairs(*, pairs: list[LlmPairRequest], run_id: int | None, product_id:
         strong = _one(pair, model=strong_model, version=version, run_id=run_id, product_id=sku)
         total = str(Decimal(fast.cost_usd) + Decimal(strong.cost_usd))
         if strong.error:
-            failed = dataclasses.replace(
-                fast, error=f"escalation to {strong_model} failed: {strong.error}", cost_usd=total, cached=False
-            )
+            error = f"escalation to {strong_model} failed: {strong.error}"
+            failed = dataclasses.replace(fast, error=error, cost_usd=total, cached=False)
             out.append(failed)
         else:
             out.append(dataclasses.replace(strong, cost_usd=total, cached=fast.cached and strong.cached))
@@ -431,7 +433,9 @@ def batch_submit(*, run_id: int | None, pairs: list[LlmPairRequest]) -> LlmBatch
     if not verifier_enabled():
         return _fail(job, OFF_ERROR)
     if not todo:
-        LlmBatchJob.objects.filter(id=job.id).update(state=LlmBatchJob.State.COLLECTED, updated_at=timezone.now())
+        LlmBatchJob.objects.filter(id=job.id).update(
+            state=LlmBatchJob.State.COLLECTED, updated_at=timezone.now()
+        )
         job.refresh_from_db()
         return job
     if spend_cap_reached():
@@ -536,7 +540,7 @@ def _collect(job_id: int, results: list[tuple[str | None, "VerifyResult"]]) -> L
 
 
 def batch_results(*, job_id: int) -> list[tuple[dict[str, Any], LlmVerdict]]:
-    """For a collected job: each request's meta ({key, match_id, product_id, image_a, image_b}) and its verdict.
+    """For a collected job: each request's meta ({key, match_id, product_id, image_a, image_b}) and verdict.
 
     A request without a usable verdict gets an error verdict (review, never auto). The verdicts are
     the cached ones, so a later `verify_pairs` on the same pairs also gets them without paying.

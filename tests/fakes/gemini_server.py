@@ -149,7 +149,9 @@ class FakeGemini:
 
     def generate_count(self, model: str | None = None) -> int:
         with self._lock:
-            return sum(1 for r in self.requests if r.kind == "generate" and (model is None or r.model == model))
+            return sum(
+                1 for r in self.requests if r.kind == "generate" and (model is None or r.model == model)
+            )
 
     def count(self, kind: str) -> int:
         with self._lock:
@@ -215,7 +217,11 @@ class FakeGemini:
                         "finishReason": "SAFETY",
                         "index": 0,
                         "safetyRatings": [
-                            {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "HIGH", "blocked": True}
+                            {
+                                "category": "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+                                "probability": "HIGH",
+                                "blocked": True,
+                            }
                         ],
                     }
                 ],
@@ -299,7 +305,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = path.strip("/").split("/", 1)
         rest = parts[1] if len(parts) == 2 else ""
         if not self.headers.get("x-goog-api-key"):
-            self._send(401, {"error": {"code": 401, "message": "API key missing", "status": "UNAUTHENTICATED"}})
+            error = {"code": 401, "message": "API key missing", "status": "UNAUTHENTICATED"}
+            self._send(401, {"error": error})
             return
         if rest.startswith("models/") and rest.endswith(":generateContent"):
             model = rest[len("models/") : -len(":generateContent")]
@@ -314,7 +321,9 @@ class _Handler(BaseHTTPRequestHandler):
             batch_in = body.get("batch", {})
             requests = batch_in.get("inputConfig", {}).get("requests", {}).get("requests", [])
             name = f"batches/{uuid.uuid4().hex[:12]}"
-            batch = FakeBatch(name=name, model=model, display_name=batch_in.get("displayName", ""), requests=requests)
+            batch = FakeBatch(
+                name=name, model=model, display_name=batch_in.get("displayName", ""), requests=requests
+            )
             with fake._lock:
                 fake.batches[name] = batch
                 answer = fake._batch_json(batch)

@@ -117,8 +117,9 @@ def test_a_job_interrupted_before_its_name_was_saved_is_found_by_its_display_nam
     job = llm.batch_submit(run_id=None, pairs=[pair(1)])
     remote_name = job.remote_name
     # As if the worker died after the provider accepted the job but before the row was updated.
+    long_ago = job.updated_at - llm.BATCH_PREPARING_STALE * 2
     LlmBatchJob.objects.filter(id=job.id).update(
-        state=LlmBatchJob.State.PREPARING, remote_name="", updated_at=job.updated_at - llm.BATCH_PREPARING_STALE * 2
+        state=LlmBatchJob.State.PREPARING, remote_name="", updated_at=long_ago
     )
 
     job = llm.batch_poll_and_collect(job_id=job.id)

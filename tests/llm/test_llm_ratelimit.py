@@ -1,4 +1,4 @@
-"""The shared limiter on the real Redis: limits hold across processes, tokens are settled, 429s cool everyone."""
+"""The shared limiter on the real Redis: limits hold across processes, tokens settle, a 429 cools everyone."""
 from __future__ import annotations
 
 import multiprocessing
@@ -32,7 +32,8 @@ def test_the_request_limit_holds_across_two_worker_processes(settings, redis_cli
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     until = time.time() + 2.5 * WINDOW_S
-    workers = [ctx.Process(target=_hammer, args=(settings.RATE_LIMIT_REDIS_URL, until, out)) for _ in range(2)]
+    url = settings.RATE_LIMIT_REDIS_URL
+    workers = [ctx.Process(target=_hammer, args=(url, until, out)) for _ in range(2)]
     for w in workers:
         w.start()
     grants = sorted(out.get(timeout=30) + out.get(timeout=30))
@@ -70,8 +71,8 @@ def test_a_single_request_bigger_than_the_token_budget_still_goes_alone(redis_cl
 
 def test_a_cool_down_stops_every_worker_sharing_the_limiter(redis_client):
     one = RedisRateLimiter(redis_client, name="cool", requests=100, tokens=10**6, window_s=60)
-    other = RedisRateLimiter(redis.Redis(connection_pool=redis_client.connection_pool), name="cool", requests=100,
-                             tokens=10**6, window_s=60)
+    other_client = redis.Redis(connection_pool=redis_client.connection_pool)
+    other = RedisRateLimiter(other_client, name="cool", requests=100, tokens=10**6, window_s=60)
 
     one.cool_down(30)
     grant, wait = other.try_acquire(1)

@@ -45,7 +45,7 @@ def test_a_valid_answer_becomes_a_verdict_with_its_cost_and_is_recorded(fake_gem
     assert record.key == llm.cache_key(pair().image_a_hash, pair().image_b_hash, "verify_v1", FAST)
 
 
-def test_the_request_asks_for_the_schema_blocks_only_high_harm_and_sends_both_sides_images(fake_gemini, settings):
+def test_the_request_asks_for_the_schema_blocks_only_high_harm_and_sends_both_sides(fake_gemini, settings):
     settings.GEMINI_MEDIA_RESOLUTION = "MEDIA_RESOLUTION_LOW"
     one()
 
@@ -109,7 +109,7 @@ def test_retries_stop_after_the_configured_attempts(fake_gemini, sleeps, setting
     v = one()
 
     assert v.error and "500" in v.error
-    assert fake_gemini.generate_count() == 3  # the first try and two retries; the scripted ok is never reached
+    assert fake_gemini.generate_count() == 3  # the first try and two retries; the scripted ok never comes
 
 
 def test_a_timeout_ends_in_an_error_verdict(fake_gemini, sleeps, settings):
@@ -135,7 +135,9 @@ def test_a_timeout_ends_in_an_error_verdict(fake_gemini, sleeps, settings):
         (fg.schema_violation(confidence=0.9, candidate_type="model_shot", is_match="yes"), "schema"),
         (fg.ok(matched_features=None), "schema"),
     ],
-    ids=["prompt-blocked", "answer-blocked", "cut-off-json", "prose", "out-of-range", "string-bool", "null-list"],
+    ids=[
+        "prompt-blocked", "answer-blocked", "cut-off-json", "prose", "out-of-range", "string-bool", "null-list"
+    ],
 )
 def test_an_unusable_answer_is_an_error_verdict_that_still_counts_its_cost(fake_gemini, behaviour, reason):
     fake_gemini.push(behaviour)
@@ -201,7 +203,8 @@ def test_a_cached_verdict_is_not_requested_again(fake_gemini):
 
     assert fake_gemini.generate_count() == 1
     assert second.cached and not first.cached
-    assert (second.is_match, second.confidence, second.reasoning) == (first.is_match, first.confidence, first.reasoning)
+    assert (second.is_match, second.confidence) == (first.is_match, first.confidence)
+    assert second.reasoning == first.reasoning
     assert Decimal(second.cost_usd) == 0  # paid once, by the first call
     assert llm.spend_today().usd == FLASH_CALL_USD
 
@@ -266,7 +269,8 @@ def test_the_escalation_model_is_asked_only_inside_the_uncertain_band(fake_gemin
                                             "reasoning": "Logo on the right chest, ours on the left."}
     unsure = one(pair(2, escalate_band=(0.4, 0.8)))
     assert fake_gemini.generate_count(STRONG) == 1
-    assert (unsure.model, unsure.is_match, unsure.reasoning) == (STRONG, False, "Logo on the right chest, ours on the left.")
+    assert (unsure.model, unsure.is_match) == (STRONG, False)
+    assert unsure.reasoning == "Logo on the right chest, ours on the left."
     assert Decimal(unsure.cost_usd) == FLASH_CALL_USD + PRO_CALL_USD
 
     no_band = one(pair(3, escalate_band=None))
@@ -291,6 +295,7 @@ def test_only_pairs_the_verdict_could_move_are_sent():
     policy = DecisionPolicy()
     assert not llm.should_verify(Decision(confidence=0.97, bucket="auto", reasons=[]), policy)
     assert llm.should_verify(Decision(confidence=0.80, bucket="review", reasons=[]), policy)
-    assert llm.should_verify(Decision(confidence=0.89, bucket="review", reasons=[]), policy)  # capped by a gate
+    # Capped just under auto by a gate (e.g. one kind of evidence): the verdict could be the second kind.
+    assert llm.should_verify(Decision(confidence=0.89, bucket="review", reasons=[]), policy)
     assert llm.should_verify(Decision(confidence=0.40, bucket="reject", reasons=[]), policy)
     assert not llm.should_verify(Decision(confidence=0.02, bucket="reject", reasons=[]), policy)
