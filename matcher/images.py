@@ -21,7 +21,11 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
+
+if TYPE_CHECKING:
+    from urllib3 import BaseHTTPResponse, HTTPConnectionPool
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -313,7 +317,7 @@ def fetch(
     raise FetchRefused(f"리디렉션이 너무 많습니다 (more than {max_redirects} redirects)")
 
 
-def _open(target: _Target, *, timeout: float):
+def _open(target: _Target, *, timeout: float) -> tuple[BaseHTTPResponse, HTTPConnectionPool]:
     """A response from the first vetted address that accepts a connection."""
     import certifi
     import urllib3
@@ -321,7 +325,7 @@ def _open(target: _Target, *, timeout: float):
 
     last: Exception | None = None
     for address in target.addresses:
-        kwargs: dict = {
+        kwargs: dict[str, object] = {
             "host": address,
             "port": target.port,
             "timeout": urllib3.Timeout(connect=timeout, read=timeout),
@@ -374,7 +378,7 @@ def _open(target: _Target, *, timeout: float):
     raise last
 
 
-def _read_capped(response, *, max_bytes: int, deadline: float) -> bytes:
+def _read_capped(response: BaseHTTPResponse, *, max_bytes: int, deadline: float) -> bytes:
     from urllib3.exceptions import HTTPError, TimeoutError as UrllibTimeout
 
     declared = response.headers.get("Content-Length")
