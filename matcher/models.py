@@ -169,6 +169,7 @@ class AttributeTerm(models.Model):
         ("lining", "안감 lining"),
         ("condition", "상태 condition"),
         ("shipping", "배송 shipping"),
+        ("colour", "색상 colour"),
     ]
     group = models.CharField(max_length=20, choices=GROUPS)
     value = models.CharField(max_length=40)
