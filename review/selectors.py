@@ -378,7 +378,12 @@ def calibration_bands() -> list[BandRow]:
 def _gated() -> Q:
     """Pairs whose confidence the decision rules capped below auto (a blocker or a missing gate):
     they stay out of auto whatever the threshold, because the cap moves with it."""
-    return Q(evidence__auto_blocked=True) | Q(reasons_text__contains="blocks auto:") | Q(reasons_text__contains="no auto:")
+    # Containment, not a key lookup: a missing key must read as false, not NULL, under NOT.
+    return (
+        Q(evidence__contains={"auto_blocked": True})
+        | Q(reasons_text__contains="blocks auto:")
+        | Q(reasons_text__contains="no auto:")
+    )
 
 
 BUCKETS = [Match.Bucket.AUTO, Match.Bucket.REVIEW, Match.Bucket.REJECT]
