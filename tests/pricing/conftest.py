@@ -25,3 +25,49 @@ def _quality_control_not_paused(monkeypatch: pytest.MonkeyPatch) -> None:
         return
     if hasattr(review.selectors, "auto_pricing_paused"):
         monkeypatch.setattr(review.selectors, "auto_pricing_paused", lambda: False)
+
+
+class WebhookReceiver:
+    """A local HTTP endpoint standing in for the shop's upload automation; answers with `statuses` in turn."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.statuses: list[int] = []
+        self.lock = threading.Lock()
+        self.url = ""
+
+    def next_status(self) -> int:
+        with self.lock:
+            return self.statuses.pop(0) if self.statuses else 200
+
+
+@pytest.fixture
+def webhook_receiver():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    receiver = WebhookReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with receiver.lock:
+                receiver.received.append(({k: v for k, v in self.headers.items()}, body))
+            status = receiver.next_status()
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/prices"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()
