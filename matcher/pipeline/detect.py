@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from matcher.pipeline.pixels import as_rgb
 from matcher.pipeline.runtime import configure_threads, var_dir
 from matcher.pipeline.types import Box, Region
 from matcher.pipeline.weights import POSE, checkpoint_hash, default_path
@@ -322,7 +323,7 @@ class PoseRegionFinder:
         import torch
 
         configure_threads(self.threads)
-        rgbs = [np.asarray(im.convert("RGB")) for im in images]
+        rgbs = [np.asarray(as_rgb(im)) for im in images]
         people: list[list[tuple[Box, float, np.ndarray]]] = []
         for start in range(0, len(rgbs), self.batch_size):
             chunk = rgbs[start : start + self.batch_size]

@@ -20,10 +20,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from matcher.pipeline.pixels import WHITE, as_rgb
 from matcher.pipeline.runtime import configure_threads
 from matcher.pipeline.weights import EFFICIENTNET_LITE2, checkpoint_hash, default_path, sha256_file
-
-WHITE = (255, 255, 255)
 
 _models: dict[tuple[str, ...], object] = {}
 _models_lock = threading.Lock()
@@ -31,7 +30,7 @@ _models_lock = threading.Lock()
 
 def letterbox(image: Image.Image, size: int, fill: tuple[int, int, int] = WHITE) -> Image.Image:
     """The image scaled to fit a size×size square, centred, the rest filled with `fill`."""
-    image = image.convert("RGB")
+    image = as_rgb(image, fill)
     scale = size / max(image.size)
     w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
     canvas = Image.new("RGB", (size, size), fill)

@@ -18,10 +18,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from matcher.pipeline.pixels import WHITE, as_rgb
 from matcher.pipeline.runtime import default_threads, var_dir
 from matcher.pipeline.weights import ISNET_MEDIUM, checkpoint_hash, default_path
-
-STUDIO_WHITE = (255, 255, 255)
 
 _sessions: dict[tuple[str, int], object] = {}
 _sessions_lock = threading.Lock()
@@ -76,7 +75,7 @@ class RembgRemover:
         self,
         model_path: str | os.PathLike[str] | None = None,
         *,
-        background: tuple[int, int, int] = STUDIO_WHITE,
+        background: tuple[int, int, int] = WHITE,
         threads: int | None = None,
     ) -> None:
         self.model_path = Path(model_path) if model_path else default_path(ISNET_MEDIUM)
@@ -91,13 +90,13 @@ class RembgRemover:
 
     def masks(self, images: Sequence[Image.Image]) -> list[Image.Image]:
         """Foreground alpha per image ('L', same size; 255 = foreground)."""
-        return [self._session.predict(im.convert("RGB"))[0] for im in images]
+        return [self._session.predict(as_rgb(im))[0] for im in images]
 
     def cutout(self, images: Sequence[Image.Image]) -> list[Image.Image]:
         """Each image with its background replaced by `background`, same size, RGB."""
         out = []
         for image, mask in zip(images, self.masks(images)):
-            rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+            rgb = np.asarray(as_rgb(image), dtype=np.float32)
             alpha = np.asarray(mask, dtype=np.float32)[..., None] / 255.0
             composite = rgb * alpha + np.asarray(self.background, np.float32) * (1.0 - alpha)
             out.append(Image.fromarray(np.clip(composite + 0.5, 0, 255).astype(np.uint8), "RGB"))

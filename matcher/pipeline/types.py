@@ -112,7 +112,7 @@ class BackgroundRemover(Protocol):
     name: str
 
     def cutout(self, images: Sequence[Image.Image]) -> list[Image.Image]:
-        """Each image with its background replaced by a neutral grey, same size, RGB."""
+        """Each image with its background replaced by a neutral colour (RembgRemover: studio white), same size, RGB."""
 
 
 @runtime_checkable

@@ -124,6 +124,17 @@ def test_a_collage_of_three_garments_on_white_gives_three_items(pose_finder, gho
 
 
 @pytest.mark.slow
+def test_a_transparent_png_of_garments_is_read_as_if_on_white(pose_finder, ghost_garments, compose):
+    collage, _ = compose(ghost_garments, (1200, 520))
+    rgba = np.dstack([np.asarray(collage), np.where(np.asarray(collage).min(axis=2) < 250, 255, 0)])
+    rgba[rgba[..., 3] == 0, :3] = 0  # what sits under transparent pixels is often black
+    (regions,) = pose_finder.find([Image.fromarray(rgba.astype(np.uint8), "RGBA")])
+
+    assert not regions[0].needs_cutout
+    assert [r.kind for r in regions].count("item") == 3
+
+
+@pytest.mark.slow
 def test_a_single_ghost_mannequin_shot_gives_one_item(pose_finder, ghost_garments, compose):
     shot, placed = compose(ghost_garments[:1], (600, 700))
     (regions,) = pose_finder.find([shot])
