@@ -126,7 +126,7 @@ def _layout(spec: GarmentSpec, view: View) -> tuple[list[_Part], dict[str, objec
     # Sleeves (under the body so the armhole seam is the body's edge).
     if spec.garment != "vest":
         short = spec.garment == "tshirt"
-        theta = math.radians(8 if ghost else (42 if short else 22))
+        theta = math.radians((26 if short else 8) if ghost else (42 if short else 22))
         sl = (0.15 if short else 0.5) * k
         cw = 0.072 if short else (0.052 if puffer else 0.045)
         for side in (-1, 1):
