@@ -354,14 +354,25 @@ def price_preview(*, product: Product, listing: Listing) -> PricePreview:
     )
 
 
-@transaction.atomic
-def proposal_approve(*, proposal_id: int, user) -> PriceProposal:
-    """An admin applies a waiting proposal; refused if the price or the followed match moved on since."""
+def _lock_proposal(proposal_id: int) -> tuple[PriceProposal, Product]:
+    """Lock the SKU, then its proposal, then check it still waits.
+
+    Always the product row first, as reprice_product does, so an approval racing a re-evaluation
+    queues behind it instead of deadlocking.
+    """
+    product_id = PriceProposal.objects.values_list("product_id", flat=True).get(pk=proposal_id)
+    product = _lock_product(product_id)
     proposal = PriceProposal.objects.select_for_update().get(pk=proposal_id)
-    product = _lock_product(proposal.product_id)
     if proposal.status != PriceProposal.Status.PENDING:
         raise ValidationError(f"이미 처리된 제안입니다 ({proposal.get_status_display()}).")
     assert product is not None
+    return proposal, product
+
+
+@transaction.atomic
+def proposal_approve(*, proposal_id: int, user) -> PriceProposal:
+    """An admin applies a waiting proposal; refused if the price or the followed match moved on since."""
+    proposal, product = _lock_proposal(proposal_id)
     if product.price != proposal.old_price:
         raise ValidationError("제안 이후 가격이 바뀌었습니다. 다시 계산해 주세요.")
     match = Match.objects.filter(pk=proposal.followed_match_id).first() if proposal.followed_match_id else None
@@ -377,14 +388,11 @@ def proposal_approve(*, proposal_id: int, user) -> PriceProposal:
 
 @transaction.atomic
 def proposal_reject(*, proposal_id: int, user, note: str = "") -> PriceProposal:
-    proposal = PriceProposal.objects.select_for_update().select_related("product").get(pk=proposal_id)
-    if proposal.status != PriceProposal.Status.PENDING:
-        raise ValidationError(f"이미 처리된 제안입니다 ({proposal.get_status_display()}).")
+    proposal, product = _lock_proposal(proposal_id)
     proposal.status = PriceProposal.Status.REJECTED
     proposal.decided_by = user
     proposal.decided_at = timezone.now()
     proposal.save(update_fields=["status", "decided_by", "decided_at"])
-    product = proposal.product
     match = Match.objects.filter(pk=proposal.followed_match_id).first() if proposal.followed_match_id else None
     PriceAuditEntry.objects.create(
         action=PriceAuditEntry.Action.REJECTED,
@@ -489,7 +497,8 @@ def _rollback_one(change: PriceChange, *, user, action: str) -> PriceChange:
 @transaction.atomic
 def change_rollback(*, change_id: int, user) -> PriceChange:
     """Restore the price before one applied change (the newest on its SKU); audited."""
-    change = PriceChange.objects.select_for_update(of=("self",)).select_related("proposal").get(pk=change_id)
+    # _rollback_one locks the SKU before it checks the change was not rolled back already.
+    change = PriceChange.objects.select_related("proposal").get(pk=change_id)
     return _rollback_one(change, user=user, action=PriceAuditEntry.Action.ROLLED_BACK)
 
 
@@ -502,7 +511,9 @@ class RunRollbackResult:
 @transaction.atomic
 def run_rollback(*, run_id: int, user) -> RunRollbackResult:
     """Restore the prices a run changed, newest first. SKUs changed again since are skipped and reported."""
-    run = PricingRun.objects.select_for_update().get(pk=run_id)
+    # No lock on the run row before the SKUs' rows (reprice_product locks SKU then run); a second
+    # rollback racing this one is caught by the conditional update at the end.
+    run = PricingRun.objects.get(pk=run_id)
     if run.rolled_back_at:
         raise ValidationError("이미 되돌린 실행입니다.")
     result = RunRollbackResult()
@@ -519,9 +530,11 @@ def run_rollback(*, run_id: int, user) -> RunRollbackResult:
             result.skipped[change.product.sku] = "; ".join(exc.messages)
         else:
             result.restored.append(change.product_id)
-    run.rolled_back_at = timezone.now()
-    run.rolled_back_by = user
-    run.save(update_fields=["rolled_back_at", "rolled_back_by"])
+    marked = PricingRun.objects.filter(pk=run.pk, rolled_back_at__isnull=True).update(
+        rolled_back_at=timezone.now(), rolled_back_by=user
+    )
+    if not marked:
+        raise ValidationError("이미 되돌린 실행입니다.")
     return result
 
 
@@ -535,22 +548,33 @@ def pricing_run_create(*, cause: str, product_ids: list[int] | None, user=None) 
     def enqueue() -> None:
         from pricing.tasks import reprice_run_task
 
-        reprice_run_task.delay(run.pk)
+        reprice_run_task.delay(run.pk, 0)
 
     transaction.on_commit(enqueue)
     return run
 
 
-def pricing_run_execute(*, run_id: int) -> PricingRun:
-    """Reprice each SKU of a run, one transaction per SKU so a long run holds no long lock."""
-    run = PricingRun.objects.get(pk=run_id)
+RUN_BATCH = 500
+
+
+def pricing_run_execute(*, run_id: int, start: int = 0, batch: int | None = None) -> int | None:
+    """Reprice SKUs ``start`` … ``start + batch`` of a run, one transaction per SKU so a long run holds
+    no long lock. Returns where the next slice starts, or None when the run is done.
+
+    Safe to repeat: a SKU evaluated already is a no-op the second time.
+    """
+    batch = batch or RUN_BATCH
+    run = PricingRun.objects.select_related("requested_by").get(pk=run_id)
     if run.finished_at:
-        return run
-    for product_id in run.product_ids:
+        return None
+    ids = run.product_ids[start : start + batch]
+    for product_id in ids:
         reprice_product(product_id=product_id, cause=run.cause, run_id=run.pk, user=run.requested_by)
-    PricingRun.objects.filter(pk=run.pk).update(finished_at=timezone.now())
-    run.refresh_from_db()
-    return run
+    following = start + batch
+    if following >= len(run.product_ids):
+        PricingRun.objects.filter(pk=run.pk).update(finished_at=timezone.now())
+        return None
+    return following
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:

@@ -15,8 +15,11 @@ def reprice_product_task(product_id: int, cause: str) -> int | None:
 
 
 @shared_task(acks_late=True)
-def reprice_run_task(run_id: int) -> None:
-    services.pricing_run_execute(run_id=run_id)
+def reprice_run_task(run_id: int, start: int = 0) -> None:
+    """One slice of a run; the next slice is its own message so no task nears the time limit."""
+    following = services.pricing_run_execute(run_id=run_id, start=start)
+    if following is not None:
+        reprice_run_task.delay(run_id, following)
 
 
 @shared_task

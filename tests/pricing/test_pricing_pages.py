@@ -227,3 +227,37 @@ def test_export_prices_leaves_out_changes_before_since():
     stdout = io.StringIO()
     call_command("export_prices", "--since", "2999-01-01", "--format", "json", stdout=stdout)
     assert json.loads(stdout.getvalue())["count"] == 0
+
+
+def test_an_admin_starts_a_run_from_the_page_and_rolls_the_whole_run_back(client):
+    admin = pricing_admin()
+    client.force_login(admin)
+    products = [PricingProductFactory() for _ in range(2)]
+    for p in products:
+        match_for(p, price=97_000)
+
+    assert client.post(reverse("pricing:run_start")).status_code == 302
+    from pricing.models import PricingRun
+
+    run = PricingRun.objects.get()
+    assert set(run.product_ids) >= {p.pk for p in products}
+    services.pricing_run_execute(run_id=run.pk, batch=10_000)  # what the task does after commit
+    assert [price_of(p) for p in products] == [96_900, 96_900]
+    assert "실행 전체 되돌리기" in client.get(reverse("pricing:index")).content.decode()
+
+    client.post(reverse("pricing:run_rollback", args=[run.pk]))
+
+    assert [price_of(p) for p in products] == [100_000, 100_000]
+    assert PriceAuditEntry.objects.filter(action="run_rolled_back", user=admin).count() == 2
+
+
+def test_the_admin_lists_pricing_history_with_filters(client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    applied_change()
+    for model in ("pricingpolicy", "priceproposal", "pricechange", "priceauditentry", "pricingrun"):
+        response = client.get(f"/admin/pricing/{model}/")
+        assert response.status_code == 200, model
+    audit = client.get("/admin/pricing/priceauditentry/?action__exact=applied").content.decode()
+    assert "96900" in audit or "96,900" in audit

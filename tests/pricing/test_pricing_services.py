@@ -310,8 +310,10 @@ def test_rolling_back_a_run_restores_every_price_it_changed():
     for p in products[:2]:
         match_for(p, price=97_000)
     run = PricingRun.objects.create(cause="전체 재계산", product_ids=[p.pk for p in products])
-    services.pricing_run_execute(run_id=run.pk)
+    assert services.pricing_run_execute(run_id=run.pk, start=0, batch=2) == 2
+    assert services.pricing_run_execute(run_id=run.pk, start=2, batch=2) is None
     run.refresh_from_db()
+    assert run.finished_at is not None
     assert (run.evaluated, run.proposed, run.applied) == (3, 2, 2)
     assert [price_of(p) for p in products] == [96_900, 96_900, 100_000]
 
@@ -320,6 +322,8 @@ def test_rolling_back_a_run_restores_every_price_it_changed():
     assert sorted(result.restored) == sorted(p.pk for p in products[:2])
     assert [price_of(p) for p in products] == [100_000, 100_000, 100_000]
     assert PriceAuditEntry.objects.filter(action="run_rolled_back", run=run).count() == 2
+    with pytest.raises(ValidationError):
+        services.run_rollback(run_id=run.pk, user=admin)
 
 
 def test_the_audit_log_refuses_updates_and_deletes_in_the_model_and_in_the_database():
