@@ -20,7 +20,8 @@ LUMA = Path(__file__).resolve().parents[2] / "shared/eval/luma_dev/images"
 
 
 def _photos(n: int) -> list[Image.Image]:
-    paths = sorted(glob.glob(str(Path(os.environ.get("LUMA_DEV_DIR", LUMA.parent)) / "images" / "*_main.jpg")))
+    luma = Path(os.environ.get("LUMA_DEV_DIR", LUMA.parent))
+    paths = sorted(glob.glob(str(luma / "images" / "*_main.jpg")))
     if not paths:
         import ultralytics
 
@@ -54,7 +55,8 @@ def main() -> None:
     for threads in args.threads:
         rows = [
             ("detect (YOLO11n-pose 640 + background/items)", PoseRegionFinder(threads=threads).find, images),
-            ("cutout (ISNet fp16 1024², rembg)", RembgRemover(threads=threads).cutout, images[: args.cutout_images]),
+            ("cutout (ISNet fp16 1024², rembg)",
+             RembgRemover(threads=threads).cutout, images[: args.cutout_images]),
             ("embed (EfficientNet-Lite2 260², batch 16)",
              EfficientNetLiteEmbedder(threads=threads, batch_size=16).embed, images),
         ]

@@ -307,7 +307,8 @@ class PoseRegionFinder:
         self.weights_path = Path(weights_path) if weights_path else default_path(POSE)
         if not self.weights_path.is_file():
             raise FileNotFoundError(
-                f"pose weights not found at {self.weights_path}; run `python -m matcher.pipeline.weights fetch`"
+                f"pose weights not found at {self.weights_path}; "
+                "run `python -m matcher.pipeline.weights fetch`"
             )
         self.image_size = image_size
         self.person_conf = person_conf
@@ -352,7 +353,8 @@ class PoseRegionFinder:
             box = Box(max(0, int(x0)), max(0, int(y0)), min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1))))
             if box.area < self.min_person_share * h * w:
                 continue
-            found.append((box, float(scores[i]), kps[i] if kps is not None else np.zeros((17, 3), np.float32)))
+            keypoints = kps[i] if kps is not None else np.zeros((17, 3), np.float32)
+            found.append((box, float(scores[i]), keypoints))
         found.sort(key=lambda p: -p[0].area)
         return found[: self.max_people]
 

@@ -57,7 +57,9 @@ def _normalised(features) -> np.ndarray:
 # The PyPI file uses the EfficientNet-PyTorch (lukemelas) layout, converted from the
 # TensorFlow release; timm's tf_efficientnet_lite2 is the same network with TF "same"
 # padding and BN eps 1e-3, so only names change.
-_TOP_LEVEL = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+_TOP_LEVEL = {
+    "_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier",
+}
 # Block 0 has no expansion (timm DepthwiseSeparableConv); the others are InvertedResidual.
 _BLOCK_DS = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
 _BLOCK_IR = {

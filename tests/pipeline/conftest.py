@@ -118,7 +118,8 @@ def garment_cutout(photo: Image.Image, box: tuple[int, int, int, int]) -> Image.
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
     mask = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     ys, xs = np.nonzero(mask)
-    crop, mask = crop[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
+    crop, mask = crop[rows, cols], mask[rows, cols]
     return Image.fromarray(np.where(mask[..., None], crop, 255).astype(np.uint8))
 
 

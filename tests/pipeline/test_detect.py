@@ -144,7 +144,9 @@ def test_a_single_ghost_mannequin_shot_gives_one_item(pose_finder, ghost_garment
 
 
 @pytest.mark.slow
-def test_no_person_on_a_busy_background_gives_only_the_whole_view_for_cutout(pose_finder, brick, ghost_garments):
+def test_no_person_on_a_busy_background_gives_only_the_whole_view_for_cutout(
+    pose_finder, brick, ghost_garments
+):
     backdrop = brick.resize((700, 700))
     garment = ghost_garments[1].copy()
     garment.thumbnail((500, 500))

@@ -72,7 +72,7 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def tiny_clip_file(tmp_path_factory):
-    """A randomly initialised small open_clip model, registered under a test name and saved as a state dict."""
+    """A randomly initialised small open_clip model, registered under a test name, saved as a state dict."""
     import open_clip
     import torch
 
@@ -105,7 +105,8 @@ def test_open_clip_loads_weights_from_a_local_file(tiny_clip_file, bus, zidane, 
     # The weights came from the file: the saved model itself gives the same vectors.
     mean = torch.tensor(original.visual.preprocess_cfg["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(original.visual.preprocess_cfg["std"]).view(1, 3, 1, 1)
-    pixels = torch.from_numpy(np.stack([np.asarray(letterbox(im, 64), np.float32) / 255 for im in (bus, zidane)]))
+    squares = [np.asarray(letterbox(im, 64), np.float32) / 255 for im in (bus, zidane)]
+    pixels = torch.from_numpy(np.stack(squares))
     with torch.inference_mode():
         expected = original.encode_image((pixels.permute(0, 3, 1, 2) - mean) / std)
     expected = torch.nn.functional.normalize(expected, dim=1).numpy()
