@@ -245,20 +245,23 @@ def decide_price(
     ignored = len(candidates) - len(counted)
     best = cheapest(counted, policy)
 
+    # Background for the reader, after the steps: which layers set the rules, the floor, what was left out.
+    context: list[str] = []
     layers = _policy_layers(policy)
     if layers:
-        notes.append(f"적용 정책: {layers}")
+        context.append(f"적용 정책: {layers}")
     if floor:
-        notes.append(f"하한가 {won(floor)} (최저가·원가×(1+최소 마진 {pct(policy.min_margin_percent)}) 중 큰 값)")
+        context.append(f"하한가 {won(floor)} (최저가·원가×(1+최소 마진 {pct(policy.min_margin_percent)}) 중 큰 값)")
     else:
-        notes.append("원가와 최저가가 없어 하한가를 정할 수 없습니다 — 자동 적용하지 않습니다")
+        context.append("원가와 최저가가 없어 하한가를 정할 수 없습니다 — 자동 적용하지 않습니다")
     if ignored:
-        notes.append(
+        context.append(
             f"확정되지 않았거나 {policy.stale_after_hours}시간 넘게 확인되지 않은 경쟁 상품 {ignored}개는 제외했습니다"
         )
 
     if best is None and correction_cap is None:
-        notes.append("반영할 확정·최신 경쟁 상품이 없어 가격을 유지합니다")
+        notes.append(f"가격 유지 {won(old)}: 반영할 확정·최신 경쟁 상품이 없습니다")
+        notes.extend(context)
         return decision
 
     desired: int
@@ -348,10 +351,13 @@ def decide_price(
         notes.append(f"하한가에 걸려 {won(floor_unit)}로 정했습니다")
 
     decision.price = desired
+    # The headline first: the lists show the first sentence.
+    basis = f" ({best.mall} {won(best.total(policy.include_shipping))} 기준)" if best is not None else ""
     if desired == old:
-        notes.append(f"가격 유지 {won(old)}")
+        notes.insert(0, f"가격 유지 {won(old)}{basis}")
     else:
-        notes.append(f"{won(old)} → {won(desired)}")
+        notes.insert(0, f"{won(old)} → {won(desired)}{basis}")
+    notes.extend(context)
     return decision
 
 
