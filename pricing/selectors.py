@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
@@ -163,19 +162,6 @@ def recent_runs(limit: int = 10) -> list[PricingRun]:
     return list(PricingRun.objects.select_related("requested_by", "rolled_back_by").order_by("-created_at")[:limit])
 
 
-def audit_entries(limit: int = 50) -> list[PriceAuditEntry]:
-    return list(PriceAuditEntry.objects.select_related("user").order_by("-created_at", "-id")[:limit])
-
-
-def pricing_counts() -> dict[str, int]:
-    from django.db.models import Count
-
-    return PriceProposal.objects.aggregate(
-        pending=Count("id", filter=Q(status=PriceProposal.Status.PENDING)),
-        applied=Count("id", filter=Q(status=PriceProposal.Status.APPLIED)),
-    )
-
-
 @dataclass
 class HistoryPoint:
     at: datetime
@@ -272,7 +258,3 @@ def changed_prices_since(since: datetime) -> list[dict[str, object]]:
         row["changed_at"] = change.created_at.isoformat()
         row["change_ids"].append(change.pk)  # type: ignore[union-attr]
     return sorted(rows.values(), key=lambda r: str(r["sku"]))
-
-
-def percent(value: Decimal) -> str:
-    return rules.pct(value)

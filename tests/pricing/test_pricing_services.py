@@ -19,7 +19,6 @@ from pricing.models import (
     PriceAuditEntry,
     PriceChange,
     PriceProposal,
-    PricingPolicy,
     PricingRun,
 )
 from tests.pricing.factories import PricingProductFactory, match_for, policy_set, pricing_admin
