@@ -1,0 +1,764 @@
+"""Compare our SKU's photos and title with a competitor listing's: evidence → decision.
+
+Plain Python, no Django. The stages are passed in (region finder, embedder, optional
+background remover and OCR), so the caller chooses them (settings, tests).
+
+Per-image work (regions, region embeddings, garment colours, keypoints, cut-outs, OCR
+text) is an `ImageAnalysis`, keyed by the image's sha256 and kept in an `AnalysisCache`
+(in memory here; the Django side backs it with PostgreSQL through `to_bytes`/`from_bytes`),
+so nothing is computed twice across pairs.
+
+The cascade: regions, embeddings and colour for every image; keypoint geometry only on
+the few image pairs the embeddings rank best; background removal only for regions on a
+busy background and only when the pair is close enough to a threshold for it to matter;
+OCR of the listing's images only when we know our product number, the listing's title does
+not show one, and the pair is near a threshold. `stats` counts how often each stage ran.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Protocol, Sequence
+
+import numpy as np
+from PIL import Image
+
+from matcher.pipeline import features as F
+from matcher.pipeline.attributes import (
+    Attributes,
+    Lexicon,
+    compare_product_numbers,
+    conflicts as attribute_conflicts,
+    extract,
+    extract_product_numbers,
+    garment_region_kind,
+    parse_product_number,
+)
+from matcher.pipeline.decide import DecisionPolicy, decide
+from matcher.pipeline.types import (
+    BackgroundRemover,
+    Box,
+    ColourSignature,
+    Decision,
+    Embedder,
+    LlmVerdict,
+    PairEvidence,
+    Region,
+    RegionFinder,
+)
+
+# Which region kinds may be compared by embedding: like with like, plus a flat-lay or collage
+# item against a garment worn by a person, and a whole photo against a collage item.
+COMPATIBLE_KINDS: frozenset[tuple[str, str]] = frozenset(
+    {("whole", "whole"), ("outfit", "outfit"), ("upper", "upper"), ("lower", "lower"), ("item", "item")}
+    | {(a, b) for a in ("item",) for b in ("upper", "lower", "outfit", "whole")}
+    | {(b, a) for a in ("item",) for b in ("upper", "lower", "outfit", "whole")}
+)
+GARMENT_FALLBACK_ORDER = ("upper", "lower", "item", "outfit", "whole")
+
+
+class Ocr(Protocol):
+    name: str
+
+    def available(self) -> bool: ...
+
+    def read(self, image: Image.Image) -> str: ...
+
+
+# --- inputs ------------------------------------------------------------------------
+
+
+@dataclass
+class ImageInput:
+    """One photo: its sha256 (the cache key) and a way to get its pixels when needed."""
+
+    sha256: str
+    image: Image.Image | None = None
+    loader: Callable[[], Image.Image] | None = None
+    label: str = ""  # shown in reasons, e.g. a file name or URL
+
+    def load(self) -> Image.Image:
+        if self.image is None:
+            if self.loader is None:
+                raise ValueError(f"no pixels for image {self.sha256[:12]} and it is not in the cache")
+            self.image = self.loader()
+        return self.image.convert("RGB") if self.image.mode != "RGB" else self.image
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> "ImageInput":
+        path = Path(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return cls(sha256=digest, loader=lambda: Image.open(path).convert("RGB"), label=path.name)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, label: str = "") -> "ImageInput":
+        return cls(
+            sha256=hashlib.sha256(data).hexdigest(),
+            loader=lambda: Image.open(io.BytesIO(data)).convert("RGB"),
+            label=label,
+        )
+
+    @classmethod
+    def from_image(cls, image: Image.Image, label: str = "") -> "ImageInput":
+        rgb = image.convert("RGB")
+        h = hashlib.sha256(f"{rgb.size}".encode())
+        h.update(rgb.tobytes())
+        return cls(sha256=h.hexdigest(), image=rgb, label=label)
+
+
+@dataclass
+class SkuSide:
+    """Our SKU: 1–5 photos, its title, and optionally its product number and attributes."""
+
+    images: Sequence[ImageInput]
+    title: str = ""
+    product_number: str | None = None
+    attributes: Attributes | None = None  # when None, extracted from the title
+
+
+@dataclass
+class ListingSide:
+    """A competitor listing: its photos and title."""
+
+    images: Sequence[ImageInput]
+    title: str = ""
+
+
+# --- per-image analysis and its cache ----------------------------------------------
+
+
+@dataclass
+class ImageAnalysis:
+    """Everything computed for one image; safe to cache by sha256."""
+
+    sha256: str
+    size: tuple[int, int]
+    regions: list[Region]
+    embedder: str  # "name@checkpoint_hash" the embeddings come from
+    embeddings: np.ndarray  # (len(regions), dim) float32
+    colours: list[ColourSignature | None]
+    keypoints: F.ImageKeypoints | None = None
+    # Filled by the cascade, per region index.
+    cutout_embeddings: dict[int, np.ndarray] = field(default_factory=dict)
+    cutout_colours: dict[int, ColourSignature | None] = field(default_factory=dict)
+    ocr_text: str | None = None
+
+    def to_bytes(self) -> bytes:
+        """A self-contained blob (numpy .npz with JSON metadata): no pickle."""
+        arrays: dict[str, np.ndarray] = {"embeddings": self.embeddings.astype(np.float32)}
+        meta: dict = {
+            "sha256": self.sha256,
+            "size": list(self.size),
+            "embedder": self.embedder,
+            "regions": [_region_to_json(r) for r in self.regions],
+            "colours": [],
+            "cutout": sorted(self.cutout_embeddings),
+            "cutout_colours": [],
+            "ocr_text": self.ocr_text,
+            "keypoints": self.keypoints is not None,
+        }
+        for i, sig in enumerate(self.colours):
+            meta["colours"].append(sig is not None)
+            if sig is not None:
+                _put_signature(arrays, f"colour{i}", sig)
+        for i, emb in self.cutout_embeddings.items():
+            arrays[f"cutout_emb{i}"] = emb.astype(np.float32)
+        for i, sig in self.cutout_colours.items():
+            meta["cutout_colours"].append([i, sig is not None])
+            if sig is not None:
+                _put_signature(arrays, f"cutout_colour{i}", sig)
+        if self.keypoints is not None:
+            arrays["keypoints"] = np.frombuffer(self.keypoints.to_bytes(), np.uint8)
+        arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), np.uint8)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "ImageAnalysis":
+        z = np.load(io.BytesIO(data), allow_pickle=False)
+        meta = json.loads(z["meta"].tobytes().decode())
+        colours = [_get_signature(z, f"colour{i}") if present else None for i, present in enumerate(meta["colours"])]
+        cutout_colours = {
+            int(i): (_get_signature(z, f"cutout_colour{i}") if present else None) for i, present in meta["cutout_colours"]
+        }
+        return cls(
+            sha256=meta["sha256"],
+            size=(int(meta["size"][0]), int(meta["size"][1])),
+            regions=[_region_from_json(r) for r in meta["regions"]],
+            embedder=meta["embedder"],
+            embeddings=z["embeddings"],
+            colours=colours,
+            keypoints=F.ImageKeypoints.from_bytes(z["keypoints"].tobytes()) if meta["keypoints"] else None,
+            cutout_embeddings={int(i): z[f"cutout_emb{i}"] for i in meta["cutout"]},
+            cutout_colours=cutout_colours,
+            ocr_text=meta["ocr_text"],
+        )
+
+
+def _put_signature(arrays: dict[str, np.ndarray], key: str, sig: ColourSignature) -> None:
+    arrays[key + "_h"] = sig.histogram.astype(np.float32)
+    arrays[key + "_d"] = sig.dominant_lab.astype(np.float32)
+    arrays[key + "_w"] = sig.weights.astype(np.float32)
+
+
+def _get_signature(z, key: str) -> ColourSignature:
+    return ColourSignature(histogram=z[key + "_h"], dominant_lab=z[key + "_d"], weights=z[key + "_w"])
+
+
+def _region_to_json(r: Region) -> dict:
+    return {
+        "kind": r.kind,
+        "box": r.box.as_list(),
+        "needs_cutout": r.needs_cutout,
+        "score": r.score,
+        "keypoints": [list(k) for k in r.keypoints] if r.keypoints else None,
+    }
+
+
+def _region_from_json(d: dict) -> Region:
+    return Region(
+        kind=d["kind"],
+        box=Box(*d["box"]),
+        needs_cutout=bool(d["needs_cutout"]),
+        score=float(d["score"]),
+        keypoints=[tuple(k) for k in d["keypoints"]] if d["keypoints"] else None,
+    )
+
+
+class AnalysisCache(Protocol):
+    def get(self, sha256: str) -> ImageAnalysis | None: ...
+
+    def put(self, analysis: ImageAnalysis) -> None: ...
+
+
+class MemoryAnalysisCache:
+    def __init__(self) -> None:
+        self._items: dict[str, ImageAnalysis] = {}
+
+    def get(self, sha256: str) -> ImageAnalysis | None:
+        return self._items.get(sha256)
+
+    def put(self, analysis: ImageAnalysis) -> None:
+        self._items[analysis.sha256] = analysis
+
+
+class DirectoryAnalysisCache:
+    """One file per image under a folder (for command-line evaluation runs)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._memory = MemoryAnalysisCache()
+
+    def _path(self, sha256: str) -> Path:
+        return self.folder / f"{sha256}.npz"
+
+    def get(self, sha256: str) -> ImageAnalysis | None:
+        found = self._memory.get(sha256)
+        if found is None and self._path(sha256).is_file():
+            found = ImageAnalysis.from_bytes(self._path(sha256).read_bytes())
+            self._memory.put(found)
+        return found
+
+    def put(self, analysis: ImageAnalysis) -> None:
+        self._memory.put(analysis)
+        self._path(analysis.sha256).write_bytes(analysis.to_bytes())
+
+
+# --- results -----------------------------------------------------------------------
+
+
+@dataclass
+class StageCounts:
+    """How often each stage ran (cache hits do not count as runs)."""
+
+    images: int = 0
+    cache_hits: int = 0
+    region_images: int = 0
+    embedded_crops: int = 0
+    colour_signatures: int = 0
+    keypoint_images: int = 0
+    geometry_checks: int = 0
+    cutout_images: int = 0
+    ocr_images: int = 0
+
+    def add(self, other: "StageCounts") -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass
+class Comparison:
+    evidence: PairEvidence
+    decision: Decision
+    stats: StageCounts
+    # Where the evidence came from, for the review page.
+    best_images: tuple[int, int] | None = None
+    garment_kind: str | None = None
+    geometry_pairs: list[tuple[int, int, int, float | None]] = field(default_factory=list)  # (i, j, inliers, agreement)
+
+
+# --- the comparer ------------------------------------------------------------------
+
+
+@dataclass
+class _RegionRef:
+    side: str  # "ours" / "theirs"
+    image: int
+    region: int
+    kind: str
+
+    def label(self) -> str:
+        return f"{self.side}[{self.image}].{self.kind}"
+
+
+class PairComparer:
+    """Compare our SKU with a competitor listing.
+
+    finder, embedder: required stages; remover, ocr: optional (None skips them).
+    lexicon, policy: title attributes and the decision policy.
+    cache: per-image analyses by sha256 (default: in memory for this object's life).
+    max_geometry_checks: image pairs checked for keypoint geometry, best cosine first.
+    cascade_margin: a pair whose confidence is within this of a threshold is "near" it;
+        only near pairs pay for background removal and OCR.
+    max_ocr_images: listing images read by OCR at most.
+    """
+
+    def __init__(
+        self,
+        *,
+        finder: RegionFinder,
+        embedder: Embedder,
+        lexicon: Lexicon,
+        policy: DecisionPolicy,
+        remover: BackgroundRemover | None = None,
+        ocr: Ocr | None = None,
+        cache: AnalysisCache | None = None,
+        max_geometry_checks: int = 3,
+        cascade_margin: float = 0.15,
+        max_ocr_images: int = 3,
+        mapped_colour_min_inliers: int = 12,
+    ) -> None:
+        self.finder = finder
+        self.embedder = embedder
+        self.lexicon = lexicon
+        self.policy = policy
+        self.remover = remover
+        self.ocr = ocr if ocr is not None and ocr.available() else None
+        self.cache = cache if cache is not None else MemoryAnalysisCache()
+        self.max_geometry_checks = max_geometry_checks
+        self.cascade_margin = cascade_margin
+        self.max_ocr_images = max_ocr_images
+        self.mapped_colour_min_inliers = mapped_colour_min_inliers
+        self.embedder_label = f"{embedder.name}@{getattr(embedder, 'checkpoint_hash', '')}"
+        self.totals = StageCounts()
+
+    # -- per-image analysis --
+
+    def analyse(self, images: Sequence[ImageInput], stats: StageCounts | None = None) -> list[ImageAnalysis]:
+        """Analyses for these images, computing (in one batch) only what the cache lacks."""
+        stats = stats if stats is not None else StageCounts()
+        out: list[ImageAnalysis | None] = []
+        missing: list[int] = []
+        for idx, ref in enumerate(images):
+            stats.images += 1
+            found = self.cache.get(ref.sha256)
+            if found is not None and found.embedder == self.embedder_label:
+                stats.cache_hits += 1
+                out.append(found)
+            else:
+                out.append(found)  # may carry regions from another embedder
+                missing.append(idx)
+        if missing:
+            need_regions = [i for i in missing if out[i] is None]
+            pixels = {i: images[i].load() for i in missing}
+            found_regions: dict[int, list[Region]] = {}
+            if need_regions:
+                stats.region_images += len(need_regions)
+                for i, regions in zip(need_regions, self.finder.find([pixels[i] for i in need_regions])):
+                    found_regions[i] = regions
+            crops: list[Image.Image] = []
+            owners: list[int] = []
+            for i in missing:
+                regions = found_regions[i] if i in found_regions else out[i].regions  # type: ignore[union-attr]
+                found_regions[i] = regions
+                for region in regions:
+                    crops.append(pixels[i].crop(tuple(region.box.as_list())))
+                    owners.append(i)
+            embeddings = self.embedder.embed(crops) if crops else np.zeros((0, self.embedder.dim), np.float32)
+            stats.embedded_crops += len(crops)
+            for i in missing:
+                rows = [k for k, owner in enumerate(owners) if owner == i]
+                previous = out[i]
+                if previous is not None:
+                    colours = previous.colours
+                else:
+                    rgb = np.asarray(pixels[i])
+                    colours = [F.colour_signature(rgb, region) for region in found_regions[i]]
+                    stats.colour_signatures += len(colours)
+                analysis = ImageAnalysis(
+                    sha256=images[i].sha256,
+                    size=pixels[i].size,
+                    regions=found_regions[i],
+                    embedder=self.embedder_label,
+                    embeddings=embeddings[rows].astype(np.float32),
+                    colours=colours,
+                    keypoints=previous.keypoints if previous is not None else None,
+                    ocr_text=previous.ocr_text if previous is not None else None,
+                )
+                self.cache.put(analysis)
+                out[i] = analysis
+        return [a for a in out if a is not None]
+
+    def _keypoints(self, ref: ImageInput, analysis: ImageAnalysis, stats: StageCounts) -> F.ImageKeypoints:
+        if analysis.keypoints is None:
+            analysis.keypoints = F.image_keypoints(ref.load())
+            stats.keypoint_images += 1
+            self.cache.put(analysis)
+        return analysis.keypoints
+
+    # -- the comparison --
+
+    def compare(self, ours: SkuSide, theirs: ListingSide, *, llm: LlmVerdict | None = None) -> Comparison:
+        stats = StageCounts()
+        a_list = self.analyse(ours.images, stats)
+        b_list = self.analyse(theirs.images, stats)
+
+        our_attrs = ours.attributes if ours.attributes is not None else extract(ours.title, self.lexicon)
+        their_attrs = extract(theirs.title, self.lexicon)
+        garment = garment_region_kind(our_attrs)
+        our_numbers = []
+        if ours.product_number:
+            parsed = parse_product_number(ours.product_number)
+            our_numbers = [parsed] if parsed else []
+        if not our_numbers:
+            our_numbers = extract_product_numbers(ours.title)
+        their_numbers = extract_product_numbers(theirs.title)
+
+        evidence = PairEvidence(
+            product_number=compare_product_numbers(our_numbers, their_numbers),
+            conflicts=attribute_conflicts(our_attrs, their_attrs, self.lexicon),
+            llm=llm,
+        )
+        per_image = self._image_pair_cosines(a_list, b_list, use_cutout=False)
+        self._fill_appearance(evidence, per_image)
+        best_images = max(per_image, key=lambda k: per_image[k][0]) if per_image else None
+        geometry_pairs, mapped_colour = self._fill_geometry(
+            evidence, ours, theirs, a_list, b_list, per_image, garment, stats
+        )
+        evidence.colour_distance = _smaller(
+            self._colour_distance(a_list, b_list, garment, use_cutout=False), mapped_colour
+        )
+        decision = decide(evidence, self.policy)
+
+        if self.remover is not None and self._near_threshold(decision.confidence):
+            if self._cutout_pass(ours, theirs, a_list, b_list, per_image, stats):
+                per_image = self._image_pair_cosines(a_list, b_list, use_cutout=True)
+                self._fill_appearance(evidence, per_image)
+                best_images = max(per_image, key=lambda k: per_image[k][0]) if per_image else None
+                evidence.colour_distance = _smaller(
+                    self._colour_distance(a_list, b_list, garment, use_cutout=True), mapped_colour
+                )
+                decision = decide(evidence, self.policy)
+
+        if (
+            self.ocr is not None
+            and evidence.product_number == "absent"
+            and our_numbers
+            and self._near_threshold(decision.confidence)
+        ):
+            texts = self._ocr_texts(theirs, b_list, stats)
+            found = [pn for text in texts for pn in extract_product_numbers(text)]
+            # OCR misreads are common: a number read from a photo may confirm ours but never
+            # counts against it.
+            if compare_product_numbers(our_numbers, found, ocr_tolerant=True) == "match":
+                evidence.product_number = "match"
+                decision = decide(evidence, self.policy)
+                decision.reasons.append("product number read from the listing's photos (OCR)")
+
+        self.totals.add(stats)
+        return Comparison(
+            evidence=evidence,
+            decision=decision,
+            stats=stats,
+            best_images=best_images,
+            garment_kind=garment,
+            geometry_pairs=geometry_pairs,
+        )
+
+    def _near_threshold(self, confidence: float) -> bool:
+        p = self.policy
+        return any(abs(confidence - t) <= self.cascade_margin for t in (p.auto_threshold, p.review_threshold))
+
+    # -- appearance --
+
+    def _embeddings(self, analysis: ImageAnalysis, use_cutout: bool) -> list[list[np.ndarray]]:
+        """Per region: the embeddings to try (original, and the cut-out one when there is one)."""
+        out = []
+        for k in range(len(analysis.regions)):
+            options = [analysis.embeddings[k]]
+            if use_cutout and k in analysis.cutout_embeddings:
+                options.append(analysis.cutout_embeddings[k])
+            out.append(options)
+        return out
+
+    def _image_pair_cosines(
+        self, a_list: list[ImageAnalysis], b_list: list[ImageAnalysis], *, use_cutout: bool
+    ) -> dict[tuple[int, int], tuple[float, _RegionRef, _RegionRef]]:
+        """For each (our image, their image): the best cosine over compatible region pairs."""
+        best: dict[tuple[int, int], tuple[float, _RegionRef, _RegionRef]] = {}
+        for i, a in enumerate(a_list):
+            ea = self._embeddings(a, use_cutout)
+            for j, b in enumerate(b_list):
+                eb = self._embeddings(b, use_cutout)
+                for ra, region_a in enumerate(a.regions):
+                    for rb, region_b in enumerate(b.regions):
+                        if (region_a.kind, region_b.kind) not in COMPATIBLE_KINDS:
+                            continue
+                        cos = max(float(np.dot(x, y)) for x in ea[ra] for y in eb[rb])
+                        if (i, j) not in best or cos > best[(i, j)][0]:
+                            best[(i, j)] = (
+                                cos,
+                                _RegionRef("ours", i, ra, region_a.kind),
+                                _RegionRef("theirs", j, rb, region_b.kind),
+                            )
+        return best
+
+    @staticmethod
+    def _fill_appearance(evidence: PairEvidence, per_image: dict) -> None:
+        if not per_image:
+            return
+        cos, ra, rb = max(per_image.values(), key=lambda v: v[0])
+        evidence.cosine = cos
+        evidence.cosine_regions = (ra.label(), rb.label())
+
+    # -- colour --
+
+    @staticmethod
+    def _colour_candidates(
+        analysis: ImageAnalysis, kind: str, use_cutout: bool
+    ) -> list[ColourSignature]:
+        out = []
+        for k, region in enumerate(analysis.regions):
+            if region.kind != kind:
+                continue
+            sig = analysis.cutout_colours.get(k) if use_cutout and k in analysis.cutout_colours else analysis.colours[k]
+            if sig is not None:
+                out.append(sig)
+        return out
+
+    def _colour_distance(
+        self, a_list: list[ImageAnalysis], b_list: list[ImageAnalysis], garment: str | None, *, use_cutout: bool
+    ) -> float | None:
+        """Smallest garment colour distance over image pairs.
+
+        With the garment's place known from our title (upper/lower/outfit) that region is
+        compared; otherwise every garment region both photos show (upper and lower) must
+        agree (the larger distance counts), which is what tells a top in another colour
+        from the same top over the same trousers. Close-ups and flat-lays fall back to the
+        item or the whole view. Several instances on their side (people or collage tiles)
+        count as alternatives.
+        """
+        best: float | None = None
+        for a in a_list:
+            for b in b_list:
+                d = self._colour_distance_one(a, b, garment, use_cutout)
+                if d is not None and (best is None or d < best):
+                    best = d
+        return best
+
+    def _colour_distance_one(
+        self, a: ImageAnalysis, b: ImageAnalysis, garment: str | None, use_cutout: bool
+    ) -> float | None:
+        def dist(kind_a: str, kind_b: str) -> float | None:
+            sa = self._colour_candidates(a, kind_a, use_cutout)
+            sb = self._colour_candidates(b, kind_b, use_cutout)
+            if not sa or not sb:
+                return None
+            return min(F.colour_distance(sa[0], y) for y in sb)
+
+        if garment is not None:
+            d = dist(garment, garment)
+            if d is not None:
+                return d
+        common = [
+            k for k in ("upper", "lower") if self._colour_candidates(a, k, use_cutout) and self._colour_candidates(b, k, use_cutout)
+        ]
+        if common and garment is None:
+            ds = [dist(k, k) for k in common]
+            return max(d for d in ds if d is not None)
+        order = ((garment,) if garment else ()) + GARMENT_FALLBACK_ORDER
+        ka = next((k for k in order if self._colour_candidates(a, k, use_cutout)), None)
+        kb = next((k for k in order if self._colour_candidates(b, k, use_cutout)), None)
+        if ka is None or kb is None:
+            return None
+        return dist(ka, kb)
+
+    # -- geometry --
+
+    @staticmethod
+    def _garment_region(analysis: ImageAnalysis, garment: str | None) -> Region:
+        order = ((garment,) if garment else ()) + GARMENT_FALLBACK_ORDER
+        for kind in order:
+            for region in analysis.regions:
+                if region.kind == kind:
+                    return region
+        return analysis.regions[0]
+
+    def _fill_geometry(
+        self,
+        evidence: PairEvidence,
+        ours: SkuSide,
+        theirs: ListingSide,
+        a_list: list[ImageAnalysis],
+        b_list: list[ImageAnalysis],
+        per_image: dict,
+        garment: str | None,
+        stats: StageCounts,
+    ) -> tuple[list[tuple[int, int, int, float | None]], float | None]:
+        """Keypoint geometry on the best-ranked image pairs; also the colour distance read
+        through the best transforms (None if no pair had enough inliers)."""
+        ranked = sorted(per_image, key=lambda k: -per_image[k][0])[: self.max_geometry_checks]
+        checked: list[tuple[int, int, int, float | None]] = []
+        best_score = -1.0
+        mapped_colour: float | None = None
+        for i, j in ranked:
+            ka = self._keypoints(ours.images[i], a_list[i], stats)
+            kb = self._keypoints(theirs.images[j], b_list[j], stats)
+            stats.geometry_checks += 1
+            match = F.match_geometry(ka, kb)
+            region = self._garment_region(a_list[i], garment)
+            on_garment = match.within(tuple(region.box.as_list()))
+            agreement = on_garment.colour_agreement
+            if on_garment.inliers >= 4 and match.transform is not None:
+                rgb_a = np.asarray(ours.images[i].load())
+                rgb_b = np.asarray(theirs.images[j].load())
+                mask = F.garment_mask(rgb_a, region)
+                dense = F.warped_colour_agreement(rgb_a, mask, rgb_b, match.transform)
+                if dense is not None:
+                    agreement = dense
+                if on_garment.inliers >= self.mapped_colour_min_inliers:
+                    # Our garment found in their photo: read its colour there, whatever regions
+                    # their photo was split into (a collage tile the pose model missed, a crop).
+                    d = _mapped_colour_distance(rgb_a, mask, rgb_b, match.transform)
+                    if d is not None and (mapped_colour is None or d < mapped_colour):
+                        mapped_colour = d
+            checked.append((i, j, on_garment.inliers, agreement))
+            score = on_garment.inliers * (agreement if agreement is not None else 1.0)
+            if score > best_score:
+                best_score = score
+                evidence.inliers = on_garment.inliers
+                evidence.inlier_colour_agreement = agreement
+        return checked, mapped_colour
+
+    # -- cascade: background removal --
+
+    def _cutout_pass(
+        self,
+        ours: SkuSide,
+        theirs: ListingSide,
+        a_list: list[ImageAnalysis],
+        b_list: list[ImageAnalysis],
+        per_image: dict,
+        stats: StageCounts,
+    ) -> bool:
+        """Cut out the images of the best image pair whose regions need it. True if anything changed."""
+        if not per_image or self.remover is None:
+            return False
+        i, j = max(per_image, key=lambda k: per_image[k][0])
+        changed = False
+        for ref, analysis in ((ours.images[i], a_list[i]), (theirs.images[j], b_list[j])):
+            todo = [k for k, r in enumerate(analysis.regions) if r.needs_cutout and k not in analysis.cutout_embeddings]
+            if not todo:
+                continue
+            image = ref.load()
+            cut, foreground = self._cut(image)
+            stats.cutout_images += 1
+            crops = [cut.crop(tuple(analysis.regions[k].box.as_list())) for k in todo]
+            embs = self.embedder.embed(crops)
+            stats.embedded_crops += len(crops)
+            rgb = np.asarray(image)
+            for k, emb in zip(todo, embs):
+                analysis.cutout_embeddings[k] = emb.astype(np.float32)
+                analysis.cutout_colours[k] = F.colour_signature(rgb, analysis.regions[k], foreground=foreground)
+                stats.colour_signatures += 1
+            self.cache.put(analysis)
+            changed = True
+        return changed
+
+    def _cut(self, image: Image.Image) -> tuple[Image.Image, np.ndarray]:
+        """The cut-out and its foreground mask (from the remover's own mask when it offers one)."""
+        masks = getattr(self.remover, "masks", None)
+        if callable(masks):
+            alpha = np.asarray(masks([image])[0].convert("L").resize(image.size), np.float32)[..., None] / 255.0
+            rgb = np.asarray(image, np.float32)
+            fill = np.asarray(getattr(self.remover, "background", (255, 255, 255)), np.float32)
+            cut = Image.fromarray(np.clip(rgb * alpha + fill * (1 - alpha) + 0.5, 0, 255).astype(np.uint8), "RGB")
+            return cut, alpha[..., 0] >= 0.5
+        cut = self.remover.cutout([image])[0]  # type: ignore[union-attr]
+        return cut, _foreground_from_cutout(image, cut)
+
+    # -- cascade: OCR --
+
+    def _ocr_texts(self, theirs: ListingSide, b_list: list[ImageAnalysis], stats: StageCounts) -> list[str]:
+        texts = []
+        for ref, analysis in list(zip(theirs.images, b_list))[: self.max_ocr_images]:
+            if analysis.ocr_text is None and self.ocr is not None:
+                analysis.ocr_text = self.ocr.read(ref.load())
+                stats.ocr_images += 1
+                self.cache.put(analysis)
+            texts.append(analysis.ocr_text or "")
+        return texts
+
+
+def _smaller(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
+def _mapped_colour_distance(
+    rgb_a: np.ndarray, mask_a: np.ndarray, rgb_b: np.ndarray, transform: np.ndarray
+) -> float | None:
+    """Colour distance between our garment and the same place in their photo under `transform`,
+    both read over the part of the garment that lands inside their photo."""
+    import cv2
+
+    hb, wb = rgb_b.shape[:2]
+    ha, wa = rgb_a.shape[:2]
+    warped = cv2.warpAffine(mask_a.astype(np.uint8), transform.astype(np.float64), (wb, hb), flags=cv2.INTER_NEAREST) > 0
+    # The part of our mask that lands inside their photo, back in our coordinates.
+    back = cv2.warpAffine(
+        np.ones((hb, wb), np.uint8), transform.astype(np.float64), (wa, ha), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+    ) > 0
+    ours = F.colour_signature_in_mask(rgb_a, mask_a & back)
+    theirs = F.colour_signature_in_mask(rgb_b, warped)
+    if ours is None or theirs is None:
+        return None
+    return F.colour_distance(ours, theirs)
+
+
+def _foreground_from_cutout(original: Image.Image, cut: Image.Image) -> np.ndarray:
+    """Foreground mask from a cut-out alone: pixels the remover left as they were and that
+    are not its fill colour (read from the cut-out's corners)."""
+    a = np.asarray(original.convert("RGB"), np.int16)
+    b = np.asarray(cut.convert("RGB").resize(original.size), np.int16)
+    corners = np.stack([b[0, 0], b[0, -1], b[-1, 0], b[-1, -1]])
+    fill = np.median(corners, axis=0)
+    unchanged = np.abs(a - b).max(axis=2) <= 24
+    is_fill = np.abs(b - fill).max(axis=2) <= 6
+    return unchanged & ~is_fill
+
+
+def analyses_for(
+    comparer: PairComparer, images: Iterable[ImageInput]
+) -> list[ImageAnalysis]:  # pragma: no cover - convenience for batch jobs
+    """Analyse many images in one batch (e.g. a whole import), filling the cache."""
+    return comparer.analyse(list(images))
