@@ -215,6 +215,8 @@ OPEN_CLIP_PRETRAINED = env.str("OPEN_CLIP_PRETRAINED", default="laion2b_s34b_b79
 MATCHER_OCR_ENABLED = env.bool("MATCHER_OCR_ENABLED", default=True)
 MATCHER_TORCH_THREADS = env.int("MATCHER_TORCH_THREADS", default=0)  # 0: one per core
 MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=8)  # SKUs per task
+# A claimed batch whose worker died is claimable again after this (longer than the task time limit).
+MATCHER_BATCH_LEASE_S = env.int("MATCHER_BATCH_LEASE_S", default=25 * 60)
 
 # --- Vision LLM (Gemini) -----------------------------------------------------------------------
 GEMINI_API_KEY = env.str("GEMINI_API_KEY", default="")

@@ -4,7 +4,6 @@ Django-side glue: matcher/pipeline/ itself never reads settings.
 """
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,20 +15,55 @@ def models_dir() -> Path:
 
 
 @lru_cache(maxsize=None)
-def _file_hash(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:12]
-
-
 def active_embedder_label() -> str:
-    """Name and checkpoint hash of the configured embedder, without loading it."""
+    """Name and checkpoint hash of the configured embedder, without loading the model.
+
+    The same string Region rows and decisions are keyed by (see `embedder_key`).
+    """
+    from matcher.pipeline import weights
+
     if settings.MATCHER_EMBEDDER == "open_clip":
         pretrained = settings.OPEN_CLIP_PRETRAINED
-        tag = _file_hash(pretrained) if Path(pretrained).is_file() else pretrained
+        tag = weights.checkpoint_hash(pretrained) if Path(pretrained).is_file() else f"tag:{pretrained}"
         return f"open_clip:{settings.OPEN_CLIP_MODEL}@{tag}"
-    weights = models_dir() / "efficientnet-lite2.pth"
-    tag = _file_hash(str(weights)) if weights.is_file() else "missing"
+    path = weights.default_path(weights.EFFICIENTNET_LITE2)
+    tag = weights.checkpoint_hash(path) if path.is_file() else "missing"
     return f"efficientnet_lite2@{tag}"
+
+
+def _threads() -> int | None:
+    return settings.MATCHER_TORCH_THREADS or None
+
+
+def region_finder():
+    from matcher.pipeline.registry import load_stage
+
+    return load_stage(settings.MATCHER_REGION_FINDER, threads=_threads())
+
+
+def background_remover():
+    """The background remover, or None when its model file is missing (the pipeline runs without it)."""
+    from matcher.pipeline.registry import load_stage
+
+    try:
+        return load_stage(settings.MATCHER_BACKGROUND_REMOVER, threads=_threads())
+    except FileNotFoundError:
+        return None
+
+
+def embedder():
+    from matcher.pipeline.registry import load_stage
+
+    if settings.MATCHER_EMBEDDER == "open_clip":
+        return load_stage(
+            "matcher.pipeline.embed.OpenClipEmbedder",
+            model_name=settings.OPEN_CLIP_MODEL,
+            pretrained=settings.OPEN_CLIP_PRETRAINED,
+            threads=_threads(),
+        )
+    return load_stage("matcher.pipeline.embed.EfficientNetLiteEmbedder", threads=_threads())
+
+
+def embedder_key(emb) -> str:
+    """What a Region row is keyed by: the embedder's name and checkpoint hash."""
+    return f"{emb.name}@{emb.checkpoint_hash}"

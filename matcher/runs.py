@@ -21,7 +21,11 @@ from matcher.models import MatchRun, MatchRunBatch, Product
 
 log = logging.getLogger(__name__)
 
-BATCH_LEASE = timedelta(minutes=20)
+
+
+def _lease() -> timedelta:
+    """How long a batch stays with the worker that claimed it; after that another may take it."""
+    return timedelta(seconds=settings.MATCHER_BATCH_LEASE_S)
 
 
 def _enqueue(batch_ids: list[int]) -> None:
@@ -73,7 +77,7 @@ def _listing_count(product_ids: list[int]) -> int:
 
 def match_run_resume(*, run_id: int) -> int:
     """Re-enqueue the batches of a run that are not done (after a crash or a lost message)."""
-    stale = timezone.now() - BATCH_LEASE
+    stale = timezone.now() - _lease()
     ids = list(
         MatchRunBatch.objects.filter(run_id=run_id)
         .filter(Q(state=MatchRunBatch.State.PENDING) | Q(state=MatchRunBatch.State.RUNNING, claimed_at__lt=stale)
@@ -91,7 +95,7 @@ def match_run_resume(*, run_id: int) -> int:
 def _claim(batch_id: int) -> bool:
     now = timezone.now()
     claimable = Q(state=MatchRunBatch.State.PENDING) | Q(
-        state=MatchRunBatch.State.RUNNING, claimed_at__lt=now - BATCH_LEASE
+        state=MatchRunBatch.State.RUNNING, claimed_at__lt=now - _lease()
     )
     return bool(
         MatchRunBatch.objects.filter(claimable, id=batch_id).update(

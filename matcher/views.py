@@ -57,3 +57,36 @@ def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
     n = match_run_resume(run_id=run_id)
     messages.success(request, f"{n}개 배치를 다시 대기열에 넣었습니다.")
     return redirect("matcher:run_detail", run_id=run_id)
+
+
+def image_search(request: HttpRequest) -> HttpResponse:
+    """Reverse image search: upload a picture or give a URL; the 10 most similar products and listings."""
+    from django.conf import settings
+
+    from matcher import images
+    from matcher.forms import ImageSearchForm
+    from matcher.search import search_by_image
+
+    form = ImageSearchForm(request.POST or None, request.FILES or None)
+    result, error = None, ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            if form.cleaned_data.get("image"):
+                upload = form.cleaned_data["image"]
+                if upload.size > settings.IMAGE_MAX_BYTES:
+                    raise images.ImageRejected(f"파일이 너무 큽니다 (최대 {settings.IMAGE_MAX_BYTES // 1_000_000} MB)")
+                data = upload.read()
+            else:
+                data = images.fetch(
+                    form.cleaned_data["url"],
+                    max_bytes=settings.IMAGE_MAX_BYTES,
+                    timeout=settings.IMAGE_FETCH_TIMEOUT_S,
+                    max_redirects=settings.IMAGE_FETCH_MAX_REDIRECTS,
+                    allowed_hosts=settings.IMAGE_FETCH_ALLOWED_HOSTS,
+                ).data
+            images.sniff(data, max_pixels=settings.IMAGE_MAX_PIXELS)
+            result = search_by_image(data, k=10)
+        except (images.ImageRejected, images.FetchRefused, images.FetchTransient) as exc:
+            error = str(exc)
+    template = "matcher/search.html#results" if request.htmx else "matcher/search.html"
+    return render(request, template, {"form": form, "result": result, "error": error})

@@ -1,0 +1,105 @@
+"""Reverse-search accuracy: index a gallery folder, then rank it for each query.
+
+    python manage.py evaluate_retrieval --gallery var/eval/competitor/gallery \
+        --queries var/eval/competitor/queries.csv --json var/eval/retrieval.json
+
+queries.csv: `query` (path) and `expected` (gallery paths joined by '|'); paths are relative to the
+CSV's folder, or to the gallery's parent. Gallery images are stored like any image (once per content
+hash) so their regions are in pgvector; a second run re-uses them.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
+
+
+class Command(BaseCommand):
+    help = "Evaluate reverse image search (Recall@1/5/10) on a gallery folder and a queries CSV."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--gallery", required=True)
+        parser.add_argument("--queries", required=True)
+        parser.add_argument("--json", dest="json_out")
+        parser.add_argument("--limit", type=int)
+        parser.add_argument("--batch", type=int, default=32)
+
+    def handle(self, *args, gallery: str, queries: str, json_out: str | None, limit: int | None, batch: int, **o):
+        from matcher.analysis import toolkit
+        from matcher.pipeline.compare import ImageInput
+        from matcher.search import search_analysis
+        from matcher.services import image_store
+
+        gdir, qfile = Path(gallery).resolve(), Path(queries).resolve()
+        if not gdir.is_dir():
+            raise CommandError(f"gallery folder not found: {gdir}")
+        if not qfile.is_file():
+            raise CommandError(f"queries file not found: {qfile}")
+        paths = sorted(p for p in gdir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise CommandError("no images in the gallery folder")
+
+        kit = toolkit(with_ocr=False)
+        sha_to_path: dict[str, Path] = {}
+        for start in tqdm(range(0, len(paths), batch), desc="index gallery", unit="batch"):
+            chunk = paths[start : start + batch]
+            refs = []
+            for p in chunk:
+                stored = image_store(data=p.read_bytes())
+                sha_to_path[stored.sha256] = p.resolve()
+                refs.append(ImageInput.from_path(p))
+            kit.comparer.analyse(refs)
+            kit.cache.flush()
+
+        with qfile.open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        if limit:
+            rows = rows[:limit]
+
+        def resolve(rel: str) -> Path:
+            for base in (qfile.parent, gdir.parent):
+                candidate = (base / rel).resolve()
+                if candidate.exists():
+                    return candidate
+            return (qfile.parent / rel).resolve()
+
+        from matcher.models import ImageFile
+
+        id_to_sha: dict[int, str] = {}
+        hits = {1: 0, 5: 0, 10: 0}
+        n = 0
+        for row in tqdm(rows, desc="queries", unit="query"):
+            query = resolve(row["query"])
+            expected = {resolve(e) for e in (row.get("expected") or "").split("|") if e.strip()}
+            if not query.is_file() or not expected:
+                continue
+            ref = ImageInput.from_path(query)
+            analysis = kit.comparer.analyse([ref])[0]
+            ranked = search_analysis(analysis, embedder=kit.cache.embedder, k=10)
+            new_ids = [r[0] for r in ranked if r[0] not in id_to_sha]
+            id_to_sha.update(ImageFile.objects.filter(id__in=new_ids).values_list("id", "sha256"))
+            found = [sha_to_path.get(id_to_sha.get(r[0], "")) for r in ranked]
+            n += 1
+            for k in hits:
+                if any(f in expected for f in found[:k]):
+                    hits[k] += 1
+        if not n:
+            raise CommandError("no usable queries (check the paths)")
+        report = {
+            "n_queries": n,
+            "gallery_size": len(paths),
+            "recall_at_1": hits[1] / n,
+            "recall_at_5": hits[5] / n,
+            "recall_at_10": hits[10] / n,
+            "embedder": kit.cache.embedder,
+        }
+        self.stdout.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in report.items()))
+        if json_out:
+            Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+            Path(json_out).write_text(json.dumps(report, indent=2))
