@@ -25,7 +25,26 @@
     p.textContent = text;
   }
 
-  function click(sel) { var el = $(sel); if (el) { el.click(); return true; } return false; }
+  // Keys go through htmx's API rather than synthetic clicks: a key pressed in the instant after a swap,
+  // before htmx has wired up the new part, must not fall back to a full-page form post.
+  function send(el) {
+    var verb = el.getAttribute("hx-post") ? "POST" : "GET";
+    var url = el.getAttribute("hx-post") || el.getAttribute("hx-get");
+    if (window.htmx && url) {
+      window.htmx.ajax(verb, url, { source: el, target: "#pair", swap: "outerHTML" });
+    } else if (el.tagName === "FORM") {
+      if (el.requestSubmit) el.requestSubmit(); else el.submit();
+    } else {
+      el.click();
+    }
+  }
+
+  function click(sel) {
+    var el = $(sel);
+    if (!el) return false;
+    send(el.tagName === "BUTTON" && el.form ? el.form : el);
+    return true;
+  }
 
   function setArmed(on) {
     rejectArmed = on;
@@ -39,7 +58,7 @@
     var radio = $('input[name="reason"][data-digit="' + digit + '"]', form);
     if (!radio) return;
     radio.checked = true;
-    if (form.requestSubmit) form.requestSubmit(); else $("#rv-reject", form).click();
+    send(form);
   }
 
   function toggleHelp(force) {
@@ -100,10 +119,10 @@
   });
 
   // --- htmx integration: one request at a time, errors shown, focus kept sane -------------------
-  document.addEventListener("htmx:beforeRequest", function (e) {
-    if (e.target.closest && e.target.closest("#pair")) busy = true;
-  });
-  document.addEventListener("htmx:afterRequest", function () { busy = false; });
+  // Only requests that replace the pair (decisions, J/K, undo) block keys; lazy parts (price) do not.
+  function replacesPair(e) { return e.detail && e.detail.target && e.detail.target.id === "pair"; }
+  document.addEventListener("htmx:beforeRequest", function (e) { if (replacesPair(e)) busy = true; });
+  document.addEventListener("htmx:afterRequest", function (e) { if (replacesPair(e)) busy = false; });
   document.addEventListener("htmx:afterSwap", function () {
     setArmed(false);
     if (document.activeElement && !document.body.contains(document.activeElement)) document.body.focus();
@@ -211,6 +230,8 @@
     var zoom = $(".rv-zoom", side), img = $(".rv-main", side), box = $(".rv-box", side);
     if (!img) return;
     img.src = thumb.getAttribute("data-src");
+    var frame = $(".rv-frame", side);
+    if (frame) frame.style.setProperty("--ar", (thumb.getAttribute("data-w") || 1) + "/" + (thumb.getAttribute("data-h") || 1));
     $all(".rv-thumb", side).forEach(function (b) { b.classList.toggle("active", b === thumb); });
     var bx = thumb.getAttribute("data-box");
     if (bx && box) {
