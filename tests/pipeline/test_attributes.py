@@ -1,0 +1,186 @@
+"""Title attributes, conflicts and product numbers (품번): plain Python, no database."""
+from __future__ import annotations
+
+import string
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matcher.pipeline.attributes import (
+    Lexicon,
+    ProductNumber,
+    compare_product_numbers,
+    conflicts,
+    extract,
+    extract_product_numbers,
+    garment_region_kind,
+    normalise,
+    normalise_product_number,
+    parse_product_number,
+)
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> Lexicon:
+    return Lexicon.load()
+
+
+def to_fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else ("\u3000" if c == " " else c) for c in text)
+
+
+# --- normalisation -------------------------------------------------------------------------
+
+
+def test_spacing_width_and_case_variants_normalise_alike():
+    assert normalise("구스 다운") == normalise("구스다운") == "구스다운"
+    assert normalise("ＫＩＤＳ") == normalise("kids") == normalise("Kids") == "kids"
+    assert normalise("B급·전시-상품!") == "b급전시상품"
+
+
+separators = st.sampled_from([" ", "  ", "-", "_", ".", "/", "(", ")", "[", "]", "·", "\u3000", "!", ","])
+words = st.text(alphabet=st.sampled_from(list("구스다운패딩키즈덕웰론기모ABCdefXYZ0123456789")), min_size=1, max_size=8)
+
+
+@given(st.lists(words, min_size=1, max_size=5), st.lists(separators, min_size=5, max_size=5))
+def test_separators_never_change_the_normal_form(parts, seps):
+    joined_plain = "".join(parts)
+    joined_spaced = "".join(p + s for p, s in zip(parts, seps))
+    assert normalise(joined_spaced) == normalise(joined_plain)
+
+
+@given(st.text(max_size=40))
+def test_normalising_is_idempotent(text):
+    assert normalise(normalise(text)) == normalise(text)
+
+
+@given(st.text(alphabet=string.ascii_letters + string.digits + " -_.", max_size=30))
+def test_fullwidth_and_case_are_ignored(text):
+    assert normalise(to_fullwidth(text)) == normalise(text.upper()) == normalise(text.lower())
+
+
+# --- extraction ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["키즈 구스다운 패딩", "키즈 구스 다운 패딩", "ＫＩＤＳ 구스다운 패딩", "kids 구스-다운 패딩", "[KIDS]구스다운패딩", "Kids/구스 다운/패딩"],
+)
+def test_the_same_title_written_differently_gives_the_same_attributes(title, lexicon):
+    assert extract(title, lexicon) == {"audience": {"kids"}, "material": {"goose_down"}, "garment": {"jacket"}}
+
+
+def test_longer_terms_win_and_consume_their_characters(lexicon):
+    # "women" must not also count as "men"; "맨투맨" is a sweatshirt, not the audience "맨".
+    assert extract("Women's Jacket", lexicon)["audience"] == {"women"}
+    assert "audience" not in extract("오버핏 맨투맨", lexicon)
+    assert extract("오버핏 맨투맨", lexicon)["garment"] == {"top"}
+    # 솜털 is down, not the synthetic filling 솜; 베스트셀러 is a best-seller, not a vest.
+    assert extract("구스 솜털 90%", lexicon)["material"] == {"goose_down"}
+    assert "garment" not in extract("베스트셀러 인기상품", lexicon)
+    assert extract("패딩 조끼", lexicon)["garment"] == {"vest"}
+
+
+def test_latin_terms_must_stand_as_words(lexicon):
+    # "jr" inside a product number is not the junior size range.
+    assert "audience" not in extract("NJ1JR55 다운", lexicon)
+    assert extract("Jr. 다운 자켓", lexicon)["audience"] == {"kids"}
+
+
+def test_seasons_and_years_are_read(lexicon):
+    attrs = extract("23FW 신상 / F/W 2024", lexicon)
+    assert attrs["season"] == {"2023FW", "2024FW"}
+    assert attrs["year"] == {"2023", "2024"}
+
+
+def test_garment_tells_where_to_read_colour(lexicon):
+    assert garment_region_kind(extract("경량 패딩 점퍼", lexicon)) == "upper"
+    assert garment_region_kind(extract("와이드 슬랙스", lexicon)) == "lower"
+    assert garment_region_kind(extract("원피스", lexicon)) == "outfit"
+    assert garment_region_kind(extract("니트 + 슬랙스 세트", lexicon)) is None
+
+
+# --- conflicts -------------------------------------------------------------------------------
+
+
+def test_different_values_of_one_group_conflict(lexicon):
+    ours = extract("남성 구스다운 자켓 블랙", lexicon)
+    reasons = conflicts(ours, extract("남성 덕다운 자켓 블랙", lexicon), lexicon)
+    assert len(reasons) == 1 and "goose_down" in reasons[0] and "duck_down" in reasons[0]
+
+
+def test_a_flag_only_the_listing_names_is_a_conflict(lexicon):
+    ours = extract("구스다운 자켓", lexicon)
+    assert any("refurb" in r for r in conflicts(ours, extract("구스다운 자켓 B급 스크래치", lexicon), lexicon))
+    assert any("overseas" in r for r in conflicts(ours, extract("[해외배송] 구스다운 자켓", lexicon), lexicon))
+    assert any("kids" in r for r in conflicts(ours, extract("키즈 구스다운 자켓", lexicon), lexicon))
+
+
+def test_shared_values_and_unnamed_groups_do_not_conflict(lexicon):
+    ours = extract("남성 구스다운 자켓 블랙", lexicon)
+    assert conflicts(ours, extract("구스 다운 패딩 자켓 블랙/네이비 택1", lexicon), lexicon) == []
+    assert conflicts(ours, extract("다운 자켓", lexicon), lexicon) == []
+    # Our own flags are no conflict when the listing names them too.
+    kids = extract("키즈 패딩", lexicon)
+    assert conflicts(kids, extract("KIDS 패딩", lexicon), lexicon) == []
+
+
+# --- product numbers -------------------------------------------------------------------------
+
+
+def test_product_numbers_normalise_and_tolerate_a_colour_suffix():
+    assert normalise_product_number(" nj1-dn.55_a ") == "NJ1DN55A"
+    assert parse_product_number("NJ1DN55A-BLK") == ProductNumber("NJ1DN55A", "black")
+    assert parse_product_number("ｎｊ１ｄｎ５５ａ") == ProductNumber("NJ1DN55A", None)
+
+
+def test_product_numbers_are_found_in_titles_but_specs_and_sizes_are_not():
+    assert extract_product_numbers("노스페이스NJ1DN55A 눕시 800FP 100(L) 2XL 23FW 129,000원") == [
+        ProductNumber("NJ1DN55A", None)
+    ]
+    assert extract_product_numbers("나이키 DQ4856-010 에어") == [ProductNumber("DQ4856010", None)]
+
+
+def test_product_number_comparison():
+    ours = [parse_product_number("NJ1DN55A-BLK")]
+    assert compare_product_numbers(ours, extract_product_numbers("NJ1DN55A 눕시")) == "match"
+    assert compare_product_numbers(ours, extract_product_numbers("NJ1DN55A-BLK 눕시")) == "match"
+    assert compare_product_numbers(ours, extract_product_numbers("NJ1DN55A-WHT 눕시")) == "mismatch"
+    assert compare_product_numbers(ours, extract_product_numbers("NJ1DN56B 눕시")) == "mismatch"
+    assert compare_product_numbers(ours, extract_product_numbers("눕시 패딩")) == "absent"
+    assert compare_product_numbers([], extract_product_numbers("NJ1DN55A")) == "absent"
+    # An unrelated short code is not evidence against a long product number.
+    assert compare_product_numbers([parse_product_number("32YE362009")], extract_product_numbers("AB123 세트")) == "absent"
+
+
+def test_ocr_look_alikes_match_only_when_asked():
+    read = extract_product_numbers("NJIDN55A")  # Tesseract read 1 as I
+    ours = [parse_product_number("NJ1DN55A")]
+    assert compare_product_numbers(ours, read, ocr_tolerant=True) == "match"
+    assert compare_product_numbers(ours, read) == "mismatch"
+
+
+codes = st.text(alphabet=string.ascii_uppercase, min_size=2, max_size=4).flatmap(
+    lambda letters: st.text(alphabet=string.digits, min_size=3, max_size=5).map(lambda digits: letters + digits)
+)
+
+
+@given(codes, st.lists(st.sampled_from(["-", "_", ".", " ", ""]), min_size=8, max_size=8), st.booleans())
+@settings(max_examples=200)
+def test_a_product_number_survives_separators_case_and_width(code, seps, fullwidth):
+    written = "".join(c + s for c, s in zip(code, seps + [""] * len(code))).strip(" ")
+    written = written.lower() if seps[0] == "" else written
+    if fullwidth:
+        written = unicodedata.normalize("NFC", to_fullwidth(written))
+    assert normalise_product_number(written) == code
+    parsed = parse_product_number(written)
+    assert parsed is not None and parsed.code == code
+    assert compare_product_numbers([parse_product_number(code)], [parsed]) == "match"
+
+
+@given(codes, st.sampled_from(["BLK", "WHT", "NVY", "GREY"]), st.sampled_from(["-", "_", "."]))
+def test_a_colour_suffix_on_one_side_still_matches(code, suffix, sep):
+    title = f"신상 {code}{sep}{suffix} 점퍼"
+    assert compare_product_numbers([parse_product_number(code)], extract_product_numbers(title)) == "match"
