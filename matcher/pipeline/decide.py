@@ -43,22 +43,28 @@ class DecisionPolicy:
     version: str = "v1"
     auto_threshold: float = 0.9
     review_threshold: float = 0.7
-    # Confidence with no evidence at all, as log-odds.
-    bias: float = -2.0
-    # (cosine, log-odds), non-decreasing.
+    # Confidence with no evidence at all, as log-odds: a reject.
+    bias: float = -1.0
+    # (cosine, log-odds), non-decreasing. EfficientNet-Lite2 region embeddings: a back
+    # view or close-up of the same garment scores 0.5–0.9 against its front view, so only
+    # low cosines count against a pair.
     cosine_knots: Knots = field(
-        default_factory=lambda: [(0.60, -3.0), (0.75, -1.0), (0.85, 1.0), (0.92, 2.5), (0.97, 4.0)]
+        default_factory=lambda: [(0.40, -0.5), (0.55, 0.5), (0.70, 1.0), (0.85, 1.7), (0.92, 2.5), (0.97, 3.5)]
     )
     # (colour-agreeing inliers, log-odds), non-decreasing.
     inlier_knots: Knots = field(default_factory=lambda: [(8.0, 0.0), (15.0, 1.5), (40.0, 3.5), (100.0, 5.0)])
-    # (colour similarity = 1 − colour distance, log-odds), non-decreasing.
-    colour_knots: Knots = field(default_factory=lambda: [(0.5, -4.0), (0.7, -2.0), (0.8, 0.0), (0.9, 1.0)])
+    # (colour similarity = 1 − colour distance, log-odds), non-decreasing. Steep around a
+    # distance of 0.84–0.9, where "same colour from another view" ends and "another colour"
+    # begins on the Luma studio photos.
+    colour_knots: Knots = field(
+        default_factory=lambda: [(0.0, -7.0), (0.10, -3.0), (0.16, 1.0), (0.26, 1.5), (0.6, 2.0), (0.85, 2.5)]
+    )
     product_number_match: float = 2.5
     product_number_mismatch: float = -4.0
     # LLM: ± weight × its confidence.
     llm_weight: float = 3.0
     # When does a kind count as agreeing?
-    cosine_agree: float = 0.85
+    cosine_agree: float = 0.82
     inliers_agree: float = 15.0
     # Inliers count in proportion to their colour agreement, ramping from none at
     # agreement_zero to all at agreement_full: a recoloured copy of the photo matches
@@ -68,7 +74,7 @@ class DecisionPolicy:
     # Colour counts as verified by the keypoints from this agreement on.
     inlier_colour_agreement_min: float = 0.9
     colour_agree_max_distance: float = 0.2
-    colour_block_distance: float = 0.3
+    colour_block_distance: float = 0.45
     llm_agree_confidence: float = 0.7
     min_agreeing_kinds: int = 2
     auto_requires_colour: bool = True
