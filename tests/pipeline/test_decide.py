@@ -162,7 +162,8 @@ def evidence_pairs(draw):
         colour_distance=None if col is None else draw(st.floats(0, col)),
         product_number=PN_ORDER[draw(st.integers(PN_ORDER.index(pn), 2))],
         conflicts=[c for c in conflicts if draw(st.booleans())],
-        llm=llm(more_match, more_conf, llm_error and draw(st.booleans())),
+        # A failed call is no verdict at all, neither more nor less alike than a "no".
+        llm=llm(more_match, more_conf, llm_error),
     )
     return base, alike
 
