@@ -331,6 +331,10 @@ RATIO_TEST = 0.75
 RANSAC_THRESHOLD_SHARE = 0.012
 # Inlier patches agree in colour when their (lightness-weighted) ΔE is below this.
 PATCH_COLOUR_TOLERANCE = 15.0
+# A colour covering at least this share of our garment that agrees in fewer than this
+# share of its pixels makes the whole garment disagree (see warped_colour_agreement).
+MISSING_COLOUR_MIN_SHARE = 0.03
+MISSING_COLOUR_MAX_AGREEMENT = 0.2
 
 
 @dataclass
@@ -567,7 +571,24 @@ def warped_colour_agreement(
     cb[:, 0] = cb[:, 0] * gain + offset
     d = ca - cb
     d[:, 0] *= LIGHTNESS_WEIGHT
-    return float((np.sqrt((d**2).sum(axis=1)) < tolerance).mean())
+    agrees = np.sqrt((d**2).sum(axis=1)) < tolerance
+    overall = float(agrees.mean())
+    # Every colour of our garment must reappear in its place: a recoloured trim, liner or
+    # stripe is a few percent of the pixels, too few to move the overall share, but none
+    # of them agree. Small clusters of a re-used photo (shadows, seams after rescaling)
+    # still agree in part.
+    sig = signature_of_pixels(ca, min_pixels=50, seed=seed)
+    if sig is not None:
+        dd = ca[:, None, :] - sig.dominant_lab[None, :, :]
+        dd[..., 0] *= LIGHTNESS_WEIGHT
+        nearest = np.argmin((dd**2).sum(axis=2), axis=1)
+        for c in range(len(sig.dominant_lab)):
+            members = nearest == c
+            if members.mean() >= MISSING_COLOUR_MIN_SHARE:
+                share = float(agrees[members].mean())
+                if share < MISSING_COLOUR_MAX_AGREEMENT:
+                    return min(overall, share)
+    return overall
 
 
 def _lightness_fit(ca: np.ndarray, cb: np.ndarray, *, rounds: int = 4, keep_share: float = 0.7) -> tuple[float, float]:

@@ -1,0 +1,130 @@
+"""Colour and keypoint geometry on real Luma studio photos (skipped when ../shared/eval is absent)."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from matcher.pipeline import features as F
+from matcher.pipeline.types import Box, Region
+
+
+def jpeg(image: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def crop_rescale(image: Image.Image) -> Image.Image:
+    w, h = image.size
+    cropped = image.crop((int(0.08 * w), int(0.05 * h), int(0.9 * w), int(0.85 * h)))
+    return jpeg(cropped.resize((int(cropped.width * 0.7), int(cropped.height * 0.7))), 60)
+
+
+def banner(image: Image.Image) -> Image.Image:
+    out = image.copy()
+    draw = ImageDraw.Draw(out)
+    draw.rectangle([0, 0, out.width, int(out.height * 0.14)], fill=(200, 30, 30))
+    draw.text((10, 20), "SALE 50% FREE SHIPPING", fill=(255, 255, 255))
+    return jpeg(out, 70)
+
+
+def recolour(image: Image.Image, mask: np.ndarray, hue_shift: int = 60) -> Image.Image:
+    """The same photo with the garment's hue turned: what a shop publishes as another colourway."""
+    hsv = np.asarray(image.convert("HSV")).copy()
+    hsv[..., 0][mask] = (hsv[..., 0][mask].astype(int) + hue_shift) % 256
+    hsv[..., 1][mask] = np.maximum(hsv[..., 1][mask], 120)
+    return Image.fromarray(hsv, "HSV").convert("RGB")
+
+
+def garment(regions: list[Region], kind: str) -> Region:
+    return next(r for r in regions if r.kind == kind)
+
+
+# --- colour ------------------------------------------------------------------------------------
+
+
+def test_colour_tells_the_same_top_from_another_view_apart_from_the_same_top_in_another_colour(luma, pose_finder):
+    names = ["mh02-black_main.jpg", "mh02-black_back.jpg", "mh02-purple_main.jpg", "mh02-red_main.jpg"]
+    images = [luma(n) for n in names]
+    sigs = [F.colour_signature(im, garment(regs, "upper")) for im, regs in zip(images, pose_finder.find(images))]
+    same = F.colour_distance(sigs[0], sigs[1])
+    other_colours = [F.colour_distance(sigs[0], sigs[2]), F.colour_distance(sigs[0], sigs[3])]
+    assert same < 0.5
+    assert min(other_colours) > 0.9
+
+
+def test_colour_is_read_on_the_garment_not_on_the_studio_background(luma, pose_finder):
+    image = luma("wp03-blue_main.jpg")
+    sig = F.colour_signature(image, garment(pose_finder.find([image])[0], "lower"))
+    L, a, b = sig.dominant_lab[0]
+    assert sig.weights[0] > 0.5
+    assert b < -30 and L < 70  # saturated blue trousers, not white
+
+
+def test_a_close_up_without_a_person_reads_the_garment_that_fills_the_frame(luma):
+    image = luma("wp03-blue_alt1.jpg")  # blue cloth edge to edge with a yellow strap
+    sig = F.colour_signature(image, Region("whole", Box(0, 0, *image.size)))
+    L, a, b = sig.dominant_lab[0]
+    assert b < -30  # blue, although blue is also what touches the border
+
+
+def test_the_colour_distance_is_a_bounded_symmetric_distance(luma, pose_finder):
+    images = [luma("mt01-gray_main.jpg"), luma("mt01-red_main.jpg")]
+    a, b = (F.colour_signature(im, garment(r, "upper")) for im, r in zip(images, pose_finder.find(images)))
+    assert F.colour_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert F.colour_distance(a, b) == pytest.approx(F.colour_distance(b, a), abs=1e-6)
+    assert 0.0 <= F.colour_distance(a, b) <= 1.0
+
+
+# --- geometry ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transform", [crop_rescale, banner], ids=["crop-rescale-jpeg", "banner"])
+def test_a_reused_photo_keeps_many_colour_agreeing_inliers(luma, pose_finder, transform):
+    ours = luma("mj02-orange_main.jpg")
+    theirs = transform(ours)
+    match = F.match_geometry(F.image_keypoints(ours), F.image_keypoints(theirs))
+    region = garment(pose_finder.find([ours])[0], "upper")
+    on_garment = match.within(tuple(region.box.as_list()))
+    assert on_garment.inliers >= 20
+    assert on_garment.colour_agreement >= 0.9
+    mask = F.garment_mask(np.asarray(ours), region)
+    assert F.warped_colour_agreement(ours, mask, theirs, match.transform) >= 0.9
+
+
+def test_our_photo_is_found_inside_a_collage(luma, compose):
+    ours = luma("ws04-red_main.jpg")
+    collage, _ = compose([luma("mp02-blue_main.jpg"), ours, luma("wj07-purple_main.jpg")], (1500, 700))
+    match = F.match_geometry(F.image_keypoints(ours), F.image_keypoints(jpeg(collage, 75)))
+    assert match.inliers >= 20
+    assert match.colour_agreement >= 0.9
+
+
+def test_another_style_gives_no_geometry(luma):
+    match = F.match_geometry(F.image_keypoints(luma("mj02-orange_main.jpg")), F.image_keypoints(luma("ms03-gray_main.jpg")))
+    assert match.inliers < 10
+
+
+def test_a_recoloured_copy_matches_in_shape_but_not_in_colour(luma, pose_finder):
+    ours = luma("wj09-blue_main.jpg")
+    region = garment(pose_finder.find([ours])[0], "upper")
+    mask = F.garment_mask(np.asarray(ours), region)
+    theirs = jpeg(recolour(ours, mask), 85)
+    match = F.match_geometry(F.image_keypoints(ours), F.image_keypoints(theirs))
+    assert match.inliers >= 30  # the same photo, keypoint for keypoint
+    assert F.warped_colour_agreement(ours, mask, theirs, match.transform) < 0.3
+
+
+def test_keypoints_survive_a_round_trip_through_bytes_and_are_computed_once(luma):
+    image = luma("mh02-black_main.jpg")
+    cache = F.KeypointCache()
+    kp = cache.get("sha-a", image)
+    again = cache.get("sha-a", image)
+    assert again is kp and cache.computed == 1
+    restored = F.ImageKeypoints.from_bytes(kp.to_bytes())
+    assert restored.size == kp.size and len(restored) == len(kp)
+    assert F.match_geometry(kp, restored).inliers >= 0.8 * len(kp)
