@@ -115,7 +115,12 @@ RATE_LIMIT_REDIS_URL = _redis_db_url(REDIS_URL, 2 + REDIS_DB_OFFSET)
 
 # Celery: separate queues so image work, LLM calls and ingest scale on their own workers.
 _broker = _redis_db_url(REDIS_URL, 0 + REDIS_DB_OFFSET)
-CELERY_BROKER_URL = _broker.replace("unix://", "redis+socket://", 1) if _broker.startswith("unix://") else _broker
+# kombu reads a socket URL's database from ?virtual_host=, not ?db= (which it silently ignores, so
+# every REDIS_DB_OFFSET would share database 0's queues).
+CELERY_BROKER_URL = (
+    _broker.replace("unix://", "redis+socket://", 1).replace("?db=", "?virtual_host=", 1)
+    if _broker.startswith("unix://") else _broker
+)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

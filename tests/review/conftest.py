@@ -21,7 +21,7 @@ def broker_messages(settings):
 
     import redis
 
-    url = settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1)
+    url = settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1).replace("?virtual_host=", "?db=", 1)
     client = redis.Redis.from_url(url)
     taken: list[bytes] = []
 
