@@ -297,7 +297,11 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
             inputs.setdefault(im.sha256, image_input(im, kit.timings))
     t = time.perf_counter()
     if inputs:
-        kit.comparer.analyse(list(inputs.values()))
+        from matcher.pipeline.compare import StageCounts
+
+        batch_stats = StageCounts()
+        kit.comparer.analyse(list(inputs.values()), batch_stats)
+        kit.comparer.totals.add(batch_stats)
     analyse_s = time.perf_counter() - t
 
     # Compare.

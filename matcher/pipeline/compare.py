@@ -483,6 +483,16 @@ class PairComparer:
                 decision = decide(evidence, self.policy)
                 decision.reasons.append("product number read from the listing's photos (OCR)")
 
+        if self.ocr is not None and decision.bucket == "auto":
+            # Precision first: before an automatic match, read the text printed on their photos.
+            # A banner saying 리퍼 / 해외배송 / 키즈 on our own re-used photo is a different offer.
+            texts = self._ocr_texts(theirs, b_list, stats)
+            printed = extract("\n".join(texts), self.lexicon)
+            found = [c for c in attribute_conflicts(our_attrs, printed, self.lexicon) if c not in evidence.conflicts]
+            if found:
+                evidence.conflicts.extend(f"{c} (사진 속 글자 OCR)" for c in found)
+                decision = decide(evidence, self.policy)
+
         self.totals.add(stats)
         return Comparison(
             evidence=evidence,

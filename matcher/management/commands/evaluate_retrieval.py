@@ -1,4 +1,4 @@
-"""Reverse-search accuracy: index a gallery folder, then rank it for each query.
+"""Reverse-search accuracy: index a gallery (a folder, or a CSV listing images), then rank it for each query.
 
     python manage.py evaluate_retrieval --gallery var/eval/competitor/gallery \
         --queries var/eval/competitor/queries.csv --json var/eval/retrieval.json
@@ -24,7 +24,7 @@ class Command(BaseCommand):
     help = "Evaluate reverse image search (Recall@1/5/10) on a gallery folder and a queries CSV."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--gallery", required=True)
+        parser.add_argument("--gallery", required=True, help="folder of images, or a CSV with an `image` column")
         parser.add_argument("--queries", required=True)
         parser.add_argument("--json", dest="json_out")
         parser.add_argument("--limit", type=int)
@@ -36,12 +36,22 @@ class Command(BaseCommand):
         from matcher.search import search_analysis
         from matcher.services import image_store
 
-        gdir, qfile = Path(gallery).resolve(), Path(queries).resolve()
-        if not gdir.is_dir():
-            raise CommandError(f"gallery folder not found: {gdir}")
+        gpath, qfile = Path(gallery).resolve(), Path(queries).resolve()
         if not qfile.is_file():
             raise CommandError(f"queries file not found: {qfile}")
-        paths = sorted(p for p in gdir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if gpath.is_dir():
+            gdir = gpath
+            paths = sorted(p for p in gdir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif gpath.is_file() and gpath.suffix.lower() == ".csv":
+            # A gallery listed in a CSV (column `image`, paths relative to the CSV's folder).
+            gdir = gpath.parent
+            with gpath.open(encoding="utf-8-sig", newline="") as fh:
+                paths = sorted({(gdir / row["image"]).resolve() for row in csv.DictReader(fh) if row.get("image")})
+            absent = [p for p in paths if not p.is_file()]
+            if absent:
+                raise CommandError(f"{len(absent)} gallery images missing, e.g. {absent[0]}")
+        else:
+            raise CommandError(f"gallery must be a folder or a CSV with an `image` column: {gpath}")
         if not paths:
             raise CommandError("no images in the gallery folder")
 
