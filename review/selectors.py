@@ -174,20 +174,20 @@ class QueueSummary:
 
 
 def queue_summary(*, user, filters: QueueFilters) -> QueueSummary:
+    """Counts for the toolbar: pairs in the (filtered) queue, QC samples among them, pairs other reviewers
+    hold right now, and this reviewer's decisions today. The queue count walks the partial index
+    review_queue_order; held pairs come from the small set of open claims."""
     now = timezone.now()
     counts = Match.objects.filter(IN_QUEUE, filters.q_object()).aggregate(
-        total=Count("id"),
-        audit=Count("id", filter=Q(audit_sample=True)),
-        held=Count("id", filter=Q(Exists(
-            Claim.objects.filter(match=OuterRef("pk"), released_at__isnull=True, expires_at__gt=now).exclude(user=user)
-        ))),
+        total=Count("id"), audit=Count("id", filter=Q(audit_sample=True))
     )
+    held = Claim.objects.filter(released_at__isnull=True, expires_at__gt=now).exclude(user=user).count()
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     mine = ReviewDecision.objects.filter(
         user=user, created_at__gte=start_of_day,
         action__in=[ReviewDecision.Action.APPROVE, ReviewDecision.Action.REJECT],
     ).count()
-    return QueueSummary(total=counts["total"], audit=counts["audit"], held_by_others=counts["held"], mine_today=mine)
+    return QueueSummary(total=counts["total"], audit=counts["audit"], held_by_others=held, mine_today=mine)
 
 
 def last_decision(*, match_id: int) -> ReviewDecision | None:

@@ -53,6 +53,7 @@ def claim_pair(
     cursor: Cursor | None = None,
     direction: Direction = "next",
     match_id: int | None = None,
+    exclude_skipped: bool | None = None,
 ) -> Match | None:
     """Lease one pair to this reviewer and return it (from selectors.pair_queryset, with claim_id and
     claim_expires_at set), or None when nothing is available.
@@ -60,7 +61,9 @@ def claim_pair(
     Without cursor or match_id: the pair the reviewer already holds (if it still fits the filters), else the
     first free pair in queue order they have not skipped lately. With a cursor: the next/previous free pair
     in queue order (J/K). With match_id: that pair, if nobody else holds it. Any other pair the reviewer
-    held is released ("navigated"): a reviewer holds one pair at a time.
+    held is released ("navigated"): a reviewer holds one pair at a time. Pairs the reviewer skipped lately
+    are left out unless they navigate explicitly (exclude_skipped defaults to "no cursor and no match_id";
+    auto-advance after a decision passes True with a cursor).
 
     Two reviewers never get the same pair: candidates are locked with SKIP LOCKED and pairs with another
     reviewer's unexpired claim are excluded; the partial unique index on open claims catches the remaining
@@ -83,6 +86,7 @@ def claim_pair(
             return _claim_candidate(
                 user=user, filters=filters, cursor=cursor, direction=direction, match_id=match_id,
                 release_mine=navigating or held_elsewhere or attempt > 0,
+                exclude_skipped=(not navigating) if exclude_skipped is None else exclude_skipped,
             )
         except IntegrityError:
             log.info("claim race on attempt %s for user %s; retrying", attempt, user.pk)
@@ -91,11 +95,10 @@ def claim_pair(
 
 @transaction.atomic
 def _claim_candidate(*, user, filters: QueueFilters, cursor: Cursor | None, direction: Direction,
-                     match_id: int | None, release_mine: bool) -> Match | None:
+                     match_id: int | None, release_mine: bool, exclude_skipped: bool) -> Match | None:
     now = timezone.now()
     qs = selectors.queue_candidates(
-        user=user, filters=filters, cursor=cursor, direction=direction,
-        exclude_skipped=cursor is None and match_id is None,
+        user=user, filters=filters, cursor=cursor, direction=direction, exclude_skipped=exclude_skipped
     )
     if match_id is not None:
         qs = qs.filter(pk=match_id)

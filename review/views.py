@@ -165,7 +165,11 @@ def _after_post(request: HttpRequest, filters: QueueFilters, *, notice: str, lev
         getattr(messages, level if level in ("success", "error", "info", "warning") else "info")(request, notice)
         return HttpResponseRedirect(_queue_url(filters, match=match.pk if match else None))
     if match is None:
-        match = services.claim_pair(user=request.user, filters=filters, cursor=cursor) if cursor else None
+        # Auto-advance: the pair after the one just decided, then from the top; never one skipped today.
+        match = (
+            services.claim_pair(user=request.user, filters=filters, cursor=cursor, exclude_skipped=True)
+            if cursor else None
+        )
         if match is None:
             match = services.claim_pair(user=request.user, filters=filters)
     return _render_pair(request, match, filters, notice=notice, notice_level=level, trigger=trigger)
