@@ -47,6 +47,18 @@ def browser():
 
 
 @pytest.fixture(autouse=True)
+def _tasks_run_inline():
+    """Decisions enqueue repricing on commit. These tests are not about the queueing, and a message left
+    on the shared test broker would be run by another suite's worker against its own database."""
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
 def _e2e_urls(settings):
     settings.ROOT_URLCONF = "tests.e2e.urls"
     settings.DEBUG = False

@@ -95,6 +95,11 @@ def test_a_reviewer_logs_in_and_clears_pairs_with_the_keyboard_only(new_page, sh
     assert ReviewDecision.objects.filter(match=pairs[2], action="skip").exists()
     assert page.js_errors == []
 
+    page.goto("/review/stats/")  # a merchandiser sees their own figures
+    expect(page.locator("#rv-stats tbody tr")).to_have_count(1)
+    expect(page.locator("#rv-stats tbody tr td").first).to_have_text("kim")
+    shot(page, "13-reviewer-stats")
+
 
 def test_undo_with_the_keyboard_brings_the_last_decision_back(new_page, shot):
     reviewer("lee")
@@ -209,5 +214,3 @@ def test_an_admin_changes_the_thresholds_through_the_simulator(new_page, shot):
     page.goto("/review/quality/")
     expect(page.locator("#rv-qc-state")).to_be_visible()
     shot(page, "12-quality-control")
-    page.goto("/review/stats/")
-    shot(page, "13-reviewer-stats")

@@ -104,7 +104,7 @@ def make_pair(*, images: bool = False, colour: tuple[int, int, int] = (30, 40, 6
     listing = ListingFactory(product=product, **listing_kwargs)
     if images:
         ours = jpeg_image(colour, label=product.sku)
-        theirs = jpeg_image(their_colour or colour, size=(360, 420), accent=(220, 220, 220), label=listing.mall)
+        theirs = jpeg_image(their_colour or colour, size=(360, 420), accent=(220, 220, 220), label=f"listing {listing.pk}")
         ProductImage.objects.create(product=product, image=ours, source=f"ours/{ours.sha256[:12]}.jpg",
                                     fetch_status=FetchStatus.OK)
         ListingImage.objects.create(listing=listing, image=theirs, source=f"https://img.example.com/{theirs.sha256[:12]}.jpg",
