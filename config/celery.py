@@ -24,3 +24,22 @@ def _limit_threads(**_: object) -> None:
             torch.set_num_threads(threads)
         except ImportError:
             pass
+
+
+def _resume_interrupted_runs(**_: object) -> None:
+    """A worker coming up takes over batches whose worker died (their lease has run out)."""
+    try:
+        from matcher.models import MatchRun
+        from matcher.runs import match_run_resume
+
+        for run_id in MatchRun.objects.filter(status=MatchRun.Status.RUNNING).values_list("id", flat=True):
+            match_run_resume(run_id=run_id)
+    except Exception:  # the database may not be migrated yet; the worker must still start
+        import logging
+
+        logging.getLogger(__name__).exception("could not resume interrupted match runs")
+
+
+from celery.signals import worker_ready  # noqa: E402
+
+worker_ready.connect(_resume_interrupted_runs)

@@ -76,19 +76,32 @@ def _listing_count(product_ids: list[int]) -> int:
 
 
 def match_run_resume(*, run_id: int) -> int:
-    """Re-enqueue the batches of a run that are not done (after a crash or a lost message)."""
+    """Re-enqueue the batches of a run that are not done (after a crash or a lost message).
+
+    Failed batches are tried again: their count comes off the run's done and failure totals,
+    so the progress bar stays true.
+    """
     stale = timezone.now() - _lease()
-    ids = list(
-        MatchRunBatch.objects.filter(run_id=run_id)
-        .filter(Q(state=MatchRunBatch.State.PENDING) | Q(state=MatchRunBatch.State.RUNNING, claimed_at__lt=stale)
-                | Q(state=MatchRunBatch.State.FAILED))
-        .values_list("id", flat=True)
-    )
-    MatchRunBatch.objects.filter(id__in=ids, state=MatchRunBatch.State.FAILED).update(
-        state=MatchRunBatch.State.PENDING
-    )
-    MatchRun.objects.filter(id=run_id).update(status=MatchRun.Status.RUNNING, finished_at=None)
-    _enqueue(ids)
+    with transaction.atomic():
+        run = MatchRun.objects.select_for_update().get(id=run_id)
+        batches = MatchRunBatch.objects.filter(run_id=run_id)
+        ids = list(
+            batches.filter(
+                Q(state=MatchRunBatch.State.PENDING)
+                | Q(state=MatchRunBatch.State.RUNNING, claimed_at__lt=stale)
+                | Q(state=MatchRunBatch.State.FAILED)
+            ).values_list("id", flat=True)
+        )
+        retried = batches.filter(id__in=ids, state=MatchRunBatch.State.FAILED).update(
+            state=MatchRunBatch.State.PENDING
+        )
+        if ids:
+            run.batches_done = max(0, run.batches_done - retried)
+            run.failures = max(0, run.failures - retried)
+            run.status = MatchRun.Status.RUNNING
+            run.finished_at = None
+            run.save(update_fields=["batches_done", "failures", "status", "finished_at"])
+        transaction.on_commit(lambda: _enqueue(ids))
     return len(ids)
 
 

@@ -1,0 +1,116 @@
+"""Match runs through the real stages, a real Celery worker and the real database."""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from matcher.models import Listing, Match, MatchRun, MatchRunBatch, Region
+from matcher.runs import match_run_batch_process, match_run_resume, match_run_start
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def _wait_done(run: MatchRun, timeout: float = 1200) -> MatchRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status in (MatchRun.Status.DONE, MatchRun.Status.FAILED):
+            return run
+        time.sleep(0.5)
+    raise AssertionError(f"run {run.id} not finished: {run.batches_done}/{run.batches_total}")
+
+
+def test_a_run_through_the_worker_decides_every_listing_and_never_auto_matches_a_near_miss(
+    imported_demo, vision_worker, settings
+):
+    settings.MATCHER_BATCH_SIZE = 2
+    run = _wait_done(match_run_start(product_ids=None))
+
+    assert run.status == MatchRun.Status.DONE
+    active = Listing.objects.filter(product__active=True)
+    assert run.batches_total >= 1 and run.batches_done == run.batches_total
+    decided = {m.listing.url: m for m in Match.objects.select_related("listing")}
+    with_images = active.filter(images__fetch_status="ok").distinct().count()
+    assert len(decided) == with_images == run.listings_done
+    for url, match in decided.items():
+        assert match.embedder.startswith("efficientnet_lite2@")
+        assert match.thresholds.version >= 1
+        assert match.reasons, "every decision says why"
+        if imported_demo[url]["same_product"] == "0":
+            assert match.bucket != Match.Bucket.AUTO, (imported_demo[url]["kind"], match.reasons)
+    # Region vectors are stored for reverse search, one set per image.
+    assert Region.objects.filter(embedder=decided[next(iter(decided))].embedder).exists()
+    assert set(run.timings) >= {"regions", "embed", "decide_total"}
+
+
+def test_a_second_run_decides_nothing_unchanged_and_force_re_decides(imported_demo, settings):
+    first = match_run_start(product_ids=None, enqueue=False)
+    for batch in first.batches.all():
+        match_run_batch_process(batch_id=batch.id)
+    first.refresh_from_db()
+    rows_before = Match.objects.count()
+    decided_at = dict(Match.objects.values_list("id", "decided_at"))
+
+    again = match_run_start(product_ids=None, enqueue=False)
+    for batch in again.batches.all():
+        match_run_batch_process(batch_id=batch.id)
+    again.refresh_from_db()
+    assert again.listings_done == 0
+    assert again.listings_skipped == first.listings_done + first.listings_skipped
+    assert Match.objects.count() == rows_before
+    assert dict(Match.objects.values_list("id", "decided_at")) == decided_at
+
+    forced = match_run_start(product_ids=None, force=True, enqueue=False)
+    for batch in forced.batches.all():
+        match_run_batch_process(batch_id=batch.id)
+    forced.refresh_from_db()
+    assert forced.listings_done == first.listings_done
+    assert Match.objects.count() == rows_before  # re-decided in place, never duplicated
+
+
+def test_a_changed_listing_is_decided_again(imported_demo):
+    run = match_run_start(product_ids=None, enqueue=False)
+    for batch in run.batches.all():
+        match_run_batch_process(batch_id=batch.id)
+    listing = Match.objects.select_related("listing").first().listing
+    from matcher.services import listing_fingerprint_refresh
+
+    Listing.objects.filter(id=listing.id).update(price=listing.price + 1000)
+    listing_fingerprint_refresh(listing_id=listing.id)
+
+    again = match_run_start(product_ids=[listing.product_id], enqueue=False)
+    for batch in again.batches.all():
+        match_run_batch_process(batch_id=batch.id)
+    again.refresh_from_db()
+    assert again.listings_done == 1
+
+
+def test_a_batch_left_running_by_a_dead_worker_is_resumed_without_duplicates(imported_demo, settings):
+    settings.MATCHER_BATCH_SIZE = 10
+    settings.MATCHER_BATCH_LEASE_S = 60
+    run = match_run_start(product_ids=None, enqueue=False)
+    batch = run.batches.get()
+    # What a worker killed mid-batch leaves behind: the batch claimed, nothing written.
+    MatchRunBatch.objects.filter(id=batch.id).update(
+        state=MatchRunBatch.State.RUNNING, claimed_at=timezone.now() - timedelta(minutes=5), attempts=1
+    )
+    # A live claim is respected...
+    MatchRunBatch.objects.filter(id=batch.id).update(claimed_at=timezone.now())
+    assert match_run_batch_process(batch_id=batch.id) is False
+    # ...an expired one is taken over.
+    MatchRunBatch.objects.filter(id=batch.id).update(claimed_at=timezone.now() - timedelta(minutes=5))
+    from unittest import mock
+
+    with mock.patch("matcher.runs._enqueue") as enqueue:
+        assert match_run_resume(run_id=run.id) == 1
+    (resumed_ids,), _ = enqueue.call_args
+    assert match_run_batch_process(batch_id=resumed_ids[0]) is True
+    run.refresh_from_db()
+    assert run.status == MatchRun.Status.DONE
+    assert Match.objects.count() == run.listings_done
+    # Running the same message again (a redelivery) changes nothing.
+    assert match_run_batch_process(batch_id=batch.id) is False
+    assert Match.objects.count() == run.listings_done
