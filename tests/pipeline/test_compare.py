@@ -1,0 +1,191 @@
+"""PairComparer end to end on real photos and real stages (pose, EfficientNet-Lite2).
+
+Background removal and OCR are doubles here: these tests are about when the cascade calls
+them, not about their accuracy (test_segment.py and test_ocr.py cover that).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from matcher.pipeline import features as F
+from matcher.pipeline.attributes import Lexicon
+from matcher.pipeline.compare import (
+    ImageAnalysis,
+    ImageInput,
+    ListingSide,
+    MemoryAnalysisCache,
+    PairComparer,
+    SkuSide,
+)
+from matcher.pipeline.decide import DecisionPolicy
+from tests.pipeline.test_features import banner, crop_rescale, garment, jpeg, recolour
+
+
+class CountingRemover:
+    """Replaces nothing; counts calls."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def cutout(self, images):
+        self.calls += len(images)
+        return [im.copy() for im in images]
+
+
+class FixedOcr:
+    name = "fixed"
+
+    def __init__(self, text: str, available: bool = True) -> None:
+        self.text, self._available, self.calls = text, available, 0
+
+    def available(self) -> bool:
+        return self._available
+
+    def read(self, image: Image.Image) -> str:
+        self.calls += 1
+        return self.text
+
+
+@pytest.fixture
+def make_comparer(pose_finder, efficientnet):
+    def make(**kwargs) -> PairComparer:
+        kwargs.setdefault("policy", DecisionPolicy())
+        return PairComparer(finder=pose_finder, embedder=efficientnet, lexicon=Lexicon.load(), **kwargs)
+
+    return make
+
+
+def sku(*images: Image.Image, title: str = "", product_number: str | None = None) -> SkuSide:
+    return SkuSide(images=[ImageInput.from_image(im) for im in images], title=title, product_number=product_number)
+
+
+def listing(*images: Image.Image, title: str = "") -> ListingSide:
+    return ListingSide(images=[ImageInput.from_image(im) for im in images], title=title)
+
+
+def test_our_photo_reused_with_a_banner_is_an_automatic_match(luma, make_comparer):
+    ours = luma("mj02-orange_main.jpg")
+    result = make_comparer().compare(sku(ours, title="남성 경량 자켓 오렌지"), listing(banner(ours), title="경량 자켓"))
+    assert result.decision.bucket == "auto"
+    assert result.evidence.inliers >= 20 and result.evidence.inlier_colour_agreement >= 0.9
+    assert result.evidence.cosine_regions[0].startswith("ours[0].")
+    assert result.garment_kind == "upper"
+
+
+def test_a_title_conflict_stops_the_automatic_match(luma, make_comparer):
+    ours = luma("mj02-orange_main.jpg")
+    result = make_comparer().compare(
+        sku(ours, title="남성 경량 자켓"), listing(crop_rescale(ours), title="[해외배송] 키즈 경량 자켓")
+    )
+    assert result.decision.bucket == "review"
+    assert any("kids" in c for c in result.evidence.conflicts)
+    assert any("overseas" in c for c in result.evidence.conflicts)
+
+
+def test_a_recoloured_copy_of_our_photo_is_rejected(luma, pose_finder, make_comparer):
+    ours = luma("wj09-blue_main.jpg")
+    mask = F.garment_mask(np.asarray(ours), garment(pose_finder.find([ours])[0], "upper"))
+    result = make_comparer().compare(sku(ours), listing(jpeg(recolour(ours, mask, hue_shift=90), 85)))
+    assert result.evidence.inliers >= 30
+    assert result.decision.bucket == "reject"
+
+
+def test_the_same_style_in_another_colour_is_rejected(luma, make_comparer):
+    result = make_comparer().compare(sku(luma("mh02-black_main.jpg")), listing(luma("mh02-red_main.jpg")))
+    assert result.evidence.cosine > 0.8  # alike in every way but colour
+    assert result.decision.bucket == "reject"
+
+
+def test_another_view_of_our_product_goes_to_review_and_names_the_best_pair(luma, make_comparer):
+    ours = [luma("mh02-black_main.jpg"), luma("mh02-black_alt1.jpg")]
+    result = make_comparer().compare(sku(*ours, title="Teton Pullover Hoodie"), listing(luma("mh02-black_back.jpg")))
+    assert result.decision.bucket == "review"
+    assert result.best_images is not None and result.best_images[1] == 0
+    assert len(result.geometry_pairs) == 2  # both of our photos were checked against theirs
+
+
+def test_a_product_number_mismatch_stops_even_a_reused_photo(luma, make_comparer):
+    ours = luma("mj02-orange_main.jpg")
+    result = make_comparer().compare(
+        sku(ours, title="경량 자켓", product_number="MJ02-ORG"), listing(banner(ours), title="경량 자켓 MJ03-ORG")
+    )
+    assert result.evidence.product_number == "mismatch"
+    assert result.decision.bucket != "auto"
+
+
+def test_nothing_is_computed_twice(luma, make_comparer):
+    cache = MemoryAnalysisCache()
+    comparer = make_comparer(cache=cache)
+    ours, theirs = luma("wt05-purple_main.jpg"), crop_rescale(luma("wt05-purple_main.jpg"))
+    first = comparer.compare(sku(ours), listing(theirs))
+    second = comparer.compare(sku(ours), listing(theirs))
+    assert first.stats.embedded_crops > 0 and first.stats.keypoint_images == 2
+    assert second.stats.cache_hits == 2
+    assert (second.stats.region_images, second.stats.embedded_crops, second.stats.keypoint_images) == (0, 0, 0)
+    assert second.decision.confidence == pytest.approx(first.decision.confidence)
+
+
+def test_an_analysis_round_trips_through_bytes(luma, make_comparer):
+    cache = MemoryAnalysisCache()
+    ref = ImageInput.from_image(luma("mh02-black_main.jpg"))
+    comparer = make_comparer(cache=cache)
+    comparer.compare(sku(ref.image), listing(luma("mh02-black_back.jpg")))
+    analysis = cache.get(ref.sha256)
+    restored = ImageAnalysis.from_bytes(analysis.to_bytes())
+    assert [r.kind for r in restored.regions] == [r.kind for r in analysis.regions]
+    np.testing.assert_allclose(np.array(restored.regions[1].keypoints), np.array(analysis.regions[1].keypoints))
+    np.testing.assert_allclose(restored.embeddings, analysis.embeddings)
+    assert F.colour_distance(restored.colours[-1], analysis.colours[-1]) == pytest.approx(0.0, abs=1e-6)
+    assert len(restored.keypoints) == len(analysis.keypoints)
+
+
+def test_background_removal_runs_only_near_a_threshold_and_only_on_busy_backgrounds(luma, brick, compose, make_comparer):
+    on_brick, _ = compose([luma("mj02-green_main.jpg")], (700, 800), fill=brick)
+    studio = luma("mj02-green_back.jpg")
+
+    remover = CountingRemover()
+    make_comparer(remover=remover, cascade_margin=1.0).compare(sku(studio), listing(on_brick))
+    assert remover.calls >= 1  # the street-like photo's regions need a cut-out
+
+    remover = CountingRemover()
+    make_comparer(remover=remover, cascade_margin=1.0).compare(sku(studio), listing(luma("mj02-green_main.jpg")))
+    assert remover.calls == 0  # white studio on both sides: nothing to cut out
+
+    remover = CountingRemover()
+    result = make_comparer(remover=remover, cascade_margin=0.0).compare(sku(studio), listing(on_brick))
+    assert remover.calls == 0 and result.stats.cutout_images == 0  # not near a threshold
+
+
+def test_ocr_can_confirm_a_product_number_the_title_lacks(luma, make_comparer):
+    ours = luma("mh02-black_main.jpg")
+    theirs = luma("mh02-black_back.jpg")
+    ocr = FixedOcr("상품정보\n품번: MH02BLKI5 / 블랙")  # as Tesseract reads it: 1 read as I
+    result = make_comparer(ocr=ocr, cascade_margin=1.0).compare(
+        sku(ours, product_number="MH02BLK15"), listing(theirs, title="풀오버 후디")
+    )
+    assert ocr.calls == 1 and result.stats.ocr_images == 1
+    assert result.evidence.product_number == "match"
+
+    ocr = FixedOcr("품번 ZZ99999")
+    result = make_comparer(ocr=ocr, cascade_margin=1.0).compare(
+        sku(ours, product_number="MH02BLK15"), listing(theirs, title="풀오버 후디")
+    )
+    assert result.evidence.product_number == "absent"  # a number read from a photo never counts against us
+
+    ocr = FixedOcr("MH02BLK15")
+    make_comparer(ocr=ocr, cascade_margin=1.0).compare(
+        sku(ours, product_number="MH02BLK15"), listing(theirs, title="풀오버 후디 MH02BLK15")
+    )
+    assert ocr.calls == 0  # the title already settles it
+
+
+def test_an_unavailable_ocr_is_skipped(luma, make_comparer):
+    ocr = FixedOcr("MH02BLK15", available=False)
+    comparer = make_comparer(ocr=ocr, cascade_margin=1.0)
+    assert comparer.ocr is None
+    comparer.compare(sku(luma("mh02-black_main.jpg"), product_number="MH02BLK15"), listing(luma("mh02-black_back.jpg")))
+    assert ocr.calls == 0
