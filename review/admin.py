@@ -7,8 +7,16 @@ from review import models
 class ReviewSettingsAdmin(admin.ModelAdmin):
     """The QC settings row: share sampled, precision target and the evidence needed to pause pricing."""
 
-    list_display = ["__str__", "audit_share", "precision_target", "min_audit_sample", "confidence_level",
-                    "qc_window_days", "updated_by", "updated_at"]
+    list_display = [
+        "__str__",
+        "audit_share",
+        "precision_target",
+        "min_audit_sample",
+        "confidence_level",
+        "qc_window_days",
+        "updated_by",
+        "updated_at",
+    ]
     readonly_fields = ["updated_by", "updated_at"]
 
     def has_add_permission(self, request) -> bool:
@@ -42,8 +50,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(models.ReviewDecision)
 class ReviewDecisionAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "user", "action", "reason", "match", "confidence", "bucket", "audit_item",
-                    "status_before", "status_after", "bulk", "thresholds_version"]
+    list_display = [
+        "id",
+        "created_at",
+        "user",
+        "action",
+        "reason",
+        "match",
+        "confidence",
+        "bucket",
+        "audit_item",
+        "status_before",
+        "status_after",
+        "bulk",
+        "thresholds_version",
+    ]
     list_filter = ["action", "reason", "audit_item", "bucket", "bulk"]
     search_fields = ["user__username", "note", "match__product__sku"]
     date_hierarchy = "created_at"
@@ -64,4 +85,13 @@ class ThresholdChangeAdmin(ReadOnlyAdmin):
 
 @admin.register(models.AuditSampleDraw)
 class AuditSampleDrawAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "since", "until", "share", "candidates", "sampled_auto", "sampled_reject", "user"]
+    list_display = [
+        "created_at",
+        "since",
+        "until",
+        "share",
+        "candidates",
+        "sampled_auto",
+        "sampled_reject",
+        "user",
+    ]

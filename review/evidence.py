@@ -2,6 +2,7 @@
 
 The keys read here are documented in review/README-evidence.md; the matcher writes them.
 """
+
 from __future__ import annotations
 
 import re
@@ -71,7 +72,9 @@ class EvidenceView:
 
     @property
     def empty(self) -> bool:
-        return self.cosine is None and self.inliers is None and self.colour_distance is None and self.llm is None
+        return (
+            self.cosine is None and self.inliers is None and self.colour_distance is None and self.llm is None
+        )
 
 
 def _float(value: Any) -> float | None:
@@ -182,12 +185,17 @@ def box_view(box: Sequence[Any], width: int, height: int) -> BoxView | None:
     if x1 - x0 <= 0 or y1 - y0 <= 0:
         return None
     return BoxView(
-        left=_pct(x0), top=_pct(y0), width=_pct(x1 - x0), height=_pct(y1 - y0),
+        left=_pct(x0),
+        top=_pct(y0),
+        width=_pct(x1 - x0),
+        height=_pct(y1 - y0),
         rel=(f"{x0:.4f}", f"{y0:.4f}", f"{x1 - x0:.4f}", f"{y1 - y0:.4f}"),
     )
 
 
-def image_views(rows: Iterable[Mapping[str, Any]] | None, best: tuple[str, list[Any]] | None) -> list[ImageView]:
+def image_views(
+    rows: Iterable[Mapping[str, Any]] | None, best: tuple[str, list[Any]] | None
+) -> list[ImageView]:
     """Images of one side, the one holding the best region first with its box."""
     views: list[ImageView] = []
     for row in rows or []:
@@ -225,7 +233,9 @@ def _term_pattern(term: str, product_number: bool) -> str:
     return re.escape(term)
 
 
-def title_segments(title: str, *, product_numbers: Iterable[str] = (), conflict_terms: Iterable[str] = ()) -> list[Segment]:
+def title_segments(
+    title: str, *, product_numbers: Iterable[str] = (), conflict_terms: Iterable[str] = ()
+) -> list[Segment]:
     """Split a (possibly untrusted) title into plain and highlighted parts; the template escapes each part."""
     patterns: list[tuple[str, str]] = []
     for pn in product_numbers:

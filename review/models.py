@@ -1,4 +1,5 @@
-"""Models of the review app: claims (leases on pairs), decisions (the audit trail), QC settings and samples."""
+"""Models of the review app: claims (leases on pairs), decisions (the audit trail), QC settings, samples."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -52,13 +53,21 @@ class Claim(models.Model):
         ordering = ["-claimed_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["match"], condition=Q(released_at__isnull=True), name="review_claim_one_open_per_match"
+                fields=["match"],
+                condition=Q(released_at__isnull=True),
+                name="review_claim_one_open_per_match",
             ),
             models.UniqueConstraint(
                 fields=["user"], condition=Q(released_at__isnull=True), name="review_claim_one_open_per_user"
             ),
         ]
-        indexes = [models.Index(fields=["match", "expires_at"], name="review_claim_open", condition=Q(released_at__isnull=True))]
+        indexes = [
+            models.Index(
+                fields=["match", "expires_at"],
+                name="review_claim_open",
+                condition=Q(released_at__isnull=True),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"claim #{self.pk} match={self.match_id} user={self.user_id}"
@@ -77,13 +86,17 @@ class ReviewDecision(models.Model):
         UNDO = "undo", "되돌리기"
 
     match = models.ForeignKey(Match, null=True, on_delete=models.SET_NULL, related_name="review_decisions")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions"
+    )
     created_at = models.DateTimeField(db_index=True)
     action = models.CharField(max_length=10, choices=Action.choices)
     reason = models.CharField(max_length=20, choices=RejectReason.choices, blank=True, default="")
     note = models.CharField(max_length=500, blank=True, default="")
     bulk = models.BooleanField(default=False)
-    claim = models.ForeignKey(Claim, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
+    claim = models.ForeignKey(
+        Claim, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
     undoes = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="undone_by"
     )
@@ -92,12 +105,16 @@ class ReviewDecision(models.Model):
     thresholds_version = models.PositiveIntegerField(null=True)
     confidence = models.DecimalField(max_digits=5, decimal_places=4)
     bucket = models.CharField(max_length=10, choices=Match.Bucket.choices)
-    audit_item = models.BooleanField(default=False, help_text="the pair was a QC sample of an automatic decision")
+    audit_item = models.BooleanField(
+        default=False, help_text="the pair was a QC sample of an automatic decision"
+    )
     status_before = models.CharField(max_length=10, choices=Match.Status.choices)
     status_after = models.CharField(max_length=10, choices=Match.Status.choices)
     decided_by_human_before = models.BooleanField(default=False)
     audit_sample_before = models.BooleanField(default=False)
-    snapshot = models.JSONField(default=dict, help_text="evidence, reasons, titles and prices at decision time")
+    snapshot = models.JSONField(
+        default=dict, help_text="evidence, reasons, titles and prices at decision time"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -115,15 +132,22 @@ class ReviewSettings(models.Model):
     """The single row of review and quality-control settings (admin-editable)."""
 
     audit_share = models.DecimalField(
-        "감사 표본 비율", max_digits=5, decimal_places=4, default=Decimal("0.02"),
+        "감사 표본 비율",
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.02"),
         help_text="share of automatic decisions (auto-match and auto-reject) sampled into the queue",
     )
     audit_max_per_draw = models.PositiveIntegerField("1회 최대 표본 수", default=500)
-    precision_target = models.DecimalField("자동 매칭 정밀도 목표", max_digits=5, decimal_places=4, default=Decimal("0.99"))
+    precision_target = models.DecimalField(
+        "자동 매칭 정밀도 목표", max_digits=5, decimal_places=4, default=Decimal("0.99")
+    )
     # With a perfect record the Wilson lower bound reaches 0.99 only after ~381 audits (z=1.96):
     # below that the bound is low whatever reviewers find, so pausing would not be evidence-driven.
     min_audit_sample = models.PositiveIntegerField("최소 감사 표본 수", default=400)
-    confidence_level = models.DecimalField("신뢰 수준", max_digits=4, decimal_places=3, default=Decimal("0.95"))
+    confidence_level = models.DecimalField(
+        "신뢰 수준", max_digits=4, decimal_places=3, default=Decimal("0.95")
+    )
     qc_window_days = models.PositiveIntegerField("추정 기간(일)", default=90)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     updated_at = models.DateTimeField(auto_now=True)

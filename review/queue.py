@@ -2,6 +2,7 @@
 
 Shared by selectors (reads) and services (claiming), so both agree on one definition.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -21,7 +22,8 @@ IN_QUEUE = Q(status=Match.Status.PENDING) | Q(audit_sample=True)
 BAND_WIDTH = Decimal("0.05")
 # Confidence bands offered as filters; "audit" selects the QC samples instead of a band.
 BAND_CHOICES: list[tuple[str, str]] = [("audit", "품질 감사 표본")] + [
-    (f"{Decimal(i) / 100:.2f}", f"{Decimal(i) / 100:.2f}–{(Decimal(i) + 5) / 100:.2f}") for i in range(50, 100, 5)
+    (f"{Decimal(i) / 100:.2f}", f"{Decimal(i) / 100:.2f}–{(Decimal(i) + 5) / 100:.2f}")
+    for i in range(50, 100, 5)
 ]
 _BAND_VALUES = {value for value, _ in BAND_CHOICES}
 
@@ -120,8 +122,12 @@ class Cursor:
     def after(self, direction: Direction) -> Q:
         """Pairs strictly after (next) or before (prev) this position in queue order."""
         if direction == "next":
-            return Q(money_at_risk__lt=self.money_at_risk) | Q(money_at_risk=self.money_at_risk, id__gt=self.match_id)
-        return Q(money_at_risk__gt=self.money_at_risk) | Q(money_at_risk=self.money_at_risk, id__lt=self.match_id)
+            return Q(money_at_risk__lt=self.money_at_risk) | Q(
+                money_at_risk=self.money_at_risk, id__gt=self.match_id
+            )
+        return Q(money_at_risk__gt=self.money_at_risk) | Q(
+            money_at_risk=self.money_at_risk, id__lt=self.match_id
+        )
 
 
 def queue_order(direction: Direction = "next") -> list[str]:

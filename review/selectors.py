@@ -1,4 +1,5 @@
 """Reads of the review app; each runs a fixed number of queries whatever the queue size."""
+
 from __future__ import annotations
 
 import math
@@ -8,7 +9,6 @@ from decimal import Decimal
 from statistics import NormalDist
 from typing import Any
 
-from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
 from django.core.files.storage import default_storage
@@ -48,7 +48,11 @@ def _images(model: type[ProductImage] | type[ListingImage], owner: str, outer: s
         .order_by("position", "id")
         .values(
             json=JSONObject(
-                sha="image__sha256", file="image__file", w="image__width", h="image__height", ocr="image__ocr_text"
+                sha="image__sha256",
+                file="image__file",
+                w="image__width",
+                h="image__height",
+                ocr="image__ocr_text",
             )
         )
     )
@@ -78,12 +82,20 @@ def pair_queryset() -> QuerySet[Match]:
 def active_claims_by_others(user, now=None) -> Exists:
     now = now or timezone.now()
     return Exists(
-        Claim.objects.filter(match=OuterRef("pk"), released_at__isnull=True, expires_at__gt=now).exclude(user=user)
+        Claim.objects.filter(match=OuterRef("pk"), released_at__isnull=True, expires_at__gt=now).exclude(
+            user=user
+        )
     )
 
 
-def queue_candidates(*, user, filters: QueueFilters, cursor: Cursor | None = None, direction: Direction = "next",
-                     exclude_skipped: bool = True) -> QuerySet[Match]:
+def queue_candidates(
+    *,
+    user,
+    filters: QueueFilters,
+    cursor: Cursor | None = None,
+    direction: Direction = "next",
+    exclude_skipped: bool = True,
+) -> QuerySet[Match]:
     """Pairs this reviewer may claim, in queue order: in the queue, matching the filters, not held by another
     reviewer, and (for the plain "next pair") not skipped by this reviewer recently."""
     now = timezone.now()
@@ -92,7 +104,10 @@ def queue_candidates(*, user, filters: QueueFilters, cursor: Cursor | None = Non
         qs = qs.exclude(
             Exists(
                 ReviewDecision.objects.filter(
-                    match=OuterRef("pk"), user=user, action=ReviewDecision.Action.SKIP, created_at__gt=now - SKIP_MEMORY
+                    match=OuterRef("pk"),
+                    user=user,
+                    action=ReviewDecision.Action.SKIP,
+                    created_at__gt=now - SKIP_MEMORY,
                 )
             )
         )
@@ -108,7 +123,7 @@ def queue_candidates(*, user, filters: QueueFilters, cursor: Cursor | None = Non
 
 
 def my_open_claim(*, user, filters: QueueFilters) -> Match | None:
-    """The pair this reviewer holds, with claim_id, claim_expires_at and fits (still in the queue and the filters)."""
+    """The pair this reviewer holds, with claim_id, claim_expires_at and fits (still in queue and filters)."""
     return (
         pair_queryset()
         .filter(review_claims__user=user, review_claims__released_at__isnull=True)
@@ -162,7 +177,9 @@ def queue_list(*, user, filters: QueueFilters, cursor: Cursor | None, size: int 
     for row in rows:
         row.our_thumb_url = default_storage.url(row.our_thumb) if row.our_thumb else ""
         row.their_thumb_url = default_storage.url(row.their_thumb) if row.their_thumb else ""
-    return ListPage(rows=rows, next_cursor=Cursor.of(rows[-1]) if more and rows else None, first=cursor is None)
+    return ListPage(
+        rows=rows, next_cursor=Cursor.of(rows[-1]) if more and rows else None, first=cursor is None
+    )
 
 
 @dataclass
@@ -184,7 +201,8 @@ def queue_summary(*, user, filters: QueueFilters) -> QueueSummary:
     held = Claim.objects.filter(released_at__isnull=True, expires_at__gt=now).exclude(user=user).count()
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     mine = ReviewDecision.objects.filter(
-        user=user, created_at__gte=start_of_day,
+        user=user,
+        created_at__gte=start_of_day,
         action__in=[ReviewDecision.Action.APPROVE, ReviewDecision.Action.REJECT],
     ).count()
     return QueueSummary(total=counts["total"], audit=counts["audit"], held_by_others=held, mine_today=mine)
@@ -203,8 +221,10 @@ def last_undoable(*, user) -> ReviewDecision | None:
     """This reviewer's newest approve/reject that has not been undone."""
     return (
         ReviewDecision.objects.filter(
-            user=user, action__in=[ReviewDecision.Action.APPROVE, ReviewDecision.Action.REJECT],
-            undone_by__isnull=True, bulk=False,
+            user=user,
+            action__in=[ReviewDecision.Action.APPROVE, ReviewDecision.Action.REJECT],
+            undone_by__isnull=True,
+            bulk=False,
         )
         .order_by("-created_at", "-id")
         .first()
@@ -273,11 +293,17 @@ def qc_estimate(*, with_pending: bool = True) -> QcEstimate:
     """Auto-match precision estimated from QC samples reviewers decided (Wilson interval)."""
     cfg = review_settings()
     since = timezone.now() - timedelta(days=cfg.qc_window_days)
-    agg = effective_decisions().filter(audit_item=True, created_at__gte=since).aggregate(
-        n=Count("id", filter=Q(bucket=Match.Bucket.AUTO)),
-        approved=Count("id", filter=Q(bucket=Match.Bucket.AUTO, action=ReviewDecision.Action.APPROVE)),
-        reject_n=Count("id", filter=Q(bucket=Match.Bucket.REJECT)),
-        reject_missed=Count("id", filter=Q(bucket=Match.Bucket.REJECT, action=ReviewDecision.Action.APPROVE)),
+    agg = (
+        effective_decisions()
+        .filter(audit_item=True, created_at__gte=since)
+        .aggregate(
+            n=Count("id", filter=Q(bucket=Match.Bucket.AUTO)),
+            approved=Count("id", filter=Q(bucket=Match.Bucket.AUTO, action=ReviewDecision.Action.APPROVE)),
+            reject_n=Count("id", filter=Q(bucket=Match.Bucket.REJECT)),
+            reject_missed=Count(
+                "id", filter=Q(bucket=Match.Bucket.REJECT, action=ReviewDecision.Action.APPROVE)
+            ),
+        )
     )
     z = z_value(cfg.confidence_level)
     n, approved = agg["n"], agg["approved"]
@@ -343,7 +369,7 @@ def _band_index(field_name: str = "confidence") -> Any:
 
 
 def calibration_bands() -> list[BandRow]:
-    """Per 0.05 confidence band: how often reviewers approved (queue and QC samples) and how many pairs sit there."""
+    """Per 0.05 confidence band: how often reviewers approved (queue, QC samples) and the pairs there."""
     bands = {i: BandRow(low=BAND_WIDTH * i, high=BAND_WIDTH * (i + 1)) for i in range(int(1 / BAND_WIDTH))}
     decided = (
         effective_decisions()
@@ -365,7 +391,10 @@ def calibration_bands() -> list[BandRow]:
             band.audit_approved += row["audit_approved"]
             band.audit_rejected += row["audit_rejected"]
     pairs = (
-        Match.objects.filter(decided_by_human=False).annotate(band=_band_index()).values("band").order_by("band")
+        Match.objects.filter(decided_by_human=False)
+        .annotate(band=_band_index())
+        .values("band")
+        .order_by("band")
         .annotate(c=Count("id"))
     )
     for row in pairs:
@@ -407,7 +436,10 @@ class Simulation:
         return [
             {
                 "label": Match.Bucket(cur).label,
-                "cells": [{"n": self.moves[cur][new], "move": cur != new and self.moves[cur][new] > 0} for new in BUCKETS],
+                "cells": [
+                    {"n": self.moves[cur][new], "move": cur != new and self.moves[cur][new] > 0}
+                    for new in BUCKETS
+                ],
                 "total": self.totals_now[cur],
             }
             for cur in BUCKETS
@@ -431,7 +463,9 @@ class Simulation:
         }
 
 
-def _estimated_precision(counts_by_band: dict[int, int], rates: dict[int, float | None]) -> tuple[float | None, float | None]:
+def _estimated_precision(
+    counts_by_band: dict[int, int], rates: dict[int, float | None]
+) -> tuple[float | None, float | None]:
     weighted = covered = total = 0.0
     for band, count in counts_by_band.items():
         total += count
@@ -444,8 +478,9 @@ def _estimated_precision(counts_by_band: dict[int, int], rates: dict[int, float 
     return weighted / covered, covered / total
 
 
-def threshold_simulation(*, auto_threshold: Decimal, review_threshold: Decimal,
-                         bands: list[BandRow] | None = None) -> Simulation:
+def threshold_simulation(
+    *, auto_threshold: Decimal, review_threshold: Decimal, bands: list[BandRow] | None = None
+) -> Simulation:
     """How many automatic pairs would change bucket under other thresholds, and the precision to expect.
 
     Pairs a person decided never move. Precision of the new auto bucket: the reviewer approval rate of each
@@ -540,7 +575,8 @@ def reviewer_stats(*, days: int = 7, user_id: int | None = None) -> list[Reviewe
                coalesce(sum(d.gap) FILTER (WHERE d.gap <= %s), 0),
                count(*) FILTER (WHERE d.audit_item AND d.action IN ('approve', 'reject') AND NOT d.undone),
                count(*) FILTER (WHERE d.audit_item AND NOT d.undone AND (
-                   (d.action = 'approve' AND d.bucket = 'auto') OR (d.action = 'reject' AND d.bucket = 'reject')))
+                   (d.action = 'approve' AND d.bucket = 'auto')
+                   OR (d.action = 'reject' AND d.bucket = 'reject')))
         FROM d JOIN {user_table} u ON u.id = d.user_id
         GROUP BY d.user_id, u.username
         ORDER BY 3 DESC, u.username
@@ -550,8 +586,15 @@ def reviewer_stats(*, days: int = 7, user_id: int | None = None) -> list[Reviewe
         rows = cur.fetchall()
     return [
         ReviewerStats(
-            user_id=r[0], username=r[1], decisions=r[2], approvals=r[3], skips=r[4], undone=r[5],
-            active_seconds=float(r[6]), audits=r[7], audit_agreements=r[8],
+            user_id=r[0],
+            username=r[1],
+            decisions=r[2],
+            approvals=r[3],
+            skips=r[4],
+            undone=r[5],
+            active_seconds=float(r[6]),
+            audits=r[7],
+            audit_agreements=r[8],
         )
         for r in rows
     ]
@@ -562,7 +605,7 @@ def is_admin(user) -> bool:
 
 
 def review_role(user) -> str | None:
-    """"admin", "merchandiser" or None, in one query (none for superusers)."""
+    """ "admin", "merchandiser" or None, in one query (none for superusers)."""
     if not user.is_authenticated:
         return None
     if user.is_superuser:

@@ -3,6 +3,7 @@
 Each public function takes keyword-only arguments, validates before writing and runs in one
 transaction together with its audit row; side effects (repricing, cache) run on commit.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,14 @@ from django.utils.formats import date_format
 
 from matcher.models import Match, Product
 from review import selectors
-from review.models import AuditSampleDraw, Claim, RejectReason, ReviewDecision, ReviewSettings, ThresholdChange
+from review.models import (
+    AuditSampleDraw,
+    Claim,
+    RejectReason,
+    ReviewDecision,
+    ReviewSettings,
+    ThresholdChange,
+)
 from review.queue import Cursor, Direction, QueueFilters
 
 log = logging.getLogger(__name__)
@@ -84,7 +92,11 @@ def claim_pair(
     for attempt in range(3):
         try:
             return _claim_candidate(
-                user=user, filters=filters, cursor=cursor, direction=direction, match_id=match_id,
+                user=user,
+                filters=filters,
+                cursor=cursor,
+                direction=direction,
+                match_id=match_id,
                 release_mine=navigating or held_elsewhere or attempt > 0,
                 exclude_skipped=(not navigating) if exclude_skipped is None else exclude_skipped,
             )
@@ -94,8 +106,16 @@ def claim_pair(
 
 
 @transaction.atomic
-def _claim_candidate(*, user, filters: QueueFilters, cursor: Cursor | None, direction: Direction,
-                     match_id: int | None, release_mine: bool, exclude_skipped: bool) -> Match | None:
+def _claim_candidate(
+    *,
+    user,
+    filters: QueueFilters,
+    cursor: Cursor | None,
+    direction: Direction,
+    match_id: int | None,
+    release_mine: bool,
+    exclude_skipped: bool,
+) -> Match | None:
     now = timezone.now()
     qs = selectors.queue_candidates(
         user=user, filters=filters, cursor=cursor, direction=direction, exclude_skipped=exclude_skipped
@@ -155,25 +175,59 @@ def _snapshot(match: Match) -> dict[str, Any]:
         "prompt_version": match.prompt_version,
         "llm_cost_usd": str(match.llm_cost_usd),
         "money_at_risk": match.money_at_risk,
-        "ours": {"sku": product.sku, "title": product.title, "product_number": product.product_number,
-                 "price": product.price},
-        "theirs": {"listing_id": listing.pk, "mall": listing.mall, "seller": listing.seller, "title": listing.title,
-                   "price": listing.price, "shipping_fee": listing.shipping_fee, "url": listing.url,
-                   "product_number": listing.product_number},
+        "ours": {
+            "sku": product.sku,
+            "title": product.title,
+            "product_number": product.product_number,
+            "price": product.price,
+        },
+        "theirs": {
+            "listing_id": listing.pk,
+            "mall": listing.mall,
+            "seller": listing.seller,
+            "title": listing.title,
+            "price": listing.price,
+            "shipping_fee": listing.shipping_fee,
+            "url": listing.url,
+            "product_number": listing.product_number,
+        },
     }
 
 
-def _decision_row(*, match: Match, user, action: str, now: datetime, status_after: str, reason: str = "",
-                  note: str = "", claim_id: int | None = None, bulk: bool = False,
-                  undoes: ReviewDecision | None = None, snapshot: dict | None = None) -> ReviewDecision:
+def _decision_row(
+    *,
+    match: Match,
+    user,
+    action: str,
+    now: datetime,
+    status_after: str,
+    reason: str = "",
+    note: str = "",
+    claim_id: int | None = None,
+    bulk: bool = False,
+    undoes: ReviewDecision | None = None,
+    snapshot: dict | None = None,
+) -> ReviewDecision:
     return ReviewDecision(
-        match=match, user=user, created_at=now, action=action, reason=reason, note=note, bulk=bulk,
-        claim_id=claim_id, undoes=undoes, thresholds_id=match.thresholds_id,
+        match=match,
+        user=user,
+        created_at=now,
+        action=action,
+        reason=reason,
+        note=note,
+        bulk=bulk,
+        claim_id=claim_id,
+        undoes=undoes,
+        thresholds_id=match.thresholds_id,
         thresholds_version=match.thresholds.version if match.thresholds_id else None,
-        confidence=match.confidence, bucket=match.bucket,
+        confidence=match.confidence,
+        bucket=match.bucket,
         audit_item=match.audit_sample if undoes is None else undoes.audit_item,
-        status_before=match.status, status_after=status_after, decided_by_human_before=match.decided_by_human,
-        audit_sample_before=match.audit_sample, snapshot=snapshot if snapshot is not None else _snapshot(match),
+        status_before=match.status,
+        status_after=status_after,
+        decided_by_human_before=match.decided_by_human,
+        audit_sample_before=match.audit_sample,
+        snapshot=snapshot if snapshot is not None else _snapshot(match),
     )
 
 
@@ -197,13 +251,15 @@ def _already_decided_message(match_id: int) -> str:
         return "이미 처리된 항목입니다 (검토 대기 상태가 아닙니다). 다음 항목으로 넘어갑니다."
     when = date_format(timezone.localtime(last.created_at), "n월 j일 H:i")
     return (
-        f"이미 {last.user.get_username()} 님이 {when}에 '{last.get_action_display()}'(으)로 결정한 항목입니다. "
+        f"이미 {last.user.get_username()} 님이 {when}에 "
+        f"'{last.get_action_display()}'(으)로 결정한 항목입니다. "
         "다시 결정할 수 없습니다."
     )
 
 
-def _after_commit(*, product_ids: Iterable[int], cause: str, reprice_ids: Iterable[int] = (),
-                  qc_changed: bool = False) -> None:
+def _after_commit(
+    *, product_ids: Iterable[int], cause: str, reprice_ids: Iterable[int] = (), qc_changed: bool = False
+) -> None:
     """On commit: reprice the SKUs whose confirmed matches changed, refresh money at risk of the SKUs
     touched, and forget the cached QC verdict when a QC sample was decided."""
     refresh, reprice = sorted(set(product_ids)), sorted(set(reprice_ids))
@@ -223,7 +279,9 @@ def _enqueue_reprice(product_id: int, cause: str) -> None:
     try:
         from pricing.tasks import reprice_product_task
     except ImportError:  # pricing's task is written in its own issue; decisions must not wait for it
-        log.warning("pricing.tasks.reprice_product_task missing; product %s not repriced (%s)", product_id, cause)
+        log.warning(
+            "pricing.tasks.reprice_product_task missing; product %s not repriced (%s)", product_id, cause
+        )
         return
     try:
         reprice_product_task.delay(product_id, cause)
@@ -241,8 +299,9 @@ def _enqueue_money_at_risk(product_id: int) -> None:
 
 
 @transaction.atomic
-def decision_record(*, user, match_id: int, action: str, claim_id: int | None, reason: str = "",
-                    note: str = "") -> ReviewDecision:
+def decision_record(
+    *, user, match_id: int, action: str, claim_id: int | None, reason: str = "", note: str = ""
+) -> ReviewDecision:
     """Approve or reject one pair under the reviewer's lease.
 
     Approve → status matched, reject → rejected; decided_by_human set and the QC flag cleared. Refused
@@ -252,29 +311,49 @@ def decision_record(*, user, match_id: int, action: str, claim_id: int | None, r
     reason, note = _validated(action, reason, note)
     now = timezone.now()
     match = (
-        Match.objects.select_for_update(of=("self",)).select_related("product", "listing", "thresholds")
-        .filter(pk=match_id).first()
+        Match.objects.select_for_update(of=("self",))
+        .select_related("product", "listing", "thresholds")
+        .filter(pk=match_id)
+        .first()
     )
     if match is None:
         raise ReviewRefused("이 항목은 더 이상 없습니다 (경쟁 상품이 삭제되었습니다).")
     if not _in_queue(match):
         raise ReviewRefused(_already_decided_message(match.pk))
-    claim = Claim.objects.select_for_update().select_related("user").filter(match=match, released_at__isnull=True).first()
+    claim = (
+        Claim.objects.select_for_update()
+        .select_related("user")
+        .filter(match=match, released_at__isnull=True)
+        .first()
+    )
     if claim is None or claim.user_id != user.pk or (claim_id is not None and claim.pk != claim_id):
         if claim is not None and claim.user_id != user.pk and claim.expires_at > now:
-            raise ReviewRefused(f"{claim.user.get_username()} 님이 검토 중인 항목입니다. 결정하지 않았습니다.")
+            raise ReviewRefused(
+                f"{claim.user.get_username()} 님이 검토 중인 항목입니다. 결정하지 않았습니다."
+            )
         raise ReviewRefused("검토 잠금이 만료되어 이 항목을 결정할 수 없습니다. 다시 불러와 주세요.")
     status_after = Match.Status.MATCHED if action == Action.APPROVE else Match.Status.REJECTED
-    decision = _decision_row(match=match, user=user, action=action, now=now, status_after=status_after,
-                             reason=reason, note=note, claim_id=claim.pk)
+    decision = _decision_row(
+        match=match,
+        user=user,
+        action=action,
+        now=now,
+        status_after=status_after,
+        reason=reason,
+        note=note,
+        claim_id=claim.pk,
+    )
     decision.save()
     Match.objects.filter(pk=match.pk).update(
         status=status_after, decided_by_human=True, audit_sample=False, updated_at=now
     )
     Claim.objects.filter(pk=claim.pk).update(released_at=now, release_reason=Claim.Release.DECIDED)
-    _after_commit(product_ids=[match.product_id], cause=f"review:{action}:match={match.pk}",
-                  reprice_ids=[match.product_id] if status_after != match.status else [],
-                  qc_changed=match.audit_sample)
+    _after_commit(
+        product_ids=[match.product_id],
+        cause=f"review:{action}:match={match.pk}",
+        reprice_ids=[match.product_id] if status_after != match.status else [],
+        qc_changed=match.audit_sample,
+    )
     return decision
 
 
@@ -289,8 +368,15 @@ def decision_skip(*, user, match_id: int, claim_id: int | None) -> ReviewDecisio
     released.update(released_at=now, release_reason=Claim.Release.SKIPPED)
     if match is None or not _in_queue(match):
         return None
-    row = _decision_row(match=match, user=user, action=Action.SKIP, now=now, status_after=match.status,
-                        claim_id=claim_id, snapshot={})
+    row = _decision_row(
+        match=match,
+        user=user,
+        action=Action.SKIP,
+        now=now,
+        status_after=match.status,
+        claim_id=claim_id,
+        snapshot={},
+    )
     row.save()
     return row
 
@@ -317,12 +403,20 @@ def decision_undo(*, user) -> ReviewDecision:
     ).exists()
     if newer or match.status != target.status_after or not match.decided_by_human or match.audit_sample:
         raise ReviewRefused("그 사이 이 항목의 상태가 바뀌어 되돌릴 수 없습니다.")
-    undo = _decision_row(match=match, user=user, action=Action.UNDO, now=now, status_after=target.status_before,
-                         undoes=target, snapshot={"undoes": target.pk, "action": target.action,
-                                                  "reason": target.reason})
+    undo = _decision_row(
+        match=match,
+        user=user,
+        action=Action.UNDO,
+        now=now,
+        status_after=target.status_before,
+        undoes=target,
+        snapshot={"undoes": target.pk, "action": target.action, "reason": target.reason},
+    )
     Match.objects.filter(pk=match.pk).update(
-        status=target.status_before, decided_by_human=target.decided_by_human_before,
-        audit_sample=target.audit_sample_before, updated_at=now,
+        status=target.status_before,
+        decided_by_human=target.decided_by_human_before,
+        audit_sample=target.audit_sample_before,
+        updated_at=now,
     )
     # The pair comes back to whoever undid it, so they can decide it again at once.
     Claim.objects.filter(Q(user=user) | Q(match=match), released_at__isnull=True).update(
@@ -331,9 +425,12 @@ def decision_undo(*, user) -> ReviewDecision:
     claim = Claim.objects.create(match=match, user=user, claimed_at=now, expires_at=now + _lease())
     undo.claim = claim
     undo.save()
-    _after_commit(product_ids=[match.product_id], cause=f"review:undo:match={match.pk}",
-                  reprice_ids=[match.product_id] if target.status_before != target.status_after else [],
-                  qc_changed=target.audit_item)
+    _after_commit(
+        product_ids=[match.product_id],
+        cause=f"review:undo:match={match.pk}",
+        reprice_ids=[match.product_id] if target.status_before != target.status_after else [],
+        qc_changed=target.audit_item,
+    )
     return undo
 
 
@@ -344,7 +441,9 @@ class BulkResult:
 
 
 @transaction.atomic
-def decisions_bulk(*, user, match_ids: Iterable[int], action: str, reason: str = "", note: str = "") -> BulkResult:
+def decisions_bulk(
+    *, user, match_ids: Iterable[int], action: str, reason: str = "", note: str = ""
+) -> BulkResult:
     """Approve or reject a selected set at once; pairs another reviewer holds or that left the queue are
     reported, not decided. One ReviewDecision per pair (bulk=True)."""
     reason, note = _validated(action, reason, note)
@@ -357,14 +456,17 @@ def decisions_bulk(*, user, match_ids: Iterable[int], action: str, reason: str =
     result = BulkResult()
     matches = list(
         Match.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("product", "listing", "thresholds").filter(pk__in=ids).order_by("id")
+        .select_related("product", "listing", "thresholds")
+        .filter(pk__in=ids)
+        .order_by("id")
     )
     found = {m.pk for m in matches}
     for missing in ids:
         if missing not in found:
             result.refused[missing] = "다른 작업이 처리 중이거나 없는 항목입니다."
     claims = {
-        c.match_id: c for c in Claim.objects.select_for_update().filter(match_id__in=found, released_at__isnull=True)
+        c.match_id: c
+        for c in Claim.objects.select_for_update().filter(match_id__in=found, released_at__isnull=True)
     }
     status_after = Match.Status.MATCHED if action == Action.APPROVE else Match.Status.REJECTED
     rows: list[ReviewDecision] = []
@@ -377,8 +479,19 @@ def decisions_bulk(*, user, match_ids: Iterable[int], action: str, reason: str =
         if claim is not None and claim.user_id != user.pk and claim.expires_at > now:
             result.refused[m.pk] = "다른 검토자가 검토 중입니다."
             continue
-        rows.append(_decision_row(match=m, user=user, action=action, now=now, status_after=status_after,
-                                  reason=reason, note=note, bulk=True, claim_id=claim.pk if claim else None))
+        rows.append(
+            _decision_row(
+                match=m,
+                user=user,
+                action=action,
+                now=now,
+                status_after=status_after,
+                reason=reason,
+                note=note,
+                bulk=True,
+                claim_id=claim.pk if claim else None,
+            )
+        )
         decided.append(m)
     if not decided:
         return result
@@ -391,9 +504,12 @@ def decisions_bulk(*, user, match_ids: Iterable[int], action: str, reason: str =
     )
     ReviewDecision.objects.bulk_create(rows)
     result.done = decided_ids
-    _after_commit(product_ids=[m.product_id for m in decided], cause=f"review:bulk_{action}",
-                  reprice_ids=[m.product_id for m in decided if m.status != status_after],
-                  qc_changed=any(m.audit_sample for m in decided))
+    _after_commit(
+        product_ids=[m.product_id for m in decided],
+        cause=f"review:bulk_{action}",
+        reprice_ids=[m.product_id for m in decided if m.status != status_after],
+        qc_changed=any(m.audit_sample for m in decided),
+    )
     return result
 
 
@@ -432,7 +548,9 @@ def money_at_risk_refresh(*, product_id: int) -> int:
     if product is None:
         return 0
     matches = list(
-        Match.objects.select_for_update(of=("self",)).select_related("listing").filter(product_id=product_id)
+        Match.objects.select_for_update(of=("self",))
+        .select_related("listing")
+        .filter(product_id=product_id)
         .order_by("id")
     )
     confirmed = {m.listing_id: m.listing.total_price for m in matches if m.status == Match.Status.MATCHED}
@@ -485,9 +603,14 @@ def audit_sample_draw(*, user=None) -> AuditSampleDraw:
     )
     Match.objects.filter(pk__in=[pk for pk, _ in picked]).update(audit_sample=True, updated_at=now)
     return AuditSampleDraw.objects.create(
-        created_at=now, since=since, until=now, share=cfg.audit_share, candidates=candidates,
+        created_at=now,
+        since=since,
+        until=now,
+        share=cfg.audit_share,
+        candidates=candidates,
         sampled_auto=sum(1 for _, b in picked if b == Match.Bucket.AUTO),
-        sampled_reject=sum(1 for _, b in picked if b == Match.Bucket.REJECT), user=user,
+        sampled_reject=sum(1 for _, b in picked if b == Match.Bucket.REJECT),
+        user=user,
     )
 
 
@@ -502,15 +625,25 @@ def _decimal(value: Any, name: str, low: Decimal, high: Decimal) -> Decimal:
 
 
 @transaction.atomic
-def review_settings_update(*, user, audit_share: Any, precision_target: Any, min_audit_sample: Any,
-                           confidence_level: Any, qc_window_days: Any, audit_max_per_draw: Any) -> ReviewSettings:
+def review_settings_update(
+    *,
+    user,
+    audit_share: Any,
+    precision_target: Any,
+    min_audit_sample: Any,
+    confidence_level: Any,
+    qc_window_days: Any,
+    audit_max_per_draw: Any,
+) -> ReviewSettings:
     values = {
         "audit_share": _decimal(audit_share, "감사 표본 비율", Decimal("0"), Decimal("0.5")),
         "precision_target": _decimal(precision_target, "정밀도 목표", Decimal("0.5"), Decimal("0.9999")),
         "confidence_level": _decimal(confidence_level, "신뢰 수준", Decimal("0.5"), Decimal("0.999")),
         "min_audit_sample": int(_decimal(min_audit_sample, "최소 표본 수", Decimal("1"), Decimal("100000"))),
         "qc_window_days": int(_decimal(qc_window_days, "추정 기간", Decimal("1"), Decimal("3650"))),
-        "audit_max_per_draw": int(_decimal(audit_max_per_draw, "1회 최대 표본 수", Decimal("1"), Decimal("100000"))),
+        "audit_max_per_draw": int(
+            _decimal(audit_max_per_draw, "1회 최대 표본 수", Decimal("1"), Decimal("100000"))
+        ),
     }
     row = ReviewSettings.objects.select_for_update().get(pk=selectors.review_settings().pk)
     for key, value in values.items():
@@ -542,8 +675,14 @@ def thresholds_save(*, user, auto_threshold: Any, review_threshold: Any, note: s
     for key, value in (("auto_threshold", auto), ("review_threshold", review)):
         if key in policy:
             policy[key] = float(value)
-    new = threshold_set_create(auto_threshold=auto, review_threshold=review, policy=policy, note=note, user=user)
+    new = threshold_set_create(
+        auto_threshold=auto, review_threshold=review, policy=policy, note=note, user=user
+    )
     return ThresholdChange.objects.create(
-        threshold_set=new, previous=previous, user=user, created_at=timezone.now(), note=note,
+        threshold_set=new,
+        previous=previous,
+        user=user,
+        created_at=timezone.now(),
+        note=note,
         simulation=simulation.as_json(),
     )

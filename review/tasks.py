@@ -1,4 +1,5 @@
 """Background work of the review app: take ids, call one service, safe to run twice."""
+
 from __future__ import annotations
 
 from celery import shared_task

@@ -3,6 +3,7 @@
 Every page renders whole on a normal request and as a {% partialdef %} part when htmx asks; POSTs
 redirect without JavaScript and return the updated part plus an HX-Trigger event with it.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,15 +81,22 @@ def _pair_view(match: Match) -> PairView:
         ours=image_views(getattr(match, "our_images", None), ev.best_ours),
         theirs=image_views(getattr(match, "their_images", None), ev.best_theirs),
         our_title=title_segments(product.title, product_numbers=pns, conflict_terms=ev.conflict_terms_ours),
-        their_title=title_segments(listing.title, product_numbers=pns, conflict_terms=ev.conflict_terms_theirs),
+        their_title=title_segments(
+            listing.title, product_numbers=pns, conflict_terms=ev.conflict_terms_theirs
+        ),
         cursor=Cursor.of(match),
         becomes_cheapest=cheapest is None or listing.total_price < cheapest,
         cheapest_other_total=cheapest,
     )
 
 
-def _pair_context(request: HttpRequest, match: Match | None, filters: QueueFilters,
-                  notice: str = "", notice_level: str = "info") -> dict[str, Any]:
+def _pair_context(
+    request: HttpRequest,
+    match: Match | None,
+    filters: QueueFilters,
+    notice: str = "",
+    notice_level: str = "info",
+) -> dict[str, Any]:
     return {
         "pair": _pair_view(match) if match is not None else None,
         "filters": filters,
@@ -102,8 +110,15 @@ def _pair_context(request: HttpRequest, match: Match | None, filters: QueueFilte
     }
 
 
-def _render_pair(request: HttpRequest, match: Match | None, filters: QueueFilters, *, notice: str = "",
-                 notice_level: str = "info", trigger: dict[str, Any] | None = None) -> HttpResponse:
+def _render_pair(
+    request: HttpRequest,
+    match: Match | None,
+    filters: QueueFilters,
+    *,
+    notice: str = "",
+    notice_level: str = "info",
+    trigger: dict[str, Any] | None = None,
+) -> HttpResponse:
     context = _pair_context(request, match, filters, notice, notice_level)
     if request.htmx:
         response = render(request, "review/queue.html#pair", context)
@@ -130,8 +145,9 @@ def queue(request: HttpRequest) -> HttpResponse:
         match_id = int(request.GET["match"]) if request.GET.get("match") else None
     except ValueError:
         match_id = None
-    match = services.claim_pair(user=request.user, filters=filters, cursor=cursor, direction=direction,
-                                match_id=match_id)
+    match = services.claim_pair(
+        user=request.user, filters=filters, cursor=cursor, direction=direction, match_id=match_id
+    )
     if match is None and match_id is not None:
         notice = "그 항목은 다른 검토자가 검토 중이거나 이미 처리되었습니다. 다음 항목을 불러왔습니다."
         match = services.claim_pair(user=request.user, filters=filters)
@@ -142,7 +158,9 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 
 def _post_filters(request: HttpRequest) -> QueueFilters:
-    return QueueFilters.from_data(request.POST if "filters" not in request.POST else _parse_qs(request.POST["filters"]))
+    return QueueFilters.from_data(
+        request.POST if "filters" not in request.POST else _parse_qs(request.POST["filters"])
+    )
 
 
 def _parse_qs(value: str) -> dict[str, str]:
@@ -158,17 +176,28 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _after_post(request: HttpRequest, filters: QueueFilters, *, notice: str, level: str, trigger: dict,
-                match: Match | None = None, cursor: Cursor | None = None) -> HttpResponse:
+def _after_post(
+    request: HttpRequest,
+    filters: QueueFilters,
+    *,
+    notice: str,
+    level: str,
+    trigger: dict,
+    match: Match | None = None,
+    cursor: Cursor | None = None,
+) -> HttpResponse:
     """Show the next pair (auto-advance) or, without htmx, redirect to the queue."""
     if not request.htmx:
-        getattr(messages, level if level in ("success", "error", "info", "warning") else "info")(request, notice)
+        getattr(messages, level if level in ("success", "error", "info", "warning") else "info")(
+            request, notice
+        )
         return HttpResponseRedirect(_queue_url(filters, match=match.pk if match else None))
     if match is None:
         # Auto-advance: the pair after the one just decided, then from the top; never one skipped today.
         match = (
             services.claim_pair(user=request.user, filters=filters, cursor=cursor, exclude_skipped=True)
-            if cursor else None
+            if cursor
+            else None
         )
         if match is None:
             match = services.claim_pair(user=request.user, filters=filters)
@@ -185,22 +214,46 @@ def decide(request: HttpRequest, match_id: int) -> HttpResponse:
     cursor = Cursor.parse(request.POST.get("cursor"))
     if action == ReviewDecision.Action.SKIP:
         services.decision_skip(user=request.user, match_id=match_id, claim_id=claim_id)
-        return _after_post(request, filters, notice="건너뛰었습니다.", level="info",
-                           trigger={"review:skipped": {"match": match_id}}, cursor=cursor)
+        return _after_post(
+            request,
+            filters,
+            notice="건너뛰었습니다.",
+            level="info",
+            trigger={"review:skipped": {"match": match_id}},
+            cursor=cursor,
+        )
     try:
-        decision = services.decision_record(user=request.user, match_id=match_id, action=action, claim_id=claim_id,
-                                            reason=request.POST.get("reason", ""), note=request.POST.get("note", ""))
+        decision = services.decision_record(
+            user=request.user,
+            match_id=match_id,
+            action=action,
+            claim_id=claim_id,
+            reason=request.POST.get("reason", ""),
+            note=request.POST.get("note", ""),
+        )
     except services.ReviewRefused as refused:
         if claim_id:
             services.claim_release(user=request.user, claim_id=claim_id)
-        return _after_post(request, filters, notice=refused.messages[0], level="error",
-                           trigger={"review:refused": {"match": match_id}}, cursor=cursor)
+        return _after_post(
+            request,
+            filters,
+            notice=refused.messages[0],
+            level="error",
+            trigger={"review:refused": {"match": match_id}},
+            cursor=cursor,
+        )
     if decision.action == ReviewDecision.Action.APPROVE:
         notice = "승인했습니다 (같은 상품). U 키로 되돌릴 수 있습니다."
     else:
         notice = f"제외했습니다 — {decision.get_reason_display()}. U 키로 되돌릴 수 있습니다."
-    return _after_post(request, filters, notice=notice, level="success", cursor=cursor,
-                       trigger={"review:decided": {"match": match_id, "action": decision.action}})
+    return _after_post(
+        request,
+        filters,
+        notice=notice,
+        level="success",
+        cursor=cursor,
+        trigger={"review:decided": {"match": match_id, "action": decision.action}},
+    )
 
 
 @require_POST
@@ -210,13 +263,20 @@ def undo(request: HttpRequest) -> HttpResponse:
     try:
         row = services.decision_undo(user=request.user)
     except services.ReviewRefused as refused:
-        return _after_post(request, filters, notice=refused.messages[0], level="error",
-                           trigger={"review:refused": {}})
+        return _after_post(
+            request, filters, notice=refused.messages[0], level="error", trigger={"review:refused": {}}
+        )
     match = selectors.pair_for_display(match_id=row.match_id)
     if match is not None:
         match.claim_id, match.claim_expires_at = row.claim_id, row.claim.expires_at
-    return _after_post(request, filters, notice="마지막 결정을 되돌렸습니다. 다시 결정해 주세요.", level="info",
-                       trigger={"review:undone": {"match": row.match_id}}, match=match)
+    return _after_post(
+        request,
+        filters,
+        notice="마지막 결정을 되돌렸습니다. 다시 결정해 주세요.",
+        level="info",
+        trigger={"review:undone": {"match": row.match_id}},
+        match=match,
+    )
 
 
 @require_POST
@@ -269,7 +329,9 @@ def summary(request: HttpRequest) -> HttpResponse:
         "paused": selectors.auto_pricing_paused(),
         "filters": filters,
     }
-    return render(request, "review/queue.html#summary" if request.htmx else "review/summary_page.html", context)
+    return render(
+        request, "review/queue.html#summary" if request.htmx else "review/summary_page.html", context
+    )
 
 
 # --- List view and bulk decisions ----------------------------------------------------------------
@@ -281,7 +343,9 @@ def pair_list(request: HttpRequest) -> HttpResponse:
     filters = QueueFilters.from_data(request.GET)
     # Leaving the single-pair view: free the pair this reviewer held so a colleague can take it.
     services.claim_release(user=request.user, reason=Claim.Release.NAVIGATED)
-    page = selectors.queue_list(user=request.user, filters=filters, cursor=Cursor.parse(request.GET.get("after")))
+    page = selectors.queue_list(
+        user=request.user, filters=filters, cursor=Cursor.parse(request.GET.get("after"))
+    )
     context = {
         "page": page,
         "filters": filters,
@@ -289,8 +353,11 @@ def pair_list(request: HttpRequest) -> HttpResponse:
         "band_choices": BAND_CHOICES,
         "reasons": list(enumerate(RejectReason, start=1)),
         "is_admin": request.review_role == "admin",
-        "next_url": reverse("review:list") + "?" + urlencode({**filters.as_dict(), "after": str(page.next_cursor)})
-        if page.next_cursor else "",
+        "next_url": reverse("review:list")
+        + "?"
+        + urlencode({**filters.as_dict(), "after": str(page.next_cursor)})
+        if page.next_cursor
+        else "",
     }
     return render(request, "review/list.html#rows" if request.htmx else "review/list.html", context)
 
@@ -304,10 +371,16 @@ def bulk(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     reason = request.POST.get("reason", "")
     note = request.POST.get("note", "")
-    context: dict[str, Any] = {"filters": filters, "filter_query": filters.as_query(), "ids": ids,
-                               "action": action, "reason": reason, "note": note,
-                               "reason_label": RejectReason(reason).label if reason in RejectReason.values else "",
-                               "list_url": reverse("review:list") + (f"?{filters.as_query()}" if filters.active else "")}
+    context: dict[str, Any] = {
+        "filters": filters,
+        "filter_query": filters.as_query(),
+        "ids": ids,
+        "action": action,
+        "reason": reason,
+        "note": note,
+        "reason_label": RejectReason(reason).label if reason in RejectReason.values else "",
+        "list_url": reverse("review:list") + (f"?{filters.as_query()}" if filters.active else ""),
+    }
     error = ""
     if not ids:
         error = "처리할 항목을 선택해 주세요."
@@ -317,12 +390,18 @@ def bulk(request: HttpRequest) -> HttpResponse:
         error = "제외 사유를 골라 주세요."
     if error:
         context["error"] = error
-        return render(request, "review/bulk.html#confirm" if request.htmx else "review/bulk.html", context,
-                      status=200 if request.htmx else 400)
+        return render(
+            request,
+            "review/bulk.html#confirm" if request.htmx else "review/bulk.html",
+            context,
+            status=200 if request.htmx else 400,
+        )
     if request.POST.get("confirm") != "1":
         return render(request, "review/bulk.html#confirm" if request.htmx else "review/bulk.html", context)
     try:
-        result = services.decisions_bulk(user=request.user, match_ids=ids, action=action, reason=reason, note=note)
+        result = services.decisions_bulk(
+            user=request.user, match_ids=ids, action=action, reason=reason, note=note
+        )
     except services.ReviewRefused as refused:
         context["error"] = refused.messages[0]
         return render(request, "review/bulk.html#confirm" if request.htmx else "review/bulk.html", context)
@@ -342,7 +421,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
 # --- Calibration, QC, stats (admins) --------------------------------------------------------------
 
 
-def _threshold_inputs(data: Any, default_auto: Decimal, default_review: Decimal) -> tuple[Decimal, Decimal, str]:
+def _threshold_inputs(
+    data: Any, default_auto: Decimal, default_review: Decimal
+) -> tuple[Decimal, Decimal, str]:
     error = ""
     try:
         auto = Decimal(str(data.get("auto", default_auto)).strip())
@@ -362,7 +443,11 @@ def calibration(request: HttpRequest) -> HttpResponse:
     active = thresholds_active()
     bands = selectors.calibration_bands()
     auto, review, error = _threshold_inputs(request.GET, active.auto_threshold, active.review_threshold)
-    sim = None if error else selectors.threshold_simulation(auto_threshold=auto, review_threshold=review, bands=bands)
+    sim = (
+        None
+        if error
+        else selectors.threshold_simulation(auto_threshold=auto, review_threshold=review, bands=bands)
+    )
     context = {
         "active": active,
         "bands": [b for b in bands if b.decided or b.pairs],
@@ -371,9 +456,9 @@ def calibration(request: HttpRequest) -> HttpResponse:
         "review": review,
         "error": error,
         "buckets": [(b.value, b.label) for b in Match.Bucket],
-        "changes": [] if request.htmx else list(
-            ThresholdChange.objects.select_related("threshold_set", "previous", "user")[:10]
-        ),
+        "changes": []
+        if request.htmx
+        else list(ThresholdChange.objects.select_related("threshold_set", "previous", "user")[:10]),
     }
     if request.htmx:
         return render(request, "review/calibration.html#simulation", context)
@@ -384,15 +469,19 @@ def calibration(request: HttpRequest) -> HttpResponse:
 @admin_required
 def thresholds_save(request: HttpRequest) -> HttpResponse:
     try:
-        change = services.thresholds_save(user=request.user, auto_threshold=request.POST.get("auto", ""),
-                                          review_threshold=request.POST.get("review", ""),
-                                          note=request.POST.get("note", ""))
+        change = services.thresholds_save(
+            user=request.user,
+            auto_threshold=request.POST.get("auto", ""),
+            review_threshold=request.POST.get("review", ""),
+            note=request.POST.get("note", ""),
+        )
     except ValidationError as refused:  # ours and matcher.services' both carry a Korean message
         messages.error(request, refused.messages[0])
         return HttpResponseRedirect(reverse("review:calibration"))
     messages.success(
         request,
-        f"새 기준 v{change.threshold_set.version}을 저장했습니다 (자동 ≥ {change.threshold_set.auto_threshold}, "
+        f"새 기준 v{change.threshold_set.version}을 저장했습니다 "
+        f"(자동 ≥ {change.threshold_set.auto_threshold}, "
         f"검토 ≥ {change.threshold_set.review_threshold}). 다음 매칭 실행부터 적용됩니다.",
     )
     return HttpResponseRedirect(reverse("review:calibration"))
@@ -445,5 +534,12 @@ def stats(request: HttpRequest) -> HttpResponse:
     except ValueError:
         days = 7
     only = None if request.review_role == "admin" else request.user.pk
-    return render(request, "review/stats.html", {"rows": selectors.reviewer_stats(days=days, user_id=only),
-                                                  "days": days, "is_admin": request.review_role == "admin"})
+    return render(
+        request,
+        "review/stats.html",
+        {
+            "rows": selectors.reviewer_stats(days=days, user_id=only),
+            "days": days,
+            "is_admin": request.review_role == "admin",
+        },
+    )

@@ -1,4 +1,5 @@
-"""Browser tests: real headless Chromium (Debian's) driven by Playwright against pytest-django's live_server."""
+"""Browser tests: Debian's headless Chromium driven by Playwright against pytest-django's live_server."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,14 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 VIEWPORT = {"width": 1366, "height": 768}  # the merchandisers' laptops
 PASSWORD = "pw-for-tests"
@@ -40,8 +47,10 @@ def browser():
 
     _wait_for_chromium()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
-                                    args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
+            args=CHROMIUM_ARGS,
+        )
         yield browser
         browser.close()
 

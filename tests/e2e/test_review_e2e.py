@@ -1,5 +1,6 @@
 """The review queue in a real browser: login, keyboard-only review, undo, two reviewers, bulk reject,
 a threshold change through the simulator. Screenshots of the main screens land in tests/e2e/screenshots/."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -25,16 +26,27 @@ def _pairs(n: int) -> list[Match]:
         product = ProductFactory(title=f"노스페이스 눕시 숏패딩 자켓 {i}", product_number=f"NJ1DN{55 + i}A")
         their_colour = COLOURS[(i + 1) % len(COLOURS)] if i == 1 else COLOURS[i % len(COLOURS)]
         pair = make_pair(
-            product=product, images=True, colour=COLOURS[i % len(COLOURS)], their_colour=their_colour,
-            money_at_risk=9_000 - i * 1_000, confidence=Decimal("0.8") + Decimal(i) / 100,
-            listing_kwargs={"mall": ["무신사", "29CM", "W컨셉", "SSG"][i % 4], "price": 170_000 + i * 1000,
-                            "shipping_fee": 3000 if i % 2 else 0,
-                            "title": f"[정품] 눕시 숏패딩 nj1dn{55 + i}a {'키즈' if i == 1 else '블랙'}"},
+            product=product,
+            images=True,
+            colour=COLOURS[i % len(COLOURS)],
+            their_colour=their_colour,
+            money_at_risk=9_000 - i * 1_000,
+            confidence=Decimal("0.8") + Decimal(i) / 100,
+            listing_kwargs={
+                "mall": ["무신사", "29CM", "W컨셉", "SSG"][i % 4],
+                "price": 170_000 + i * 1000,
+                "shipping_fee": 3000 if i % 2 else 0,
+                "title": f"[정품] 눕시 숏패딩 nj1dn{55 + i}a {'키즈' if i == 1 else '블랙'}",
+            },
         )
         if i == 1:
             ev = dict(pair.evidence)
-            ev.update(conflicts=["audience: kids vs adult"], conflict_terms={"theirs": ["키즈"]},
-                      product_number="match", colour_distance=0.41)
+            ev.update(
+                conflicts=["audience: kids vs adult"],
+                conflict_terms={"theirs": ["키즈"]},
+                product_number="match",
+                colour_distance=0.41,
+            )
             ev["llm"] = dict(ev["llm"], is_match=False, reasoning="아동용(키즈) 표기, 색상도 다름.")
             Match.objects.filter(pk=pair.pk).update(evidence=ev)
         pairs.append(pair)
@@ -129,7 +141,7 @@ def test_undo_with_the_keyboard_brings_the_last_decision_back(new_page, shot):
 def test_two_reviewers_in_two_browsers_never_see_the_same_pair(new_page, shot):
     reviewer("park")
     reviewer("choi")
-    pairs = _pairs(4)
+    _pairs(4)
     one, two = new_page(), new_page()
     login(one, "park")
     login(two, "choi")
@@ -188,8 +200,11 @@ def test_an_admin_changes_the_thresholds_through_the_simulator(new_page, shot):
     reviewer("admin-kang", admin=True)
     _pairs(3)
     for conf in ("0.9300", "0.9600", "0.8800", "0.8600"):
-        make_pair(confidence=Decimal(conf), bucket=Match.Bucket.AUTO if conf > "0.9" else Match.Bucket.REVIEW,
-                  status=Match.Status.MATCHED if conf > "0.9" else Match.Status.PENDING)
+        make_pair(
+            confidence=Decimal(conf),
+            bucket=Match.Bucket.AUTO if conf > "0.9" else Match.Bucket.REVIEW,
+            status=Match.Status.MATCHED if conf > "0.9" else Match.Status.PENDING,
+        )
     before = ThresholdSet.objects.order_by("-version").first()
     page = new_page()
     login(page, "admin-kang", next_url="/review/calibration/")

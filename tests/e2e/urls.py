@@ -3,6 +3,7 @@
 config.urls binds the media folder when it is imported; browser tests store their photos in a
 per-test temporary MEDIA_ROOT, so they route media through this small view instead.
 """
+
 from django.conf import settings
 from django.urls import path
 from django.views.static import serve

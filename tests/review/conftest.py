@@ -16,13 +16,15 @@ def _fresh_pause_cache():
 
 @pytest.fixture
 def broker_messages(settings):
-    """Reads the task messages on the real Redis broker's default queue; removes the review app's ones at the end.
+    """Reads the task messages on the real Redis broker's default queue; removes the review app's at the end.
     Other suites share that queue, so tests look for their own arguments, never for an empty queue."""
     import json
 
     import redis
 
-    url = settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1).replace("?virtual_host=", "?db=", 1)
+    url = settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1).replace(
+        "?virtual_host=", "?db=", 1
+    )
     client = redis.Redis.from_url(url)
     taken: list[bytes] = []
 

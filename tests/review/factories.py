@@ -1,4 +1,5 @@
 """Factories for the review app's tests: pairs with real images, matches with evidence, decisions."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,13 @@ from matcher.models import FetchStatus, ImageFile, ListingImage, Match, ProductI
 from tests.factories import ListingFactory, ProductFactory, UserFactory  # noqa: F401  (re-exported)
 
 
-def jpeg_image(colour: tuple[int, int, int], *, size: tuple[int, int] = (300, 400), accent: tuple[int, int, int] | None = None,
-               label: str = "") -> ImageFile:
+def jpeg_image(
+    colour: tuple[int, int, int],
+    *,
+    size: tuple[int, int] = (300, 400),
+    accent: tuple[int, int, int] | None = None,
+    label: str = "",
+) -> ImageFile:
     """A small real JPEG stored through ImageFile: a garment-like shape on a light background."""
     from PIL import Image, ImageDraw
 
@@ -25,8 +31,12 @@ def jpeg_image(colour: tuple[int, int, int], *, size: tuple[int, int] = (300, 40
     draw = ImageDraw.Draw(img)
     # body, sleeves, collar: enough shape to see the zoom and the outlined region work
     draw.rectangle([w * 0.28, h * 0.2, w * 0.72, h * 0.85], fill=colour)
-    draw.polygon([(w * 0.28, h * 0.2), (w * 0.08, h * 0.55), (w * 0.18, h * 0.6), (w * 0.3, h * 0.35)], fill=colour)
-    draw.polygon([(w * 0.72, h * 0.2), (w * 0.92, h * 0.55), (w * 0.82, h * 0.6), (w * 0.7, h * 0.35)], fill=colour)
+    draw.polygon(
+        [(w * 0.28, h * 0.2), (w * 0.08, h * 0.55), (w * 0.18, h * 0.6), (w * 0.3, h * 0.35)], fill=colour
+    )
+    draw.polygon(
+        [(w * 0.72, h * 0.2), (w * 0.92, h * 0.55), (w * 0.82, h * 0.6), (w * 0.7, h * 0.35)], fill=colour
+    )
     draw.ellipse([w * 0.42, h * 0.15, w * 0.58, h * 0.26], fill=(238, 238, 240))
     if accent:
         draw.rectangle([w * 0.45, h * 0.4, w * 0.55, h * 0.5], fill=accent)
@@ -40,7 +50,12 @@ def jpeg_image(colour: tuple[int, int, int], *, size: tuple[int, int] = (300, 40
     if existing:
         return existing
     return ImageFile.objects.create(
-        sha256=sha, file=ContentFile(data, name=f"{sha}.jpg"), width=w, height=h, format="JPEG", bytes=len(data)
+        sha256=sha,
+        file=ContentFile(data, name=f"{sha}.jpg"),
+        width=w,
+        height=h,
+        format="JPEG",
+        bytes=len(data),
     )
 
 
@@ -56,17 +71,36 @@ def evidence_full(ours: ImageFile | None, theirs: ImageFile | None, **overrides:
         "conflicts": [],
         "ocr": {"ours": "", "theirs": "NUPTSE"},
         "llm": {
-            "is_match": True, "confidence": 0.86, "reasoning": "같은 눕시 숏패딩, 로고 위치와 배색 일치.",
-            "model": "gemini-flash-latest", "prompt_version": "v3", "cost_usd": "0.000412",
-            "matched_features": ["로고", "배색"], "mismatched_features": [],
+            "is_match": True,
+            "confidence": 0.86,
+            "reasoning": "같은 눕시 숏패딩, 로고 위치와 배색 일치.",
+            "model": "gemini-flash-latest",
+            "prompt_version": "v3",
+            "cost_usd": "0.000412",
+            "matched_features": ["로고", "배색"],
+            "mismatched_features": [],
         },
     }
     if ours is not None and theirs is not None:
         ev["best_pair"] = {
-            "ours": {"image_sha": ours.sha256, "box": [int(ours.width * 0.25), int(ours.height * 0.18),
-                                                       int(ours.width * 0.75), int(ours.height * 0.86)]},
-            "theirs": {"image_sha": theirs.sha256, "box": [int(theirs.width * 0.2), int(theirs.height * 0.15),
-                                                           int(theirs.width * 0.8), int(theirs.height * 0.9)]},
+            "ours": {
+                "image_sha": ours.sha256,
+                "box": [
+                    int(ours.width * 0.25),
+                    int(ours.height * 0.18),
+                    int(ours.width * 0.75),
+                    int(ours.height * 0.86),
+                ],
+            },
+            "theirs": {
+                "image_sha": theirs.sha256,
+                "box": [
+                    int(theirs.width * 0.2),
+                    int(theirs.height * 0.15),
+                    int(theirs.width * 0.8),
+                    int(theirs.height * 0.9),
+                ],
+            },
         }
     ev.update(overrides)
     return ev
@@ -96,19 +130,32 @@ class MatchFactory(DjangoModelFactory):
     decided_at = factory.LazyFunction(timezone.now)
 
 
-def make_pair(*, images: bool = False, colour: tuple[int, int, int] = (30, 40, 60),
-              their_colour: tuple[int, int, int] | None = None, product=None, **match_kwargs: Any) -> Match:
+def make_pair(
+    *,
+    images: bool = False,
+    colour: tuple[int, int, int] = (30, 40, 60),
+    their_colour: tuple[int, int, int] | None = None,
+    product=None,
+    **match_kwargs: Any,
+) -> Match:
     """A product, a competitor listing and their Match; with images=True real JPEGs and full evidence."""
     product = product or ProductFactory()
     listing_kwargs = match_kwargs.pop("listing_kwargs", {})
     listing = ListingFactory(product=product, **listing_kwargs)
     if images:
         ours = jpeg_image(colour, label=product.sku)
-        theirs = jpeg_image(their_colour or colour, size=(360, 420), accent=(220, 220, 220), label=f"listing {listing.pk}")
-        ProductImage.objects.create(product=product, image=ours, source=f"ours/{ours.sha256[:12]}.jpg",
-                                    fetch_status=FetchStatus.OK)
-        ListingImage.objects.create(listing=listing, image=theirs, source=f"https://img.example.com/{theirs.sha256[:12]}.jpg",
-                                    fetch_status=FetchStatus.OK)
+        theirs = jpeg_image(
+            their_colour or colour, size=(360, 420), accent=(220, 220, 220), label=f"listing {listing.pk}"
+        )
+        ProductImage.objects.create(
+            product=product, image=ours, source=f"ours/{ours.sha256[:12]}.jpg", fetch_status=FetchStatus.OK
+        )
+        ListingImage.objects.create(
+            listing=listing,
+            image=theirs,
+            source=f"https://img.example.com/{theirs.sha256[:12]}.jpg",
+            fetch_status=FetchStatus.OK,
+        )
         match_kwargs.setdefault("evidence", evidence_full(ours, theirs))
     return MatchFactory(listing=listing, product=product, **match_kwargs)
 

@@ -1,4 +1,5 @@
 """Claims under real concurrency: reviewers claiming at the same instant on separate connections."""
+
 from __future__ import annotations
 
 import threading

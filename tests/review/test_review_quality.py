@@ -1,4 +1,5 @@
-"""Quality control (audit samples, Wilson estimate, pricing pause), calibration, simulator, thresholds, stats."""
+"""Quality control (audit samples, Wilson estimate, pricing pause), calibration, simulator, stats."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -18,14 +19,23 @@ pytestmark = pytest.mark.django_db
 def _decide(user, match: Match, action: str, reason: str = "other") -> ReviewDecision:
     held = services.claim_pair(user=user, match_id=match.pk)
     assert held is not None and held.pk == match.pk
-    return services.decision_record(user=user, match_id=match.pk, action=action, claim_id=held.claim_id,
-                                    reason=reason if action == "reject" else "")
+    return services.decision_record(
+        user=user,
+        match_id=match.pk,
+        action=action,
+        claim_id=held.claim_id,
+        reason=reason if action == "reject" else "",
+    )
 
 
 def _audited(n_approve: int, n_reject: int, user) -> None:
     for i in range(n_approve + n_reject):
-        m = make_pair(bucket=Match.Bucket.AUTO, status=Match.Status.MATCHED, audit_sample=True,
-                      confidence=Decimal("0.9500"))
+        m = make_pair(
+            bucket=Match.Bucket.AUTO,
+            status=Match.Status.MATCHED,
+            audit_sample=True,
+            confidence=Decimal("0.9500"),
+        )
         _decide(user, m, "approve" if i < n_approve else "reject")
 
 
@@ -47,8 +57,12 @@ def test_wilson_interval_matches_the_textbook_values():
 def test_the_precision_estimate_counts_only_audits_of_auto_matches_and_ignores_undone_ones():
     user = reviewer("qc")
     _audited(8, 2, user)
-    rejected_audit = make_pair(bucket=Match.Bucket.REJECT, status=Match.Status.REJECTED, audit_sample=True,
-                               confidence=Decimal("0.2000"))
+    rejected_audit = make_pair(
+        bucket=Match.Bucket.REJECT,
+        status=Match.Status.REJECTED,
+        audit_sample=True,
+        confidence=Decimal("0.2000"),
+    )
     _decide(user, rejected_audit, "approve")  # the pipeline threw away a real match
     services.decision_undo(user=user)  # ...then the reviewer changed their mind: it no longer counts
 
@@ -86,7 +100,9 @@ def test_pricing_runs_when_the_lower_bound_clears_the_target():
     assert selectors.auto_pricing_paused() is False
 
 
-def test_a_rejected_audit_item_clears_the_cached_pause_verdict(django_capture_on_commit_callbacks, broker_messages):
+def test_a_rejected_audit_item_clears_the_cached_pause_verdict(
+    django_capture_on_commit_callbacks, broker_messages
+):
     user = reviewer("qc")
     _settings(min_audit_sample=2, precision_target=Decimal("0.5"))
     _audited(1, 0, user)
@@ -134,8 +150,13 @@ def test_audit_sampling_with_a_zero_share_samples_nothing_and_caps_apply():
 
 def test_calibration_reports_the_approval_rate_per_confidence_band():
     user = reviewer("cal")
-    for conf, action in [("0.7200", "approve"), ("0.7300", "reject"), ("0.7400", "reject"),
-                         ("0.8600", "approve"), ("0.8800", "approve")]:
+    for conf, action in [
+        ("0.7200", "approve"),
+        ("0.7300", "reject"),
+        ("0.7400", "reject"),
+        ("0.8600", "approve"),
+        ("0.8800", "approve"),
+    ]:
         _decide(user, make_pair(confidence=Decimal(conf)), action)
     make_pair(confidence=Decimal("0.7100"))  # undecided: counted as a pair, not as a decision
 
@@ -155,7 +176,9 @@ def test_the_simulator_counts_moves_and_estimates_precision_from_reviewer_decisi
     # Automatic pairs to simulate over.
     make_pair(confidence=Decimal("0.8600"), bucket=Match.Bucket.REVIEW)
     make_pair(confidence=Decimal("0.8800"), bucket=Match.Bucket.REVIEW)
-    make_pair(confidence=Decimal("0.8900"), bucket=Match.Bucket.REVIEW, reasons=["blocks auto: title conflict"])
+    make_pair(
+        confidence=Decimal("0.8900"), bucket=Match.Bucket.REVIEW, reasons=["blocks auto: title conflict"]
+    )
     make_pair(confidence=Decimal("0.9500"), bucket=Match.Bucket.AUTO, status=Match.Status.MATCHED)
     make_pair(confidence=Decimal("0.7200"), bucket=Match.Bucket.REVIEW)
 
@@ -175,7 +198,9 @@ def test_saving_thresholds_creates_a_version_and_an_audit_row_with_the_simulatio
     admin = reviewer("boss", admin=True)
     before = ThresholdSet.objects.order_by("-version").first()
 
-    change = services.thresholds_save(user=admin, auto_threshold="0.92", review_threshold="0.72", note="보수적으로")
+    change = services.thresholds_save(
+        user=admin, auto_threshold="0.92", review_threshold="0.72", note="보수적으로"
+    )
 
     new = ThresholdSet.objects.order_by("-version").first()
     assert new.version == (before.version if before else 0) + 1
@@ -187,7 +212,9 @@ def test_saving_thresholds_creates_a_version_and_an_audit_row_with_the_simulatio
 
 def test_saving_thresholds_refuses_a_review_threshold_above_auto():
     with pytest.raises(services.ReviewRefused):
-        services.thresholds_save(user=reviewer("boss", admin=True), auto_threshold="0.7", review_threshold="0.8")
+        services.thresholds_save(
+            user=reviewer("boss", admin=True), auto_threshold="0.7", review_threshold="0.8"
+        )
     assert not ThresholdChange.objects.exists()
 
 

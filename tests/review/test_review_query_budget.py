@@ -1,18 +1,18 @@
 """Each queue view runs a fixed number of SQL queries (≤ 10), whatever the size of the queue."""
+
 from __future__ import annotations
 
 from typing import Callable
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from django.core.cache import cache
-
 from matcher.models import Match
-from review.selectors import PAUSE_CACHE_KEY
 from review import services
+from review.selectors import PAUSE_CACHE_KEY
 from tests.review.factories import make_pair, reviewer
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +24,12 @@ BUDGET = 10
 def _fill(pending: int) -> None:
     for i in range(pending):
         # Every pair with photos, evidence and an audit sample mixed in: the worst case per row.
-        make_pair(images=i < 3, money_at_risk=1000 + i, audit_sample=(i % 7 == 0),
-                  status=Match.Status.MATCHED if i % 7 == 0 else Match.Status.PENDING)
+        make_pair(
+            images=i < 3,
+            money_at_risk=1000 + i,
+            audit_sample=(i % 7 == 0),
+            status=Match.Status.MATCHED if i % 7 == 0 else Match.Status.PENDING,
+        )
 
 
 def _count(client, django_assert_max_num_queries, request: Callable[[], object]) -> int:
@@ -72,8 +76,11 @@ def test_deciding_and_moving_on_runs_the_same_number_of_queries_whatever_the_que
         client.force_login(user)
         held = services.claim_pair(user=user)
         with CaptureQueriesContext(connection) as ctx:
-            response = client.post(reverse("review:decide", args=[held.pk]),
-                                   {"action": "reject", "reason": "kids", "claim": held.claim_id}, **HTMX)
+            response = client.post(
+                reverse("review:decide", args=[held.pk]),
+                {"action": "reject", "reason": "kids", "claim": held.claim_id},
+                **HTMX,
+            )
         assert response.status_code == 200
         counts.append(len(ctx.captured_queries))
 

@@ -1,4 +1,5 @@
 """Claims, decisions, undo, skips and bulk decisions: the rows written and the refusals."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -73,8 +74,9 @@ def test_approving_sets_matched_by_a_human_and_writes_the_audit_row_with_a_snaps
     pair = make_pair(images=True, confidence=Decimal("0.8420"))
     held = services.claim_pair(user=a)
 
-    decision = services.decision_record(user=a, match_id=pair.pk, action="approve", claim_id=held.claim_id,
-                                        note="로고 동일")
+    decision = services.decision_record(
+        user=a, match_id=pair.pk, action="approve", claim_id=held.claim_id, note="로고 동일"
+    )
 
     pair.refresh_from_db()
     assert (pair.status, pair.decided_by_human) == (Match.Status.MATCHED, True)
@@ -111,7 +113,9 @@ def test_deciding_an_already_decided_pair_is_refused_with_who_decided_it():
     with pytest.raises(services.ReviewRefused) as refused:
         services.decision_record(user=b, match_id=pair.pk, action="reject", claim_id=None, reason="other")
 
-    assert "이미 a 님이" in refused.value.messages[0] and "다시 결정할 수 없습니다" in refused.value.messages[0]
+    assert (
+        "이미 a 님이" in refused.value.messages[0] and "다시 결정할 수 없습니다" in refused.value.messages[0]
+    )
     assert ReviewDecision.objects.count() == 1
     pair.refresh_from_db()
     assert pair.status == Match.Status.MATCHED
@@ -163,7 +167,10 @@ def test_filters_limit_the_pairs_offered():
     assert services.claim_pair(user=a, filters=QueueFilters(mall="29CM")).pk == wanted.pk
     assert services.claim_pair(user=a, filters=QueueFilters(band="0.85")).pk == wanted.pk
     assert services.claim_pair(user=a, filters=QueueFilters(q=wanted.product.sku)).pk == wanted.pk
-    assert services.claim_pair(user=a, filters=QueueFilters(q=wanted.product.product_number.lower())).pk == wanted.pk
+    assert (
+        services.claim_pair(user=a, filters=QueueFilters(q=wanted.product.product_number.lower())).pk
+        == wanted.pk
+    )
     assert services.claim_pair(user=a, filters=QueueFilters(band="0.70")) is None
 
 
@@ -171,8 +178,9 @@ def test_undo_restores_the_pair_records_the_undo_and_gives_the_pair_back():
     a = reviewer("a")
     pair = make_pair()
     held = services.claim_pair(user=a)
-    decision = services.decision_record(user=a, match_id=pair.pk, action="reject", claim_id=held.claim_id,
-                                        reason="other_colour")
+    decision = services.decision_record(
+        user=a, match_id=pair.pk, action="reject", claim_id=held.claim_id, reason="other_colour"
+    )
 
     undo = services.decision_undo(user=a)
 
@@ -193,7 +201,9 @@ def test_undo_is_refused_once_the_pair_was_decided_again():
     services.decision_record(user=a, match_id=pair.pk, action="approve", claim_id=held.claim_id)
     Match.objects.filter(pk=pair.pk).update(status=Match.Status.PENDING, decided_by_human=False)  # re-matched
     held_b = services.claim_pair(user=b)
-    services.decision_record(user=b, match_id=pair.pk, action="reject", claim_id=held_b.claim_id, reason="vest")
+    services.decision_record(
+        user=b, match_id=pair.pk, action="reject", claim_id=held_b.claim_id, reason="vest"
+    )
 
     with pytest.raises(services.ReviewRefused, match="되돌릴 수 없습니다"):
         services.decision_undo(user=a)
@@ -203,15 +213,18 @@ def test_undo_is_refused_once_the_pair_was_decided_again():
 
 def test_an_audited_auto_match_keeps_its_status_until_a_reviewer_rejects_it():
     a = reviewer("a")
-    audited = make_pair(bucket=Match.Bucket.AUTO, status=Match.Status.MATCHED, audit_sample=True,
-                        confidence=Decimal("0.9600"))
+    audited = make_pair(
+        bucket=Match.Bucket.AUTO, status=Match.Status.MATCHED, audit_sample=True, confidence=Decimal("0.9600")
+    )
 
     held = services.claim_pair(user=a)
     assert held.pk == audited.pk
     audited.refresh_from_db()
     assert audited.status == Match.Status.MATCHED  # still priced from while waiting
 
-    services.decision_record(user=a, match_id=audited.pk, action="reject", claim_id=held.claim_id, reason="other_model")
+    services.decision_record(
+        user=a, match_id=audited.pk, action="reject", claim_id=held.claim_id, reason="other_model"
+    )
 
     audited.refresh_from_db()
     assert (audited.status, audited.audit_sample, audited.decided_by_human) == ("rejected", False, True)
@@ -226,8 +239,13 @@ def test_bulk_reject_decides_the_free_pairs_and_reports_the_held_and_decided_one
     services.claim_pair(user=b)  # takes held_by_b (highest money at risk)
     Match.objects.filter(pk=done.pk).update(status=Match.Status.MATCHED)
 
-    result = services.decisions_bulk(user=a, match_ids=[free1.pk, free2.pk, held_by_b.pk, done.pk],
-                                     action="reject", reason="bad_image", note="흐린 사진")
+    result = services.decisions_bulk(
+        user=a,
+        match_ids=[free1.pk, free2.pk, held_by_b.pk, done.pk],
+        action="reject",
+        reason="bad_image",
+        note="흐린 사진",
+    )
 
     assert sorted(result.done) == sorted([free1.pk, free2.pk])
     assert set(result.refused) == {held_by_b.pk, done.pk}
@@ -236,8 +254,9 @@ def test_bulk_reject_decides_the_free_pairs_and_reports_the_held_and_decided_one
     assert rows.count() == 2 and {r.reason for r in rows} == {"bad_image"}
 
 
-def test_approving_puts_a_reprice_of_the_sku_on_the_broker_after_commit(django_capture_on_commit_callbacks,
-                                                                        broker_messages):
+def test_approving_puts_a_reprice_of_the_sku_on_the_broker_after_commit(
+    django_capture_on_commit_callbacks, broker_messages
+):
     a = reviewer("a")
     pair = make_pair()
     held = services.claim_pair(user=a)
@@ -259,8 +278,12 @@ def test_money_at_risk_is_the_price_move_and_zero_when_the_listing_would_not_be_
     from tests.factories import ProductFactory
 
     product = ProductFactory(price=189_000, min_price=150_000, cost=90_000)
-    make_pair(product=product, status=Match.Status.MATCHED, bucket=Match.Bucket.AUTO,
-              listing_kwargs={"price": 175_000, "shipping_fee": 0})
+    make_pair(
+        product=product,
+        status=Match.Status.MATCHED,
+        bucket=Match.Bucket.AUTO,
+        listing_kwargs={"price": 175_000, "shipping_fee": 0},
+    )
     cheaper = make_pair(product=product, listing_kwargs={"price": 168_000, "shipping_fee": 2_500})
     dearer = make_pair(product=product, listing_kwargs={"price": 190_000})
     below_floor = make_pair(product=product, listing_kwargs={"price": 120_000})
@@ -289,7 +312,11 @@ def test_list_page_is_in_queue_order_and_marks_pairs_held_by_others():
 
 def test_auto_advance_after_a_decision_passes_over_pairs_skipped_today():
     a = reviewer("a")
-    first, skipped, third = make_pair(money_at_risk=300), make_pair(money_at_risk=200), make_pair(money_at_risk=100)
+    first, skipped, third = (
+        make_pair(money_at_risk=300),
+        make_pair(money_at_risk=200),
+        make_pair(money_at_risk=100),
+    )
     services.claim_pair(user=a, match_id=skipped.pk)
     services.decision_skip(user=a, match_id=skipped.pk, claim_id=None)
     held = services.claim_pair(user=a)
@@ -308,8 +335,12 @@ def test_money_at_risk_follows_the_pricing_preview_when_pricing_offers_one():
     from tests.factories import ProductFactory
 
     product = ProductFactory(price=189_000, min_price=150_000)
-    make_pair(product=product, status=Match.Status.MATCHED, bucket=Match.Bucket.AUTO,
-              listing_kwargs={"price": 175_000})
+    make_pair(
+        product=product,
+        status=Match.Status.MATCHED,
+        bucket=Match.Bucket.AUTO,
+        listing_kwargs={"price": 175_000},
+    )
     pending = make_pair(product=product, listing_kwargs={"price": 168_000})
 
     services.money_at_risk_refresh(product_id=product.pk)

@@ -1,4 +1,5 @@
 """Pages: what reviewers and admins see, htmx parts, permissions, escaping, and the query budget."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -23,7 +24,9 @@ def merch(client):
 
 
 def test_the_queue_shows_one_claimed_pair_with_photos_prices_and_evidence(client, merch):
-    pair = make_pair(images=True, money_at_risk=4_500, listing_kwargs={"mall": "무신사", "seller": "데일리샵"})
+    pair = make_pair(
+        images=True, money_at_risk=4_500, listing_kwargs={"mall": "무신사", "seller": "데일리샵"}
+    )
 
     response = client.get(reverse("review:queue"))
 
@@ -38,9 +41,14 @@ def test_the_queue_shows_one_claimed_pair_with_photos_prices_and_evidence(client
 
 
 def test_untrusted_competitor_text_is_escaped(client, merch):
-    make_pair(images=True, listing_kwargs={"title": "<script>alert(1)</script> 패딩", "seller": "<b>x</b>"},
-              evidence={"llm": {"is_match": False, "reasoning": "<img src=x onerror=alert(1)>"},
-                        "ocr": {"theirs": "<svg/onload=alert(1)>"}})
+    make_pair(
+        images=True,
+        listing_kwargs={"title": "<script>alert(1)</script> 패딩", "seller": "<b>x</b>"},
+        evidence={
+            "llm": {"is_match": False, "reasoning": "<img src=x onerror=alert(1)>"},
+            "ocr": {"theirs": "<svg/onload=alert(1)>"},
+        },
+    )
 
     html = client.get(reverse("review:queue")).content.decode()
 
@@ -61,9 +69,15 @@ def test_product_numbers_and_conflict_terms_are_highlighted_in_titles(client, me
     from tests.factories import ProductFactory
 
     product = ProductFactory(product_number="NJ1DN55A", title="노스페이스 눕시 NJ1DN55A 블랙")
-    make_pair(product=product, listing_kwargs={"title": "키즈 눕시 nj1-dn55a 블랙"},
-              evidence={"conflicts": ["audience: kids vs adult"], "conflict_terms": {"theirs": ["키즈"]},
-                        "product_number": "match"})
+    make_pair(
+        product=product,
+        listing_kwargs={"title": "키즈 눕시 nj1-dn55a 블랙"},
+        evidence={
+            "conflicts": ["audience: kids vs adult"],
+            "conflict_terms": {"theirs": ["키즈"]},
+            "product_number": "match",
+        },
+    )
 
     html = client.get(reverse("review:queue")).content.decode()
 
@@ -78,8 +92,11 @@ def test_approving_through_htmx_returns_the_next_pair_part(client, merch):
     client.get(reverse("review:queue"))
     claim = Claim.objects.get(released_at__isnull=True)
 
-    response = client.post(reverse("review:decide", args=[first.pk]),
-                           {"action": "approve", "claim": claim.pk, "cursor": f"900:{first.pk}"}, **HTMX)
+    response = client.post(
+        reverse("review:decide", args=[first.pk]),
+        {"action": "approve", "claim": claim.pk, "cursor": f"900:{first.pk}"},
+        **HTMX,
+    )
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -96,8 +113,10 @@ def test_without_javascript_a_decision_redirects_back_to_the_queue(client, merch
     client.get(reverse("review:queue"))
     claim = Claim.objects.get(released_at__isnull=True)
 
-    response = client.post(reverse("review:decide", args=[pair.pk]),
-                           {"action": "reject", "reason": "kids", "claim": claim.pk, "filters": "mall=무신사"})
+    response = client.post(
+        reverse("review:decide", args=[pair.pk]),
+        {"action": "reject", "reason": "kids", "claim": claim.pk, "filters": "mall=무신사"},
+    )
 
     assert response.status_code == 302 and response["Location"].startswith(reverse("review:queue"))
     assert "mall=" in response["Location"]
@@ -110,8 +129,9 @@ def test_a_refused_decision_shows_the_korean_message_and_moves_on(client, merch)
     claim = Claim.objects.get(released_at__isnull=True)
     Match.objects.filter(pk=pair.pk).update(status=Match.Status.REJECTED)
 
-    response = client.post(reverse("review:decide", args=[pair.pk]),
-                           {"action": "approve", "claim": claim.pk}, **HTMX)
+    response = client.post(
+        reverse("review:decide", args=[pair.pk]), {"action": "approve", "claim": claim.pk}, **HTMX
+    )
 
     html = response.content.decode()
     assert "이미 처리된 항목입니다" in html
@@ -152,7 +172,9 @@ def test_bulk_asks_for_confirmation_before_deciding(client, merch):
     assert "확인: 2건 제외" in confirm.content.decode()
     assert not ReviewDecision.objects.exists()
 
-    done = client.post(reverse("review:bulk"), {"ids": ids, "action": "reject", "reason": "vest", "confirm": "1"}, **HTMX)
+    done = client.post(
+        reverse("review:bulk"), {"ids": ids, "action": "reject", "reason": "vest", "confirm": "1"}, **HTMX
+    )
 
     assert done.status_code == 204 and done["HX-Redirect"].startswith(reverse("review:list"))
     assert Match.objects.filter(status="rejected").count() == 2
