@@ -247,15 +247,18 @@ def garment_boxes(person: Box, keypoints: np.ndarray, *, min_conf: float = 0.5) 
     return out
 
 
-def shows_a_body(keypoints: np.ndarray, *, min_conf: float = 0.5) -> bool:
+def shows_a_body(keypoints: np.ndarray, *, min_conf: float = 0.5, sure_conf: float = 0.8) -> bool:
     """True when a face or a leg is visible.
 
-    A jacket on a ghost mannequin or laid flat is detected as a headless torso with
-    confident shoulders, elbows and hips; on a plain background such a "person" is
-    treated as an item instead. Real models cropped at the neck still show their legs,
-    and torso-only crops lose little by becoming one item region.
+    A top on a ghost mannequin or laid flat is detected as a headless torso with
+    confident shoulders, elbows and hips, and sometimes a guessed nose at the neckline
+    (seen at 0.67); on a plain background such a "person" is treated as an item instead.
+    A face therefore needs one sure keypoint (a model seen from the back shows one ear
+    at ~0.99) or two likely ones. Models cropped at the neck still show their legs, and
+    torso-only crops lose little by becoming one item region.
     """
-    return bool((keypoints[list(FACE + LEGS), 2] >= min_conf).any())
+    face, legs = keypoints[list(FACE), 2], keypoints[list(LEGS), 2]
+    return bool(face.max() >= sure_conf or (face >= min_conf).sum() >= 2 or (legs >= min_conf).any())
 
 
 # --- the stage ---------------------------------------------------------------------
@@ -370,7 +373,14 @@ class PoseRegionFinder:
             regions.append(Region("outfit", box, needs_cutout=busy, score=score, keypoints=keypoints))
             for kind, garment in garment_boxes(box, kps, min_conf=self.keypoint_conf).items():
                 regions.append(Region(kind, garment, needs_cutout=busy, score=score, keypoints=keypoints))
-        if not people and background.plain:
+        if background.plain:
+            # Items beside the people too: a collage may pair a model shot with a flat-lay.
+            person_boxes = [box for box, _, _ in people]
             for item in split_items(rgb, background):
-                regions.append(Region("item", item, needs_cutout=False, score=1.0))
+                if not any(_overlap(item, box) > 0.3 * item.area for box in person_boxes):
+                    regions.append(Region("item", item, needs_cutout=False, score=1.0))
         return regions
+
+
+def _overlap(a: Box, b: Box) -> int:
+    return Box(max(a.x0, b.x0), max(a.y0, b.y0), min(a.x1, b.x1), min(a.y1, b.y1)).area

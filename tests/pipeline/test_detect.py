@@ -124,6 +124,21 @@ def test_a_collage_of_three_garments_on_white_gives_three_items(pose_finder, gho
 
 
 @pytest.mark.slow
+def test_a_collage_of_a_model_shot_and_two_flat_garments_gives_the_person_and_two_items(
+    pose_finder, ghost_garments, compose, luma
+):
+    collage, placed = compose([luma("wj11-black_main.jpg"), *ghost_garments[:2]], (1200, 520))
+    (regions,) = pose_finder.find([collage])
+
+    outfits = [r for r in regions if r.kind == "outfit"]
+    items = [r for r in regions if r.kind == "item"]
+    assert len(outfits) == 1 and _contains_point(outfits[0].box, _centre(placed[0]))
+    assert len(items) == 2
+    for piece in placed[1:]:
+        assert sum(_contains_point(r.box, _centre(piece)) for r in items) == 1
+
+
+@pytest.mark.slow
 def test_a_transparent_png_of_garments_is_read_as_if_on_white(pose_finder, ghost_garments, compose):
     collage, _ = compose(ghost_garments, (1200, 520))
     rgba = np.dstack([np.asarray(collage), np.where(np.asarray(collage).min(axis=2) < 250, 255, 0)])
