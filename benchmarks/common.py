@@ -1,0 +1,189 @@
+"""What every benchmark section shares: the bench database, result files, timing helpers.
+
+Sections that touch the database never use the dev or test data: they run against the
+`pricematch_bench` database on the same server and Redis logical databases 4-6
+(REDIS_DB_OFFSET=4), with media under var/bench/. `bench_env()` is applied to os.environ
+before Django is imported, so the driver and every worker it starts see the same setup.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+VAR = REPO / "var"
+BENCH_VAR = Path(os.environ.get("BENCH_VAR") or VAR / "bench")
+RESULTS = Path(__file__).resolve().parent / "results.json"
+BENCH_DB = "pricematch_bench"
+BENCH_REDIS_OFFSET = 4
+
+
+# --- environment ------------------------------------------------------------------------------------
+
+
+def bench_database_url() -> str:
+    """$BENCH_DATABASE_URL, else the bench database on the embedded server under var/pg."""
+    from config import embedded
+
+    return os.environ.get("BENCH_DATABASE_URL") or f"postgresql://postgres:@/{BENCH_DB}?host={embedded.PG_DIR}"
+
+
+def bench_env() -> dict[str, str]:
+    BENCH_VAR.mkdir(parents=True, exist_ok=True)
+    return {
+        "DATABASE_URL": bench_database_url(),
+        "REDIS_DB_OFFSET": str(BENCH_REDIS_OFFSET),
+        "MEDIA_ROOT": str(BENCH_VAR / "media"),
+        "IMPORT_ALLOWED_ROOTS": str(BENCH_VAR),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        # One short-lived connection per request would add connect time to every query we time.
+        "CONN_MAX_AGE": "600",
+    }
+
+
+def ensure_bench_database() -> None:
+    """Create the bench database with the vector extension if it is missing (server must be running)."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    url = bench_database_url()
+    params = conninfo_to_dict(url)
+    name = params.get("dbname", BENCH_DB)
+    admin = make_conninfo(url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+
+
+_django_ready = False
+
+
+def django_setup(*, migrate: bool = True) -> None:
+    """Point this process at the bench database and Redis offset, set Django up, and migrate once."""
+    global _django_ready
+    if _django_ready:
+        return
+    from django.apps import apps
+
+    if apps.ready:
+        # Already set up by someone else (the test runner): use that configuration, change nothing.
+        _django_ready = True
+        return
+    os.environ.update(bench_env())
+    ensure_bench_database()
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+    _django_ready = True
+
+
+# --- results -----------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    import torch
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def load_results(path: Path = RESULTS) -> dict[str, Any]:
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return {}
+    return {}
+
+
+def save_results(results: dict[str, Any], path: Path = RESULTS) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
+
+
+# --- timing ------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
+
+
+@dataclass
+class Rate:
+    """Items per wall-clock second, and CPU seconds per item (this process plus its children).
+
+    On a machine shared with other jobs wall time depends on the neighbours; CPU time per item
+    is the steadier figure, and `load` records how busy the machine was.
+    """
+
+    items: int
+    wall_s: float
+    cpu_s: float
+    load: float = field(default_factory=lambda: os.getloadavg()[0])
+
+    @property
+    def per_second(self) -> float:
+        return self.items / self.wall_s if self.wall_s > 0 else float("nan")
+
+    @property
+    def cpu_per_item(self) -> float:
+        return self.cpu_s / self.items if self.items else float("nan")
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def measure(fn: Callable[[], Any], items: int) -> Rate:
+    cpu, wall = _cpu_seconds(), time.perf_counter()
+    fn()
+    return Rate(items=items, wall_s=time.perf_counter() - wall, cpu_s=_cpu_seconds() - cpu)
+
+
+def git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""

@@ -1,0 +1,395 @@
+"""End to end: a generated catalogue imported with the real commands, decided by real Celery workers.
+
+1. Data: `matcher.demo.generate` draws at most 30 distinct SKUs (its styles × colours), so a
+   larger catalogue is made of replicas: replica r of a SKU gets every image (ours and the
+   listings') slightly rescaled and re-encoded, so each replica's files have new content hashes
+   and the per-image cache saves nothing; titles, prices and the truth stay the same, listing
+   URLs get `?r=` so every listing is its own row. SKUs are prefixed with the dataset's size so
+   datasets never share rows.
+2. Import: `python manage.py import_catalog` and `import_listings`, once per dataset.
+3. A match run (`matcher.runs.match_run_start`, force) over the dataset's SKUs, processed by
+   `celery -A config worker -Q vision,default,ingest,llm -c 1` processes, with the LLM cascade on
+   against the local fake Gemini server. Before each run the dataset's decisions and the analysis
+   cache of its images are deleted, so every run does the full work.
+4. `e2e_speedup_2_workers`: the same run on a subset, first one worker pinned to core 0, then
+   two workers pinned to cores 0 and 1, one thread each.
+
+Everything runs in the bench database and Redis DBs 4-6 (benchmarks/common.py).
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import BENCH_VAR, REPO, bench_env
+
+BASE_SKUS = 30  # what matcher.demo.generate can draw distinct
+QUEUES = ("vision", "default", "ingest", "llm")
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+
+def _replica_image(src: Path, dst: Path, replica: int) -> None:
+    from PIL import Image
+
+    with Image.open(src) as im:
+        im = im.convert("RGB")
+        if replica:
+            scale = 1.0 - 0.013 * replica
+            im = im.resize((max(16, round(im.width * scale)), max(16, round(im.height * scale))),
+                           Image.Resampling.BICUBIC)
+        im.save(dst, "JPEG", quality=92 - (replica % 5), optimize=False)
+
+
+def dataset(n_skus: int, listings_per_sku: int) -> tuple[Path, str]:
+    """(folder with catalog.csv, listings.csv and images/, SKU prefix); made once, then reused."""
+    prefix = f"B{n_skus}x{listings_per_sku}-"
+    out = BENCH_VAR / f"e2e_{n_skus}x{listings_per_sku}"
+    if (out / "ready").is_file():
+        return out, prefix
+    base_n = min(n_skus, BASE_SKUS)
+    base = BENCH_VAR / f"e2e_base_{base_n}x{listings_per_sku}"
+    if not (base / "truth.csv").is_file():
+        from matcher.demo.generate import generate
+
+        t = time.perf_counter()
+        print(f"  generating {base_n} SKUs × {listings_per_sku} listings in {base} …", flush=True)
+        demo = generate(base, n_skus=base_n, listings_per_sku=listings_per_sku)
+        print(f"  generated {demo.n_images} images in {time.perf_counter() - t:.0f} s", flush=True)
+    with (base / "catalog.csv").open(encoding="utf-8") as f:
+        catalogue = list(csv.DictReader(f))
+    with (base / "listings.csv").open(encoding="utf-8") as f:
+        listings = list(csv.DictReader(f))
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "images").mkdir(parents=True)
+    replicas = math.ceil(n_skus / len(catalogue))
+    t = time.perf_counter()
+
+    def images_of(value: str, replica: int) -> str:
+        paths = []
+        for rel in [p for p in value.split("|") if p]:
+            name = f"r{replica:02d}_{Path(rel).name}"
+            _replica_image(base / rel, out / "images" / name, replica)
+            paths.append(f"images/{name}")
+        return "|".join(paths)
+
+    cat_rows, lst_rows = [], []
+    for replica in range(replicas):
+        for row in catalogue:
+            if len(cat_rows) >= n_skus:
+                break
+            sku = row["sku"]
+            new_sku = f"{prefix}{sku}" + (f"-R{replica:02d}" if replica else "")
+            cat_rows.append({**row, "sku": new_sku, "images": images_of(row["images"], replica)})
+            for lst in (x for x in listings if x["sku"] == sku):
+                url = lst["url"] + (f"?r={replica}" if replica else "")
+                lst_rows.append({**lst, "sku": new_sku, "url": url, "images": images_of(lst["images"], replica)})
+    for name, rows in (("catalog.csv", cat_rows), ("listings.csv", lst_rows)):
+        with (out / name).open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+            w.writeheader()
+            w.writerows(rows)
+    print(f"  wrote {len(cat_rows)} SKUs, {len(lst_rows)} listings in {time.perf_counter() - t:.0f} s", flush=True)
+    (out / "ready").write_text("1")
+    return out, prefix
+
+
+def _manage(*args: str) -> str:
+    env = {**os.environ, **bench_env()}
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return done.stdout.strip()
+
+
+def import_dataset(folder: Path, prefix: str) -> dict[str, Any]:
+    """Import with the real commands unless the bench database already holds this dataset."""
+    from matcher.models import Listing, Product
+
+    with (folder / "catalog.csv").open(encoding="utf-8") as f:
+        n_skus = sum(1 for _ in csv.DictReader(f))
+    with (folder / "listings.csv").open(encoding="utf-8") as f:
+        n_listings = sum(1 for _ in csv.DictReader(f))
+    have_p = Product.objects.filter(sku__startswith=prefix).count()
+    have_l = Listing.objects.filter(product__sku__startswith=prefix).count()
+    if have_p == n_skus and have_l == n_listings:
+        return {"skus": n_skus, "listings": n_listings, "imported_now": False}
+    t = time.perf_counter()
+    print("  " + _manage("import_catalog", str(folder / "catalog.csv"), "--no-progress").splitlines()[0], flush=True)
+    catalog_s = time.perf_counter() - t
+    t = time.perf_counter()
+    print("  " + _manage("import_listings", str(folder / "listings.csv"), "--no-progress").splitlines()[0], flush=True)
+    listings_s = time.perf_counter() - t
+    return {"skus": n_skus, "listings": n_listings, "imported_now": True,
+            "import_catalog_s": round(catalog_s, 1), "import_listings_s": round(listings_s, 1),
+            "import_listings_per_s": round(n_listings / listings_s, 1)}
+
+
+# --- state between runs -------------------------------------------------------------------------------
+
+
+def reset_decisions(product_ids: list[int]) -> None:
+    """Forget the decisions and the cached per-image work for these SKUs, so the next run does it all."""
+    from django.db.models import Q
+
+    from matcher.models import ImageAnalysisRecord, ImageFile, ListingImage, LlmVerdictRecord, Match, ProductImage, Region
+
+    image_ids = set(ProductImage.objects.filter(product_id__in=product_ids).values_list("image_id", flat=True))
+    image_ids |= set(ListingImage.objects.filter(listing__product_id__in=product_ids).values_list("image_id", flat=True))
+    image_ids.discard(None)
+    shas = list(ImageFile.objects.filter(id__in=image_ids).values_list("sha256", flat=True))
+    Match.objects.filter(product_id__in=product_ids).delete()
+    for start in range(0, len(shas), 2000):
+        chunk = shas[start : start + 2000]
+        ImageAnalysisRecord.objects.filter(sha256__in=chunk).delete()
+        LlmVerdictRecord.objects.filter(Q(image_a__in=chunk) | Q(image_b__in=chunk)).delete()
+    Region.objects.filter(image_id__in=list(image_ids)).delete()
+    ImageFile.objects.filter(id__in=list(image_ids)).update(analysed_with="", ocr_done=False, ocr_text="")
+
+
+def _redis():
+    import redis
+    from django.conf import settings
+
+    url = settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1).replace("?virtual_host=", "?db=", 1)
+    client = redis.Redis.from_url(url)
+    if client.connection_pool.connection_kwargs.get("db", 0) != int(settings.REDIS_DB_OFFSET):
+        raise RuntimeError(f"the bench broker is not Redis database {settings.REDIS_DB_OFFSET}: {url}")
+    return client
+
+
+def clear_broker() -> None:
+    """Drop tasks a previous (crashed) bench run left in the bench broker database, and only there."""
+    r = _redis()
+    r.delete(*QUEUES, "unacked", "unacked_index")
+
+
+def queued_tasks() -> int:
+    r = _redis()
+    return sum(r.llen(q) for q in QUEUES) + r.hlen("unacked")
+
+
+# --- workers ------------------------------------------------------------------------------------------
+
+
+class Workers:
+    """Celery worker processes started (and stopped) by this benchmark, optionally pinned to cores."""
+
+    def __init__(self, *, count: int, pinned: bool, threads: int, fake_url: str, tag: str) -> None:
+        self.procs: list[subprocess.Popen] = []
+        self.logs: list[Path] = []
+        env = {
+            **os.environ, **bench_env(),
+            "MATCHER_TORCH_THREADS": str(threads), "MATCHER_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+            "GEMINI_API_KEY": "fake", "GEMINI_BASE_URL": fake_url,
+            # The fake answers at once; a real account's quota would be the limit, not this code.
+            "GEMINI_RPM": "6000", "GEMINI_TPM": "100000000", "GEMINI_DAILY_SPEND_CAP_USD": "100000",
+        }
+        for i in range(count):
+            log = BENCH_VAR / f"worker_{tag}_{i}.log"
+            cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(QUEUES), "-c", "1",
+                   "-n", f"bench{tag}{i}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                   "--loglevel=INFO"]
+            if pinned:
+                cmd = ["taskset", "-c", str(i % (os.cpu_count() or 1)), *cmd]
+            self.logs.append(log)
+            self.procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                                               start_new_session=True))
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        for proc, log in zip(self.procs, self.logs):
+            while b" ready." not in log.read_bytes():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"worker exited: {log.read_text()[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"worker not ready after {timeout} s: {log}")
+                time.sleep(0.5)
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the worker processes and their pool children so far."""
+        import psutil
+
+        total = 0.0
+        for proc in self.procs:
+            try:
+                p = psutil.Process(proc.pid)
+                for q in [p, *p.children(recursive=True)]:
+                    t = q.cpu_times()
+                    total += t.user + t.system + t.children_user + t.children_system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+# --- one run ------------------------------------------------------------------------------------------
+
+
+def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: int, fake_url: str, tag: str,
+              batch_size: int, timeout_s: float) -> dict[str, Any]:
+    from django.db.models import Count
+    from django.test import override_settings
+
+    from matcher.models import ListingImage, Match, MatchRun
+    from matcher.runs import match_run_start
+
+    reset_decisions(product_ids)
+    clear_broker()
+    pool = Workers(count=workers, pinned=pinned, threads=threads, fake_url=fake_url, tag=tag)
+    try:
+        pool.wait_ready()
+        cpu0 = pool.cpu_seconds()
+        started = time.time()
+        with override_settings(MATCHER_BATCH_SIZE=batch_size):
+            run = match_run_start(product_ids=product_ids, force=True)
+        while True:
+            run.refresh_from_db()
+            if run.status in (MatchRun.Status.DONE, MatchRun.Status.FAILED):
+                break
+            if time.time() - started > timeout_s:
+                raise RuntimeError(f"run #{run.pk} not done after {timeout_s:.0f} s: {run.batches_done}/{run.batches_total}")
+            time.sleep(1)
+        finished = run.finished_at.timestamp() if run.finished_at else time.time()
+        cpu = pool.cpu_seconds() - cpu0
+        drain_started = time.time()
+        while queued_tasks() and time.time() - drain_started < 300:  # re-pricing tasks after the decisions
+            time.sleep(1)
+        drain_s = time.time() - drain_started
+    finally:
+        pool.stop()
+    elapsed = finished - started
+    decided = Match.objects.filter(run_id=run.pk)
+    images = ListingImage.objects.filter(listing__match__run_id=run.pk, fetch_status="ok").count()
+    buckets = dict(decided.values_list("bucket").annotate(n=Count("id")).values_list("bucket", "n"))
+    counts = run.counts or {}
+    pairs = max(1, run.listings_done)
+    analysed = max(1, counts.get("stage:region_images", 0))  # images analysed (cache misses)
+    return {
+        "run_id": run.pk,
+        "status": run.status,
+        "workers": workers,
+        "pinned": pinned,
+        "threads_per_worker": threads,
+        "batch_size": batch_size,
+        "skus": len(product_ids),
+        "listings_decided": run.listings_done,
+        "failures": run.failures,
+        "images_decided": images,
+        "seconds": round(elapsed, 1),
+        "images_per_minute": round(images / elapsed * 60, 1),
+        "listings_per_minute": round(run.listings_done / elapsed * 60, 1),
+        "worker_cpu_s": round(cpu, 1),
+        "worker_cpu_s_per_image": round(cpu / images, 3) if images else None,
+        "drain_s_after_run": round(drain_s, 1),
+        "buckets": buckets,
+        "fraction_pairs_llm": round(counts.get("llm_pairs", 0) / pairs, 4),
+        "geometry_checks_per_pair": round(counts.get("stage:geometry_checks", 0) / pairs, 3),
+        "images_analysed": counts.get("stage:region_images", 0),
+        "fraction_images_cutout": round(counts.get("stage:cutout_images", 0) / analysed, 4),
+        "fraction_images_ocr": round(counts.get("stage:ocr_images", 0) / analysed, 4),
+        "fraction_images_keypoints": round(counts.get("stage:keypoint_images", 0) / analysed, 4),
+        "embedded_crops_per_image": round(counts.get("stage:embedded_crops", 0) / analysed, 3),
+        "counts": counts,
+        "timings_s": run.timings,
+        "errors": (run.errors or [])[:5],
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+SIZES = {
+    # (SKUs, listings per SKU, SKUs in each speed-up run)
+    "quick": (4, 10, 4),
+    "full": (200, 50, 24),
+}
+
+
+def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks.common import django_setup
+
+    django_setup()
+    sys.path.insert(0, str(REPO))
+    from tests.fakes.gemini_server import FakeGemini
+
+    from matcher.models import Product
+
+    n_skus, per_sku, speed_skus = SIZES["quick" if quick else "full"]
+    n_skus = int(options.get("e2e_skus") or n_skus)
+    per_sku = int(options.get("e2e_listings") or per_sku)
+    speed_skus = int(options.get("e2e_speedup_skus") or speed_skus)
+    cores = os.cpu_count() or 1
+    timeout = 12 * 3600
+
+    folder, prefix = dataset(n_skus, per_sku)
+    imported = import_dataset(folder, prefix)
+    ids = list(Product.objects.filter(sku__startswith=prefix, active=True).order_by("id").values_list("id", flat=True))
+
+    fake = FakeGemini()
+    fake_url = fake.start()
+    results: dict[str, Any] = {"e2e_dataset": {"skus": n_skus, "listings_per_sku": per_sku, **imported}}
+    try:
+        if not options.get("e2e_skip_main"):
+            print(f"  main run: {len(ids)} active SKUs, 1 worker × {cores} threads …", flush=True)
+            main = match_run(product_ids=ids, workers=1, pinned=False, threads=cores, fake_url=fake_url, tag="main",
+                             batch_size=8, timeout_s=timeout)
+            print(f"    {main['images_decided']} images in {main['seconds']} s → {main['images_per_minute']} /min",
+                  flush=True)
+            results.update({
+                "e2e_images_per_minute": main["images_per_minute"],
+                "e2e_worker_cpu_s_per_image": main["worker_cpu_s_per_image"],
+                "e2e_fraction_pairs_llm": main["fraction_pairs_llm"],
+                "e2e_geometry_checks_per_pair": main["geometry_checks_per_pair"],
+                # On two cores nobody else uses: what the CPU time per image allows.
+                "e2e_images_per_minute_cpu_bound": round(2 * 60 / main["worker_cpu_s_per_image"], 1)
+                if main["worker_cpu_s_per_image"] else None,
+                "e2e_listings_per_minute": main["listings_per_minute"],
+                "e2e_images_per_listing": round(main["images_decided"] / max(1, main["listings_decided"]), 3),
+                "e2e_fraction_images_cutout": main["fraction_images_cutout"],
+                "e2e_fraction_images_ocr": main["fraction_images_ocr"],
+                "e2e_fraction_images_keypoints": main["fraction_images_keypoints"],
+                "e2e_embedded_crops_per_image": main["embedded_crops_per_image"],
+                "e2e_images_analysed_per_competitor_image": round(
+                    main["images_analysed"] / max(1, main["images_decided"]), 3),
+                "e2e_main_run": main,
+                "e2e_fake_llm_requests": fake.generate_count(),
+            })
+        if not options.get("e2e_skip_speedup") and cores >= 2:
+            subset = ids[:speed_skus]
+            # Enough batches that two workers share the work evenly.
+            batch = max(1, min(8, len(subset) // 8))
+            print(f"  speed-up runs: {len(subset)} SKUs, batches of {batch} …", flush=True)
+            one = match_run(product_ids=subset, workers=1, pinned=True, threads=1, fake_url=fake_url, tag="one",
+                            batch_size=batch, timeout_s=timeout)
+            print(f"    1 pinned worker: {one['images_per_minute']} images/min", flush=True)
+            two = match_run(product_ids=subset, workers=2, pinned=True, threads=1, fake_url=fake_url, tag="two",
+                            batch_size=batch, timeout_s=timeout)
+            print(f"    2 pinned workers: {two['images_per_minute']} images/min", flush=True)
+            results.update({
+                "e2e_speedup_2_workers": round(two["images_per_minute"] / one["images_per_minute"], 3),
+                "e2e_one_pinned_worker_images_per_minute": one["images_per_minute"],
+                "e2e_two_pinned_workers_images_per_minute": two["images_per_minute"],
+                "e2e_speedup_runs": {"one": one, "two": two},
+            })
+    finally:
+        fake.stop()
+    return results

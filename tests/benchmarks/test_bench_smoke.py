@@ -1,0 +1,54 @@
+"""`make bench` stays runnable: one cheap section in quick mode, end to end through the CLI.
+
+No timing assertions (targets live in benchmarks/); this checks the figures are produced and
+written where the sizing table reads them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import common, images, run
+from matcher.demo.garments import GarmentSpec, render
+
+
+@pytest.fixture
+def small_demo(tmp_path, monkeypatch) -> Path:
+    """Three rendered catalogue photos instead of the generated demo, so the test takes seconds."""
+    folder = tmp_path / "demo"
+    (folder / "images").mkdir(parents=True)
+    for i, view in enumerate(("front", "back", "detail")):
+        render(GarmentSpec(garment="jacket", colour="black", logo="BENCH", seed=i), view).save(folder / "images" / f"p{i}.jpg", quality=90)
+    monkeypatch.setattr(common, "BENCH_VAR", tmp_path)
+    monkeypatch.setattr(images, "demo_dir", lambda quick: folder)
+    return folder
+
+
+def test_quick_keypoints_section_writes_its_figures_and_keeps_other_sections(small_demo, tmp_path, capsys):
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"pgvector_p95_ms_1m": 12.5}))
+
+    status = run.main(["--only", "keypoints", "--quick", "--out", str(out)])
+
+    results = json.loads(out.read_text())
+    assert status == 0
+    assert results["keypoints_n_images"] == images_count()
+    assert results["keypoints_images_per_s"] > 0
+    assert results["keypoints_cpu_s_per_image"] > 0
+    assert results["sections"]["keypoints"]["quick"] is True
+    assert results["pgvector_p95_ms_1m"] == 12.5  # a section run alone keeps the others' figures
+    assert results["machine"]["cores"] >= 1
+    assert "keypoints_images_per_s" in capsys.readouterr().out
+
+
+def images_count() -> int:
+    from benchmarks.vision import SIZES
+
+    return SIZES["keypoints"][0]
+
+
+def test_an_unknown_section_is_refused(tmp_path):
+    with pytest.raises(SystemExit):
+        run.main(["--only", "nonsense", "--out", str(tmp_path / "r.json")])
