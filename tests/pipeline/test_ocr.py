@@ -1,0 +1,59 @@
+"""Tesseract OCR (kor+eng) on rendered text; skipped when Tesseract or its Korean data is missing."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from matcher.pipeline.attributes import compare_product_numbers, extract, extract_product_numbers, Lexicon, parse_product_number
+from matcher.pipeline.ocr import TesseractOcr
+
+
+@pytest.fixture(scope="module")
+def ocr() -> TesseractOcr:
+    engine = TesseractOcr()
+    if not engine.available():
+        pytest.skip("tesseract with kor+eng is not installed (Debian: tesseract-ocr tesseract-ocr-kor)")
+    return engine
+
+
+def korean_font(size: int) -> ImageFont.FreeTypeFont:
+    # koreanize-matplotlib (a project dependency) ships NanumGothic.
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    if spec is None or spec.origin is None:
+        pytest.skip("no Korean font available")
+    return ImageFont.truetype(str(Path(spec.origin).parent / "fonts" / "NanumGothic.ttf"), size)
+
+
+def label(lines: list[str], size=(760, 240)) -> Image.Image:
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((24, 30 + i * 80), line, font=korean_font(36), fill="black")
+    return image
+
+
+def test_it_reads_korean_and_a_product_number_from_a_label(ocr):
+    text = ocr.read(label(["품번 NJ1DN55A 구스다운", "키즈 해외배송"]))
+    attrs = extract(text, Lexicon.load())
+    assert attrs["material"] == {"goose_down"}
+    assert attrs["audience"] == {"kids"} and attrs["shipping"] == {"overseas"}
+    found = extract_product_numbers(text)
+    assert compare_product_numbers([parse_product_number("NJ1DN55A")], found, ocr_tolerant=True) == "match"
+
+
+def test_a_blank_image_reads_as_nothing(ocr):
+    assert ocr.read(Image.new("RGB", (400, 300), "white")) == ""
+
+
+def test_a_missing_binary_is_unavailable_not_an_error():
+    engine = TesseractOcr(tesseract_cmd="/nonexistent/tesseract")
+    assert engine.available() is False
+    with pytest.raises(RuntimeError):
+        engine.read(Image.new("RGB", (10, 10)))
+
+
+def test_a_missing_language_is_unavailable():
+    assert TesseractOcr(languages="kor+xyz").available() is False
