@@ -325,8 +325,9 @@ def decide_price(
                 "이미 다 써서 이번에는 바꾸지 않습니다"
             )
         elif desired < low:
+            # The lowest whole-unit price inside the window; none (a narrow window) means no move.
             stepped = round_up(low, unit)
-            desired = stepped if stepped < old else old
+            desired = stepped if stepped < old and stepped <= high else old
             decision.limits_hit.append("max_change")
             notes.append(
                 f"이동 한도 적용: 1회 {pct(policy.max_change_percent)}, "
@@ -334,7 +335,7 @@ def decide_price(
             )
         elif desired > high:
             stepped = round_down(high, unit)
-            desired = stepped if stepped > old else old
+            desired = stepped if stepped > old and stepped >= low else old
             decision.limits_hit.append("max_change")
             notes.append(
                 f"이동 한도 적용: 1회 {pct(policy.max_change_percent)}, "

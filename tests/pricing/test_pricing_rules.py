@@ -155,3 +155,15 @@ def test_the_floor_is_the_higher_of_min_price_and_cost_plus_margin():
 def test_a_percentage_undercut_uses_decimal_and_rounds_down():
     policy = rules.policy_with(undercut_mode="percent", undercut_percent=Decimal("3"), rounding=10)
     assert rules.undercut_target(10_005, policy) == 9_700  # 9,704.85 → 9,704 → 9,700
+
+
+def test_when_no_whole_unit_price_fits_the_limit_window_the_price_stays():
+    # Found by the property test: 24 h ago 15,266, now 30,652; both limits allow only 20,381,
+    # which is not a multiple of 10, so there is no move within the limits.
+    policy = rules.policy_with(
+        undercut_amount=0, rounding=10, min_margin_percent=Decimal("0"),
+        max_change_percent=Decimal("33.51"), max_daily_change_percent=Decimal("33.51"),
+    )
+    product = rules.ProductNumbers(price=30_652, cost=None, min_price=None)
+    listing = rules.Candidate(1, 1, "matched", 1_000, 0, NOW)
+    assert decide(product, policy, [listing], baseline=15_266).price == 30_652
