@@ -6,6 +6,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -110,4 +111,6 @@ def login(page, username: str, password: str = PASSWORD, next_url: str = "/revie
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"**{next_url}*")
+    # Match the path exactly: a glob on next_url would already match the login page's own ?next=.
+    page.wait_for_url(lambda url: urlparse(url).path == next_url)
+    page.wait_for_load_state("load")
