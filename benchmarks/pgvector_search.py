@@ -274,14 +274,15 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
     if options.get("pg_sizes"):
         wanted = set(options["pg_sizes"].split(","))
         sizes = [s for s in SIZES["quick"] + SIZES["full"] if s[0] in wanted]
-    results: dict[str, Any] = {"pgvector_dim": dim, "pgvector_m": m, "pgvector_ef_construction": efc}
+    results: dict[str, Any] = {"pgvector_dim": dim}
     with psycopg.connect(bench_database_url()) as conn:
         version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
         results["pgvector_version"] = version
         results["pgvector_halfvec"] = False
         results["pgvector_notes"] = (
             f"pgvector {version} on the server: float32 `vector` (halfvec needs pgvector >= 0.7); "
-            f"HNSW m={m}, ef_construction={efc}, cosine; synthetic clustered vectors "
+            "HNSW (m and ef_construction per size in pgvector_m_*, pgvector_ef_construction_*), cosine; "
+            "synthetic clustered vectors "
             "(benchmarks/pgvector_search.py); latency client-side over the Unix socket, one query at a time, "
             "warm cache; the reported ef_search is the fastest of the sweep with recall >= 0.95"
         )
@@ -307,6 +308,8 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
                 f"pgvector_p95_ms_{tag}": chosen["p95_ms"],
                 f"pgvector_recall_{tag}": chosen["recall"],
                 f"pgvector_ef_search_{tag}": chosen["ef_search"],
+                f"pgvector_m_{tag}": m,
+                f"pgvector_ef_construction_{tag}": efc,
                 f"pgvector_sweep_{tag}": rows,
                 f"pgvector_index_mb_{tag}": built["index_mb"],
                 f"pgvector_table_mb_{tag}": built["table_mb"],

@@ -189,6 +189,10 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
         "review_page_ms_p50": round(percentile(full, 50), 1),
         "review_page_queries": len(queries.captured_queries) // 2,
         "review_page_python_cpu_ms_mean": round(cpu_ms, 1),
+        # Of one request walked under capture: time inside SQL, as Django's cursor wrapper saw it.
+        "review_page_sql_ms_sample": round(sum(float(q["time"]) for q in queries.captured_queries) * 1000 / 2, 1),
+        "review_page_slowest_sql_ms_sample": round(max((float(q["time"]) for q in queries.captured_queries),
+                                                       default=0) * 1000, 1),
         **_summary("review_page_htmx", part),
         **_summary("review_list", listing),
         "review_notes": "GET /review/?after=<cursor> as a merchandiser walking the queue (claims the next pair); "
