@@ -192,3 +192,31 @@ def test_admin_pages_render(client):
     assert client.get(reverse("review:stats")).status_code == 200
     assert client.get(reverse("review:list")).status_code == 200
     assert client.get(reverse("review:summary"), **HTMX).status_code == 200
+
+
+def test_without_javascript_bulk_shows_a_confirmation_page_then_decides(client, merch):
+    pairs = [make_pair(), make_pair()]
+    ids = [p.pk for p in pairs]
+
+    page = client.post(reverse("review:bulk"), {"ids": ids, "action": "approve"})
+    assert (
+        page.status_code == 200
+        and "<html" in page.content.decode()
+        and "확인: 2건 승인" in page.content.decode()
+    )
+
+    done = client.post(reverse("review:bulk"), {"ids": ids, "action": "approve", "confirm": "1"})
+    assert done.status_code == 302 and done["Location"].startswith(reverse("review:list"))
+    assert Match.objects.filter(status="matched", decided_by_human=True).count() == 2
+
+
+def test_the_next_link_works_as_a_plain_link_and_opening_the_list_frees_the_pair(client, merch):
+    first, second = make_pair(money_at_risk=20), make_pair(money_at_risk=10)
+    client.get(reverse("review:queue"))
+
+    page = client.get(reverse("review:queue"), {"after": f"20:{first.pk}", "dir": "next"})
+    assert f'data-match-id="{second.pk}"' in page.content.decode()
+    assert Claim.objects.get(released_at__isnull=True).match_id == second.pk
+
+    client.get(reverse("review:list"))
+    assert not Claim.objects.filter(released_at__isnull=True).exists()
