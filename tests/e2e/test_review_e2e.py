@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from matcher.models import Match, ThresholdSet
+from review import services
 from review.models import Claim, ReviewDecision, ThresholdChange
 from tests.e2e.conftest import login
 from tests.factories import ProductFactory
@@ -196,6 +197,47 @@ def test_bulk_reject_from_the_list_after_a_confirmation(new_page, shot):
     assert {r.reason for r in rows} == {"counterfeit"} and {r.note for r in rows} == {"같은 셀러 카피 의심"}
 
 
+def _history() -> None:
+    """What reviewers decided before: queue decisions over several bands and QC samples of auto-matches."""
+    merch = reviewer("history")
+    decisions = [
+        ("0.8600", "approve"),
+        ("0.8700", "approve"),
+        ("0.8800", "approve"),
+        ("0.8900", "reject"),
+        ("0.7200", "reject"),
+        ("0.7400", "approve"),
+        ("0.7700", "reject"),
+        ("0.8100", "approve"),
+    ]
+    for conf, action in decisions:
+        m = make_pair(confidence=Decimal(conf))
+        held = services.claim_pair(user=merch, match_id=m.pk)
+        services.decision_record(
+            user=merch,
+            match_id=m.pk,
+            action=action,
+            claim_id=held.claim_id,
+            reason="other_model" if action == "reject" else "",
+        )
+    for i in range(12):
+        m = make_pair(
+            confidence=Decimal("0.9500"),
+            bucket=Match.Bucket.AUTO,
+            status=Match.Status.MATCHED,
+            audit_sample=True,
+        )
+        held = services.claim_pair(user=merch, match_id=m.pk)
+        action = "reject" if i == 0 else "approve"
+        services.decision_record(
+            user=merch,
+            match_id=m.pk,
+            action=action,
+            claim_id=held.claim_id,
+            reason="other_colour" if action == "reject" else "",
+        )
+
+
 def test_an_admin_changes_the_thresholds_through_the_simulator(new_page, shot):
     reviewer("admin-kang", admin=True)
     _pairs(3)
@@ -205,6 +247,7 @@ def test_an_admin_changes_the_thresholds_through_the_simulator(new_page, shot):
             bucket=Match.Bucket.AUTO if conf > "0.9" else Match.Bucket.REVIEW,
             status=Match.Status.MATCHED if conf > "0.9" else Match.Status.PENDING,
         )
+    _history()
     before = ThresholdSet.objects.order_by("-version").first()
     page = new_page()
     login(page, "admin-kang", next_url="/review/calibration/")
@@ -227,5 +270,6 @@ def test_an_admin_changes_the_thresholds_through_the_simulator(new_page, shot):
     assert change.simulation["moved"] > 0
 
     page.goto("/review/quality/")
+    expect(page.locator("#rv-qc-precision")).to_have_text("0.917")  # 11 of 12 audited auto-matches approved
     expect(page.locator("#rv-qc-state")).to_be_visible()
     shot(page, "12-quality-control")
