@@ -27,6 +27,7 @@ system-deps:
 	command -v tesseract >/dev/null && test -f /usr/share/tesseract-ocr/5/tessdata/kor.traineddata || missing="$$missing tesseract-ocr tesseract-ocr-kor"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	test -d /usr/share/fonts/truetype/nanum || missing="$$missing fonts-nanum"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

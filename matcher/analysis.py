@@ -481,7 +481,6 @@ def _write_decisions(rows, kit: Toolkit, *, run_id: int | None, counts: Counter)
                     run_id=run_id,
                     llm_cost_usd=llm_cost,
                     decided_at=now,
-                    audit_sample=False,
                 ),
             )
             counts[bucket] += 1

@@ -166,9 +166,20 @@ def match_run_batch_process(*, batch_id: int) -> bool:
 
 
 def _finish_if_complete(run: MatchRun) -> None:
+    """Call with the run row locked."""
     if run.batches_done >= run.batches_total:
         run.status = MatchRun.Status.DONE if not run.failures or run.listings_done else MatchRun.Status.FAILED
         run.finished_at = timezone.now()
+        transaction.on_commit(_after_run)
+
+
+def _after_run() -> None:
+    """A finished run feeds quality control: a share of the new certain decisions goes to audit."""
+    try:
+        from review.tasks import audit_sample_draw_task
+    except ImportError:
+        return
+    audit_sample_draw_task.delay()
 
 
 def _after_changes(product_ids: list[int]) -> None:

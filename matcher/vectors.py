@@ -7,6 +7,7 @@ dimension; queries use the same cast and WHERE clause so the planner picks that 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 
@@ -82,4 +83,9 @@ def nearest(
             cur.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
         cur.execute(sql, [lit, embedder, lit, int(k)])
         rows = cur.fetchall()
-    return [Neighbour(region_id=r[0], image_id=r[1], kind=r[2], box=r[3], score=float(r[4])) for r in rows]
+    # Django's psycopg setup hands jsonb back as text on raw cursors.
+    return [
+        Neighbour(region_id=r[0], image_id=r[1], kind=r[2], box=json.loads(r[3]) if isinstance(r[3], str) else r[3],
+                  score=float(r[4]))
+        for r in rows
+    ]

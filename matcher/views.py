@@ -16,7 +16,9 @@ def is_admin(user) -> bool:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "matcher/home.html", {"summary": selectors.dashboard_summary()})
+    from matcher.llm import spend_today
+
+    return render(request, "matcher/home.html", {"summary": selectors.dashboard_summary(), "llm_today": spend_today()})
 
 
 def run_list(request: HttpRequest) -> HttpResponse:
@@ -24,9 +26,13 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    from matcher.llm import spend_for_run
+
     run = get_object_or_404(MatchRun, id=run_id)
     template = "matcher/run_detail.html#progress" if request.htmx else "matcher/run_detail.html"
-    return render(request, template, {"run": run, "stages": selectors.run_stage_rows(run)})
+    return render(
+        request, template, {"run": run, "stages": selectors.run_stage_rows(run), "llm_spend": spend_for_run(run.id)}
+    )
 
 
 @require_POST
