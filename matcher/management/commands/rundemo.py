@@ -72,6 +72,8 @@ class Command(BaseCommand):
         if fresh:
             from matcher.runs import match_run_start
 
+            # Small batches: the review queue starts filling within a minute instead of after a big batch.
+            settings.MATCHER_BATCH_SIZE = 2
             run = match_run_start(product_ids=None, force=False, user=None)
             self.stdout.write(f"매칭 실행 #{run.pk} queued; follow it at http://127.0.0.1:{port}/matcher/runs/{run.pk}/")
 
