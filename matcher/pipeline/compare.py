@@ -21,7 +21,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 from PIL import Image
@@ -765,10 +765,3 @@ def _foreground_from_cutout(original: Image.Image, cut: Image.Image) -> np.ndarr
     unchanged = np.abs(a - b).max(axis=2) <= 24
     is_fill = np.abs(b - fill).max(axis=2) <= 6
     return unchanged & ~is_fill
-
-
-def analyses_for(
-    comparer: PairComparer, images: Iterable[ImageInput]
-) -> list[ImageAnalysis]:  # pragma: no cover - convenience for batch jobs
-    """Analyse many images in one batch (e.g. a whole import), filling the cache."""
-    return comparer.analyse(list(images))
