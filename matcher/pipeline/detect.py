@@ -267,6 +267,24 @@ _models: dict[str, object] = {}
 _models_lock = threading.Lock()
 
 
+def _restore_pillow_open() -> None:
+    """Undo ultralytics' process-wide patch of PIL.Image.open.
+
+    On an unreadable file the patched opener tries to install and import pi-heif, so every
+    image check in a worker that loaded the detector would fail with ModuleNotFoundError
+    instead of Pillow's own "cannot identify image".
+    """
+    from PIL import Image
+
+    try:
+        from ultralytics.utils import patches
+    except ImportError:
+        return
+    original = getattr(patches, "_image_open", None)
+    if original is not None and Image.open is not original:
+        Image.open = original
+
+
 def _load_pose_model(path: Path):
     """One ultralytics model per weights file per process."""
     key = str(path.resolve())
@@ -279,6 +297,7 @@ def _load_pose_model(path: Path):
             Path(os.environ["YOLO_CONFIG_DIR"]).mkdir(parents=True, exist_ok=True)
             from ultralytics import YOLO
 
+            _restore_pillow_open()
             _models[key] = YOLO(str(path), task="pose")
     return _models[key]
 
