@@ -58,8 +58,16 @@ def normalise(text: str) -> str:
 
     '구스 다운' and '구스다운' normalise alike, as do 'ＫＩＤＳ' and 'kids'.
     """
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    return "".join(ch for ch in folded if _is_word_char(ch))
+    # Removing a separator can leave a letter next to a combining mark that NFKC then composes
+    # ('A´' → 'a' + U+0301 → 'á'), so repeat until nothing changes: normalising is idempotent.
+    out = text
+    for _ in range(5):
+        folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", out).casefold())
+        step = "".join(ch for ch in folded if _is_word_char(ch))
+        if step == out:
+            break
+        out = step
+    return out
 
 
 def _is_word_char(ch: str) -> bool:
