@@ -212,7 +212,7 @@ def load_and_build(conn, *, tag: str, data: Dataset, embedder: str, m: int, efc:
         out["maintenance_work_mem"] = mwm
         out["parallel_maintenance_workers"] = 1
     out["index_mb"] = round(conn.execute("SELECT pg_relation_size(%s)", [index]).fetchone()[0] / 2**20, 1)
-    out["table_mb"] = round(conn.execute("SELECT pg_total_relation_size(%s)", [table]).fetchone()[0] / 2**20, 1)
+    out["table_mb"] = round(conn.execute("SELECT pg_table_size(%s)", [table]).fetchone()[0] / 2**20, 1)
     out["exact_ids"] = best_ids
     return out
 

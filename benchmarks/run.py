@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-skus", type=int, default=None)
     parser.add_argument("--e2e-listings", type=int, default=None)
     parser.add_argument("--e2e-speedup-skus", type=int, default=None, help="SKUs in each pinned-worker run")
+    parser.add_argument("--e2e-main-skus", type=int, default=None, help="SKUs of the dataset in the main run")
     parser.add_argument("--e2e-skip-main", action="store_true", help="only the 1-vs-2 pinned worker runs")
     parser.add_argument("--e2e-skip-speedup", action="store_true", help="only the main end-to-end run")
     parser.add_argument("--pg-sizes", default="", help="pgvector sizes to run: 10k,100k,1m")
@@ -113,28 +114,29 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
     options = {k: v for k, v in vars(args).items() if k not in ("only", "quick", "out")}
 
-    results = common.load_results(out)
-    results["machine"] = common.machine()
-    results["revision"] = common.git_revision()
-    results.setdefault("sections", {})
+    machine, revision = common.machine(), common.git_revision()
+    results: dict[str, Any] = {}
     status = 0
     for name in [s for s in SECTIONS if s in wanted]:
         print(f"== {name}{' (quick)' if args.quick else ''}", flush=True)
         started = time.perf_counter()
         try:
             figures = _section_runner(name)(quick=args.quick, options=options)
-        except Exception as exc:  # one broken section must not lose the others' figures
-            traceback.print_exc()
-            figures = {}
-            results["sections"][name] = {"error": repr(exc)[:500]}
-            status = 1
-        else:
-            results["sections"][name] = {
+            record: dict[str, Any] = {
                 "quick": args.quick,
                 "seconds": round(time.perf_counter() - started, 1),
                 "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "load_average": [round(x, 2) for x in os.getloadavg()],
             }
+        except Exception as exc:  # one broken section must not lose the others' figures
+            traceback.print_exc()
+            figures, record = {}, {"error": repr(exc)[:500]}
+            status = 1
+        # Re-read just before writing: a section in another process (the 1M index build runs for an
+        # hour) may have written its figures meanwhile, and they must survive this write.
+        results = common.load_results(out)
+        results.update(machine=machine, revision=revision)
+        results.setdefault("sections", {})[name] = record
         results.update(figures)
         common.save_results(results, out)
         print_table(figures)

@@ -94,14 +94,70 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+SUMMARY_START, SUMMARY_END = "<!-- results:start -->", "<!-- results:end -->"
+
+# (label, key, target text, met?) — the issue's targets first.
+SUMMARY_ROWS: list[tuple[str, str, str, Any]] = [
+    ("embedder FLOP rate / matmul rate", "embed_flops_fraction", "≥ 0.5", lambda v: v >= 0.5),
+    ("end to end, images/min (1 worker, 2 threads, measured)", "e2e_images_per_minute", "≥ 300",
+     lambda v: v >= 300),
+    ("end to end, images/min if CPU-bound on 2 free cores", "e2e_images_per_minute_cpu_bound", "≥ 300",
+     lambda v: v >= 300),
+    ("two pinned workers / one", "e2e_speedup_2_workers", "≥ 1.7", lambda v: v >= 1.7),
+    ("pgvector 1M top-10 p95 ms", "pgvector_p95_ms_1m", "≤ 20", lambda v: v <= 20),
+    ("pgvector 1M recall@10", "pgvector_recall_1m", "≥ 0.95", lambda v: v >= 0.95),
+    ("pgvector 100k top-10 p95 ms", "pgvector_p95_ms_100k", "", None),
+    ("pgvector 100k recall@10", "pgvector_recall_100k", "", None),
+    ("review queue page p95 ms, 100k pending", "review_page_ms_p95", "≤ 50", lambda v: v <= 50),
+    ("embed images/s", "embed_images_per_s", "", None),
+    ("detect images/s", "detect_images_per_s", "", None),
+    ("cutout images/s", "cutout_images_per_s", "", None),
+    ("keypoints images/s", "keypoints_images_per_s", "", None),
+    ("ocr images/s", "ocr_images_per_s", "", None),
+]
+
+
+def summary(results: dict[str, Any]) -> str:
+    m = results.get("machine", {})
+    sections = results.get("sections", {})
+    loads = sorted({tuple(v.get("load_average", [])[:1]) for v in sections.values() if isinstance(v, dict)})
+    lines = [
+        f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB; "
+        f"shared with other jobs (1-minute load average during the sections: "
+        f"{', '.join(str(x[0]) for x in loads if x) or '?'}), so wall-clock figures are low and the "
+        "CPU-second figures are the ones to plan with.",
+        "",
+        "| figure | key | value | target |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, key, target, ok in SUMMARY_ROWS:
+        value = results.get(key)
+        verdict = ""
+        if ok is not None and isinstance(value, (int, float)):
+            verdict = " met" if ok(value) else " **not met**"
+        quick = ""
+        section = key.split("_")[0]
+        if isinstance(sections.get(section), dict) and sections[section].get("quick"):
+            quick = " (quick)"
+        lines.append(f"| {label} | `{key}` | {value if value is not None else 'null'}{quick} | {target}{verdict} |")
+    return "\n".join(lines)
+
+
+def _replace(text: str, start: str, end: str, body: str) -> str:
+    if start not in text or end not in text:
+        return text
+    block = f"{start}\n{body}\n{end}"
+    return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+
+
 def update_readme(results: dict[str, Any], path: Path = README) -> bool:
-    """Replace the sizing block in benchmarks/README.md; False if the markers are missing."""
+    """Replace the results and sizing blocks in benchmarks/README.md; False if the markers are missing."""
     if not path.is_file():
         return False
     text = path.read_text(encoding="utf-8")
     if START not in text or END not in text:
         return False
-    block = f"{START}\n{table(results)}\n{END}"
-    path.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S),
-                    encoding="utf-8")
+    text = _replace(text, START, END, table(results))
+    text = _replace(text, SUMMARY_START, SUMMARY_END, summary(results))
+    path.write_text(text, encoding="utf-8")
     return True

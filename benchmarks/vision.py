@@ -23,7 +23,7 @@ SIZES = {
     # stage: (quick, full) image counts
     "embed": (32, 256),
     "detect": (16, 128),
-    "cutout": (3, 24),
+    "cutout": (3, 12),
     "keypoints": (16, 128),
     "ocr": (4, 24),
 }
