@@ -122,6 +122,8 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "niceness": os.getpriority(os.PRIO_PROCESS, 0),
+        "shared": "a 2-core VM shared with other agents' test and build jobs; see sections.*.load_average",
     }
 
 
