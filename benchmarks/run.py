@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ",".join(SECTIONS))
     parser.add_argument("--quick", action="store_true", help="small sizes, for development (minutes, not hours)")
-    parser.add_argument("--out", type=Path, default=None, help="results file (default benchmarks/results.json)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results file (default benchmarks/results.json; with --quick var/bench/results.quick.json)")
     parser.add_argument("--threads", type=int, default=0, help="vision stages: threads (default: every core)")
     parser.add_argument("--e2e-skus", type=int, default=None)
     parser.add_argument("--e2e-listings", type=int, default=None)
@@ -107,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks import common
 
-    out = args.out or common.RESULTS
+    # Quick figures are for development: they never overwrite the committed full-size results.
+    out = args.out or (common.BENCH_VAR / "results.quick.json" if args.quick else common.RESULTS)
+    out.parent.mkdir(parents=True, exist_ok=True)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(SECTIONS))
     if unknown:
