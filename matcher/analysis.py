@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, Prefetch, Q
@@ -316,6 +317,8 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
         theirs = ListingSide(images=[inputs[li.image.sha256] for li in listing.ok_images], title=listing.title)
         try:
             results.append((product, listing, fp, kit.comparer.compare(ours, theirs)))
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: stop the batch, do not count it as one bad pair
         except Exception as exc:  # one bad pair must not sink the batch
             log.exception("comparing listing %s failed", listing.id)
             out.failed += 1

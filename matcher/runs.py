@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -131,6 +132,10 @@ def match_run_batch_process(*, batch_id: int) -> bool:
     started = time.perf_counter()
     try:
         outcome = decide_products(product_ids=batch.product_ids, run_id=run.id, force=run.force)
+    except SoftTimeLimitExceeded:
+        # Out of time: hand the batch back (pending) so a resume retries it, instead of a hard kill.
+        MatchRunBatch.objects.filter(id=batch_id).update(state=MatchRunBatch.State.PENDING, claimed_at=None)
+        raise
     except Exception as exc:  # a bad batch must not stall the run; it is recorded and resumable
         log.exception("match batch %s failed", batch_id)
         with transaction.atomic():

@@ -114,3 +114,19 @@ def test_a_batch_left_running_by_a_dead_worker_is_resumed_without_duplicates(imp
     # Running the same message again (a redelivery) changes nothing.
     assert match_run_batch_process(batch_id=batch.id) is False
     assert Match.objects.count() == run.listings_done
+
+
+def test_a_batch_out_of_time_is_handed_back_not_marked_failed(imported_demo, settings):
+    from unittest import mock
+
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    run = match_run_start(product_ids=None, enqueue=False)
+    batch = run.batches.first()
+    with mock.patch("matcher.analysis.decide_products", side_effect=SoftTimeLimitExceeded()):
+        with pytest.raises(SoftTimeLimitExceeded):
+            match_run_batch_process(batch_id=batch.id)
+    batch.refresh_from_db()
+    run.refresh_from_db()
+    assert batch.state == MatchRunBatch.State.PENDING
+    assert run.failures == 0 and run.batches_done == 0
