@@ -345,6 +345,7 @@ class PairComparer:
         cascade_margin: float = 0.15,
         max_ocr_images: int = 3,
         mapped_colour_min_inliers: int = 12,
+        mapped_colour_trusted_inliers: int = 20,
     ) -> None:
         self.finder = finder
         self.embedder = embedder
@@ -357,6 +358,7 @@ class PairComparer:
         self.cascade_margin = cascade_margin
         self.max_ocr_images = max_ocr_images
         self.mapped_colour_min_inliers = mapped_colour_min_inliers
+        self.mapped_colour_trusted_inliers = mapped_colour_trusted_inliers
         self.embedder_label = f"{embedder.name}@{getattr(embedder, 'checkpoint_hash', '')}"
         self.totals = StageCounts()
 
@@ -450,11 +452,11 @@ class PairComparer:
         per_image = self._image_pair_cosines(a_list, b_list, use_cutout=False)
         self._fill_appearance(evidence, per_image)
         best_images = max(per_image, key=lambda k: per_image[k][0]) if per_image else None
-        geometry_pairs, mapped_colour = self._fill_geometry(
+        geometry_pairs, mapped_colour, in_place = self._fill_geometry(
             evidence, ours, theirs, a_list, b_list, per_image, garment, stats
         )
-        evidence.colour_distance = _smaller(
-            self._colour_distance(a_list, b_list, garment, use_cutout=False), mapped_colour
+        self._set_colour(
+            evidence, self._colour_distance(a_list, b_list, garment, use_cutout=False), mapped_colour, in_place
         )
         decision = decide(evidence, self.policy)
 
@@ -463,8 +465,9 @@ class PairComparer:
                 per_image = self._image_pair_cosines(a_list, b_list, use_cutout=True)
                 self._fill_appearance(evidence, per_image)
                 best_images = max(per_image, key=lambda k: per_image[k][0]) if per_image else None
-                evidence.colour_distance = _smaller(
-                    self._colour_distance(a_list, b_list, garment, use_cutout=True), mapped_colour
+                self._set_colour(
+                    evidence, self._colour_distance(a_list, b_list, garment, use_cutout=True), mapped_colour,
+                    in_place,
                 )
                 decision = decide(evidence, self.policy)
 
@@ -502,6 +505,20 @@ class PairComparer:
             garment_kind=garment,
             geometry_pairs=geometry_pairs,
         )
+
+    def _set_colour(
+        self,
+        evidence: PairEvidence,
+        by_region: float | None,
+        mapped: float | None,
+        in_place: tuple[float, int] | None,
+    ) -> None:
+        """colour_distance: the smaller of the region and the through-the-transform readings
+        (a collage tile the pose model missed still counts); colour_distance_in_place: the
+        pixel-by-pixel reading, when enough inliers make the transform reliable."""
+        evidence.colour_distance = _smaller(by_region, mapped)
+        trusted = in_place is not None and in_place[1] >= self.mapped_colour_trusted_inliers
+        evidence.colour_distance_in_place = in_place[0] if trusted else None
 
     def _near_threshold(self, confidence: float) -> bool:
         p = self.policy
@@ -632,13 +649,15 @@ class PairComparer:
         per_image: dict,
         garment: str | None,
         stats: StageCounts,
-    ) -> tuple[list[tuple[int, int, int, float | None]], float | None]:
-        """Keypoint geometry on the best-ranked image pairs; also the colour distance read
-        through the best transforms (None if no pair had enough inliers)."""
+    ) -> tuple[list[tuple[int, int, int, float | None]], float | None, tuple[float, int] | None]:
+        """Keypoint geometry on the best-ranked image pairs; also the smallest region-style
+        colour distance read through a transform (None if no pair had enough inliers) and the
+        in-place colour distance of the best-supported transform with its inliers."""
         ranked = sorted(per_image, key=lambda k: -per_image[k][0])[: self.max_geometry_checks]
         checked: list[tuple[int, int, int, float | None]] = []
         best_score = -1.0
         mapped_colour: float | None = None
+        in_place_best: tuple[float, int] | None = None  # (distance, inliers) of the best-supported transform
         for i, j in ranked:
             ka = self._keypoints(ours.images[i], a_list[i], stats)
             kb = self._keypoints(theirs.images[j], b_list[j], stats)
@@ -651,22 +670,26 @@ class PairComparer:
                 rgb_a = np.asarray(ours.images[i].load())
                 rgb_b = np.asarray(theirs.images[j].load())
                 mask = F.garment_mask(rgb_a, region)
-                dense = F.warped_colour_agreement(rgb_a, mask, rgb_b, match.transform)
-                if dense is not None:
-                    agreement = dense
+                in_place = F.in_place_colour(rgb_a, mask, rgb_b, match.transform)
+                if in_place is not None:
+                    agreement = in_place.agreement
                 if on_garment.inliers >= self.mapped_colour_min_inliers:
                     # Our garment found in their photo: read its colour there, whatever regions
                     # their photo was split into (a collage tile the pose model missed, a crop).
                     d = _mapped_colour_distance(rgb_a, mask, rgb_b, match.transform)
                     if d is not None and (mapped_colour is None or d < mapped_colour):
                         mapped_colour = d
+                    if in_place is not None and (
+                        in_place_best is None or on_garment.inliers > in_place_best[1]
+                    ):
+                        in_place_best = (in_place.distance, on_garment.inliers)
             checked.append((i, j, on_garment.inliers, agreement))
             score = on_garment.inliers * (agreement if agreement is not None else 1.0)
             if score > best_score:
                 best_score = score
                 evidence.inliers = on_garment.inliers
                 evidence.inlier_colour_agreement = agreement
-        return checked, mapped_colour
+        return checked, mapped_colour, in_place_best
 
     # -- cascade: background removal --
 

@@ -45,6 +45,7 @@ KIND_GEOMETRY = "geometry"
 KIND_PRODUCT_NUMBER = "product_number"
 KIND_LLM = "llm"
 KIND_COLOUR = "colour"
+KNOT_FIELDS = ("cosine_knots", "inlier_knots", "colour_knots", "colour_in_place_knots")
 
 
 @dataclass
@@ -68,6 +69,14 @@ class DecisionPolicy:
     colour_knots: Knots = field(
         default_factory=lambda: [(0.0, -7.0), (0.10, -3.0), (0.16, 1.0), (0.26, 1.5), (0.6, 2.0), (0.85, 2.5)]
     )
+    # (in-place colour similarity = 1 − colour_distance_in_place, log-odds), non-decreasing.
+    # Read through a reliable transform, pixel against pixel: a re-used photo mostly stays
+    # below 0.35, a recolour of it mostly lands above 0.8; re-photographed copies with a
+    # strong cast reach 0.75, hence the crossing near 0.7. When present it replaces the
+    # region colour curve (the same property, measured more directly).
+    colour_in_place_knots: Knots = field(
+        default_factory=lambda: [(0.0, -5.0), (0.25, -1.5), (0.40, 1.0), (0.60, 2.0), (0.85, 2.5)]
+    )
     product_number_match: float = 2.5
     product_number_mismatch: float = -4.0
     # LLM: ± weight × its confidence.
@@ -84,6 +93,8 @@ class DecisionPolicy:
     inlier_colour_agreement_min: float = 0.9
     colour_agree_max_distance: float = 0.2
     colour_block_distance: float = 0.45
+    colour_in_place_agree_max_distance: float = 0.35
+    colour_in_place_block_distance: float = 0.45
     llm_agree_confidence: float = 0.7
     min_agreeing_kinds: int = 2
     auto_requires_colour: bool = True
@@ -95,7 +106,8 @@ class DecisionPolicy:
         self.cosine_knots = _as_knots(self.cosine_knots)
         self.inlier_knots = _as_knots(self.inlier_knots)
         self.colour_knots = _as_knots(self.colour_knots)
-        for name in ("cosine_knots", "inlier_knots", "colour_knots"):
+        self.colour_in_place_knots = _as_knots(self.colour_in_place_knots)
+        for name in KNOT_FIELDS:
             knots = getattr(self, name)
             xs = [x for x, _ in knots]
             ys = [y for _, y in knots]
@@ -108,7 +120,7 @@ class DecisionPolicy:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for name in ("cosine_knots", "inlier_knots", "colour_knots"):
+        for name in KNOT_FIELDS:
             d[name] = [[float(x), float(y)] for x, y in d[name]]
         return d
 
@@ -186,16 +198,28 @@ def decide(evidence: PairEvidence, policy: DecisionPolicy) -> Decision:
         else:
             notes.append("weak: " + text)
 
-    if evidence.colour_distance is not None:
-        d = max(0.0, min(1.0, evidence.colour_distance))
-        k = _interp(1.0 - d, policy.colour_knots)
+    if evidence.colour_distance_in_place is not None:
+        colour = (evidence.colour_distance_in_place, policy.colour_in_place_knots,
+                  policy.colour_in_place_agree_max_distance, policy.colour_in_place_block_distance,
+                  "garment colour in place (through the keypoint transform)")
+        if evidence.colour_distance is not None:
+            notes.append(f"not used: garment colour distance by region {evidence.colour_distance:.2f}")
+    elif evidence.colour_distance is not None:
+        colour = (evidence.colour_distance, policy.colour_knots, policy.colour_agree_max_distance,
+                  policy.colour_block_distance, "garment colour distance")
+    else:
+        colour = None
+    if colour is not None:
+        raw, knots, agree_max, block, label = colour
+        d = max(0.0, min(1.0, raw))
+        k = _interp(1.0 - d, knots)
         logit += k
-        text = f"garment colour distance {d:.2f} ({k:+.1f})"
-        if d <= policy.colour_agree_max_distance:
+        text = f"{label} {d:.2f} ({k:+.1f})"
+        if d <= agree_max:
             colour_verified = True
             notes.append("agrees: " + text)
-        elif d > policy.colour_block_distance:
-            blockers.append(f"colour mismatch 색상 불일치: distance {d:.2f} > {policy.colour_block_distance:.2f}")
+        elif d > block:
+            blockers.append(f"colour mismatch 색상 불일치: {label} {d:.2f} > {block:.2f}")
             notes.append("disagrees: " + text)
         else:
             notes.append("uncertain: " + text)

@@ -281,7 +281,7 @@ def write_outcomes_csv(outcomes: Sequence[PairOutcome], path: str | Path) -> Pat
         w.writerow(
             [
                 "image_a", "image_b", "same_product", "kind", "confidence", "bucket", "cosine", "cosine_regions",
-                "inliers", "inlier_colour_agreement", "colour_distance", "product_number", "conflicts", "error", "reasons",
+                "inliers", "inlier_colour_agreement", "colour_distance", "colour_distance_in_place", "product_number", "conflicts", "error", "reasons",
             ]
         )
         for o in outcomes:
@@ -291,7 +291,8 @@ def write_outcomes_csv(outcomes: Sequence[PairOutcome], path: str | Path) -> Pat
                     "|".join(o.row.images_a), "|".join(o.row.images_b), o.row.label, o.row.kind,
                     f"{o.scored.confidence:.4f}", o.scored.bucket, _num(e.cosine),
                     "↔".join(e.cosine_regions) if e.cosine_regions else "", e.inliers if e.inliers is not None else "",
-                    _num(e.inlier_colour_agreement), _num(e.colour_distance), e.product_number, "; ".join(e.conflicts),
+                    _num(e.inlier_colour_agreement), _num(e.colour_distance), _num(e.colour_distance_in_place),
+                    e.product_number, "; ".join(e.conflicts),
                     o.error or "", " | ".join(o.reasons),
                 ]
             )

@@ -335,6 +335,11 @@ PATCH_COLOUR_TOLERANCE = 15.0
 # share of its pixels makes the whole garment disagree (see warped_colour_agreement).
 MISSING_COLOUR_MIN_SHARE = 0.03
 MISSING_COLOUR_MAX_AGREEMENT = 0.2
+# In-place comparison: a pixel agrees below this weighted ΔE; the distance maps the 75th
+# percentile ΔE q to 1 − exp(−q / scale); a whole-photo tint is corrected up to this much.
+IN_PLACE_TOLERANCE = 5.0
+IN_PLACE_DISTANCE_SCALE = 10.0
+MAX_CAST_GAIN = 1.25
 
 
 @dataclass
@@ -512,27 +517,50 @@ class KeypointCache:
         return key in self._items
 
 
+@dataclass
+class InPlaceColour:
+    """Our garment's pixels against the same place in their photo (see in_place_colour)."""
+
+    agreement: float  # share of garment pixels that agree (0 when one of its colours is missing)
+    distance: float  # 0 (same colour) .. 1, from the 75th percentile of the per-pixel ΔE
+    samples: int
+
+
 def warped_colour_agreement(
     image_a: Image.Image | np.ndarray,
     mask_a: np.ndarray | None,
     image_b: Image.Image | np.ndarray,
     transform: np.ndarray,
+    **kwargs,
+) -> float | None:
+    """Share of A's garment pixels whose colour B shows at the same place (see in_place_colour)."""
+    found = in_place_colour(image_a, mask_a, image_b, transform, **kwargs)
+    return None if found is None else found.agreement
+
+
+def in_place_colour(
+    image_a: Image.Image | np.ndarray,
+    mask_a: np.ndarray | None,
+    image_b: Image.Image | np.ndarray,
+    transform: np.ndarray,
     *,
-    tolerance: float = 5.0,
+    tolerance: float = IN_PLACE_TOLERANCE,
+    scale: float = IN_PLACE_DISTANCE_SCALE,
     max_samples: int = 4000,
     seed: int = 0,
-) -> float | None:
-    """Share of A's garment pixels whose colour B shows at the same place under `transform`.
+) -> InPlaceColour | None:
+    """Compare A's garment pixels with the pixels B shows at the same place under `transform`.
 
     The keypoints of a recoloured photo (the same shot published in another colour) sit
     on the same edges, so the geometry agrees; only the colour of the garment differs.
     Sampling the whole garment area through the fitted transform tells the two apart far
     better than the keypoints' own small patches. Both images are lightly blurred so a
-    pixel of misalignment or JPEG noise does not count as disagreement, and B's lightness
-    is first matched to A's by a robust linear fit over the whole overlap (a re-used photo
-    is often brightened or given more contrast; a recolour leaves everything but the
-    garment as it was, so the fit stays near identity). None when fewer than 50 garment
-    pixels land inside B.
+    pixel of misalignment or JPEG noise does not count as disagreement, and B's colours are
+    first matched to A's (a white balance read on A's light neutral pixels, then a robust
+    lightness gain and offset over the whole overlap): a re-used photo is often brightened
+    or tinted as a whole, while a recolour leaves everything but the garment as it was, so
+    the fit stays near identity.
+    None when fewer than 50 garment pixels land inside B.
     """
     import cv2
 
@@ -553,26 +581,27 @@ def warped_colour_agreement(
     inside = (mapped[:, 0] >= 0) & (mapped[:, 0] < wb - 1) & (mapped[:, 1] >= 0) & (mapped[:, 1] < hb - 1)
     if inside.sum() < 50:
         return None
-    scale = float(np.hypot(transform[0, 0], transform[1, 0]))
+    zoom = float(np.hypot(transform[0, 0], transform[1, 0]))
     ka = 5
-    kb = max(3, int(round(ka * scale)) | 1)
-    lab_a = rgb_to_lab(cv2.GaussianBlur(rgb_a, (ka, ka), 0))
-    lab_b = rgb_to_lab(cv2.GaussianBlur(rgb_b, (kb, kb), 0))
+    kb = max(3, int(round(ka * zoom)) | 1)
+    blur_a = cv2.GaussianBlur(rgb_a, (ka, ka), 0)
+    blur_b = cv2.GaussianBlur(rgb_b, (kb, kb), 0)
+    lab_a = rgb_to_lab(blur_a)
 
     def sample(px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = np.stack([px, py, np.ones_like(px)], axis=1).astype(np.float32) @ transform.T.astype(np.float32)
         ok = (p[:, 0] >= 0) & (p[:, 0] < wb - 1) & (p[:, 1] >= 0) & (p[:, 1] < hb - 1)
-        return lab_a[py[ok], px[ok]], lab_b[np.round(p[ok, 1]).astype(int), np.round(p[ok, 0]).astype(int)]
+        return blur_a[py[ok], px[ok]], blur_b[np.round(p[ok, 1]).astype(int), np.round(p[ok, 0]).astype(int)]
 
-    gain, offset = _lightness_fit(*sample(rng.integers(0, wa, max_samples), rng.integers(0, ha, max_samples)))
+    correct = _colour_fit(*sample(rng.integers(0, wa, max_samples), rng.integers(0, ha, max_samples)))
     ca = lab_a[ys[inside], xs[inside]]
     mx, my = mapped[inside, 0], mapped[inside, 1]
-    cb = lab_b[np.round(my).astype(int), np.round(mx).astype(int)].copy()
-    cb[:, 0] = cb[:, 0] * gain + offset
+    cb = correct(blur_b[np.round(my).astype(int), np.round(mx).astype(int)])
     d = ca - cb
     d[:, 0] *= LIGHTNESS_WEIGHT
-    agrees = np.sqrt((d**2).sum(axis=1)) < tolerance
-    overall = float(agrees.mean())
+    delta = np.sqrt((d**2).sum(axis=1))
+    agrees = delta < tolerance
+    agreement = float(agrees.mean())
     # Every colour of our garment must reappear in its place: a recoloured trim, liner or
     # stripe is a few percent of the pixels, too few to move the overall share, but none
     # of them agree. Small clusters of a re-used photo (shadows, seams after rescaling)
@@ -587,24 +616,48 @@ def warped_colour_agreement(
             if members.mean() >= MISSING_COLOUR_MIN_SHARE:
                 share = float(agrees[members].mean())
                 if share < MISSING_COLOUR_MAX_AGREEMENT:
-                    return min(overall, share)
-    return overall
+                    agreement = min(agreement, share)
+    distance = float(1.0 - np.exp(-float(np.quantile(delta, 0.75)) / scale))
+    return InPlaceColour(agreement=agreement, distance=distance, samples=int(inside.sum()))
 
 
-def _lightness_fit(ca: np.ndarray, cb: np.ndarray, *, rounds: int = 4, keep_share: float = 0.7) -> tuple[float, float]:
-    """gain, offset with L_a ≈ gain·L_b + offset, refitted on the best-fitting share each round
-    (banners and overlays are outliers, not a change of lightness). Identity if it cannot fit."""
-    if len(ca) < 100:
-        return 1.0, 0.0
-    la, lb = ca[:, 0].astype(np.float64), cb[:, 0].astype(np.float64)
-    keep = np.ones(len(la), bool)
+def _colour_fit(rgb_a: np.ndarray, rgb_b: np.ndarray, *, rounds: int = 4, keep_share: float = 0.7):
+    """A correction for B's colours towards A's, from matched (n, 3) uint8 RGB samples.
+
+    First a white balance: per-channel gains that make B's version of A's light neutral
+    pixels (studio background, a white logo) neutral again; a cast multiplies every pixel,
+    dark ones included, while a recolour of the garment (black to navy as well) leaves
+    them alone. Then L_a ≈ gain·L_b + offset, refitted on the best-fitting share of the
+    samples (banners and overlays are outliers, not a change of light). Returns a function
+    from B's RGB samples to corrected Lab; identity where it cannot fit.
+    """
+    def lab_of(rgb: np.ndarray) -> np.ndarray:
+        return rgb_to_lab(np.clip(rgb, 0, 255).astype(np.uint8).reshape(-1, 1, 3)).reshape(-1, 3)
+
+    ca = lab_of(rgb_a)
+    neutral = (ca[:, 0] > 70) & (np.hypot(ca[:, 1], ca[:, 2]) < 8)
+    balance = np.ones(3, np.float32)
+    if neutral.sum() >= 100:
+        ratio = (rgb_a[neutral].astype(np.float32) + 1) / (rgb_b[neutral].astype(np.float32) + 1)
+        balance = np.clip(np.median(ratio, axis=0), 1 / MAX_CAST_GAIN, MAX_CAST_GAIN).astype(np.float32)
+    cb = lab_of(rgb_b.astype(np.float32) * balance)
+
     gain, offset = 1.0, 0.0
-    for _ in range(rounds):
-        if keep.sum() < 50 or np.ptp(lb[keep]) < 5:
-            break
-        gain, offset = np.polyfit(lb[keep], la[keep], 1)
-        resid = np.abs(lb * gain + offset - la)
-        keep = resid <= np.quantile(resid, keep_share)
-    if not (0.7 <= gain <= 1.4) or abs(offset) > 30:
-        return 1.0, 0.0
-    return float(gain), float(offset)
+    if len(ca) >= 100:
+        la, lb = ca[:, 0].astype(np.float64), cb[:, 0].astype(np.float64)
+        keep = np.ones(len(la), bool)
+        for _ in range(rounds):
+            if keep.sum() < 50 or np.ptp(lb[keep]) < 5:
+                break
+            gain, offset = np.polyfit(lb[keep], la[keep], 1)
+            resid = np.abs(lb * gain + offset - la)
+            keep = resid <= np.quantile(resid, keep_share)
+        if not (0.7 <= gain <= 1.4) or abs(offset) > 30:
+            gain, offset = 1.0, 0.0
+
+    def correct(rgb: np.ndarray) -> np.ndarray:
+        out = lab_of(rgb.astype(np.float32) * balance)
+        out[:, 0] = out[:, 0] * gain + offset
+        return out
+
+    return correct

@@ -74,6 +74,10 @@ class PairEvidence:
     inliers: int | None = None  # RANSAC-consistent keypoint matches (same photo / print re-used)
     inlier_colour_agreement: float | None = None  # share of inliers whose local colour agrees
     colour_distance: float | None = None  # garment-region colour distance (0 same .. 1 far)
+    # The same distance read through a reliable keypoint transform: our garment's pixels
+    # against the very same place in their photo. Set only when geometry is trustworthy;
+    # a far more precise instrument than colour_distance, so decide() gives it its own curve.
+    colour_distance_in_place: float | None = None
     product_number: Literal["match", "mismatch", "absent"] = "absent"
     conflicts: list[str] = field(default_factory=list)  # e.g. ["audience: kids vs adult"]
     llm: "LlmVerdict | None" = None

@@ -130,6 +130,7 @@ def evidence_pairs(draw):
     inl = draw(maybe(st.integers(0, 600)))
     agr = draw(maybe(st.floats(0, 1))) if inl is not None else None
     col = draw(maybe(st.floats(0, 1)))
+    in_place = draw(maybe(st.floats(0, 1)))
     pn = draw(st.sampled_from(PN_ORDER))
     conflicts = draw(st.lists(st.sampled_from(["a", "b", "c"]), unique=True))
     llm_match = draw(maybe(st.booleans()))
@@ -142,7 +143,8 @@ def evidence_pairs(draw):
         return LlmVerdict(is_match=is_match, confidence=conf, error="boom" if err else None)
 
     base = PairEvidence(
-        cosine=cos, inliers=inl, inlier_colour_agreement=agr, colour_distance=col, product_number=pn,
+        cosine=cos, inliers=inl, inlier_colour_agreement=agr, colour_distance=col,
+        colour_distance_in_place=in_place, product_number=pn,
         conflicts=conflicts, llm=llm(llm_match, llm_conf, llm_error),
     )
     up = lambda x, hi: None if x is None else draw(st.floats(x, hi))  # noqa: E731
@@ -160,6 +162,7 @@ def evidence_pairs(draw):
         inliers=None if inl is None else draw(st.integers(inl, 700)),
         inlier_colour_agreement=up(agr, 1.0),
         colour_distance=None if col is None else draw(st.floats(0, col)),
+        colour_distance_in_place=None if in_place is None else draw(st.floats(0, in_place)),
         product_number=PN_ORDER[draw(st.integers(PN_ORDER.index(pn), 2))],
         conflicts=[c for c in conflicts if draw(st.booleans())],
         # A failed call is no verdict at all, neither more nor less alike than a "no".
@@ -176,3 +179,16 @@ def test_more_alike_never_lowers_the_confidence_or_the_bucket(pair):
     assert b.confidence >= a.confidence - 1e-12
     assert BUCKET_RANK[b.bucket] >= BUCKET_RANK[a.bucket]
     assert 0.0 <= a.confidence <= 1.0
+
+
+def test_colour_read_in_place_overrides_the_region_reading():
+    # The region colour looked close (a dark garment recoloured black to navy), but compared
+    # pixel for pixel through the keypoint transform the garment is another colour.
+    recolour = PairEvidence(
+        cosine=0.96, inliers=60, inlier_colour_agreement=0.05, colour_distance=0.15, colour_distance_in_place=0.9
+    )
+    d = decide(recolour, POLICY)
+    assert d.bucket == "reject"
+    assert any("in place" in r for r in d.reasons)
+    reused = replace(recolour, inlier_colour_agreement=0.98, colour_distance=0.6, colour_distance_in_place=0.1)
+    assert decide(reused, POLICY).bucket == "auto"

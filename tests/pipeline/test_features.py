@@ -128,3 +128,27 @@ def test_keypoints_survive_a_round_trip_through_bytes_and_are_computed_once(luma
     restored = F.ImageKeypoints.from_bytes(kp.to_bytes())
     assert restored.size == kp.size and len(restored) == len(kp)
     assert F.match_geometry(kp, restored).inliers >= 0.8 * len(kp)
+
+
+def tint(image: Image.Image, rgb_gain=(1.06, 1.0, 0.9)) -> Image.Image:
+    """A whole-photo colour cast, as a re-photographed or re-graded copy has."""
+    arr = np.asarray(image, np.float32) * np.array(rgb_gain, np.float32)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def test_in_place_colour_forgives_a_whole_photo_tint_but_not_a_dark_recolour(luma, pose_finder):
+    ours = luma("ms08-black_main.jpg")
+    region = garment(pose_finder.find([ours])[0], "upper")
+    mask = F.garment_mask(np.asarray(ours), region)
+    kp = F.image_keypoints(ours)
+
+    tinted = jpeg(tint(ours), 80)
+    same = F.in_place_colour(ours, mask, tinted, F.match_geometry(kp, F.image_keypoints(tinted)).transform)
+    # Black to navy: the hue turns, lightness hardly moves.
+    hsv = np.asarray(ours.convert("HSV")).copy()
+    hsv[..., 0][mask], hsv[..., 1][mask] = 170, np.maximum(hsv[..., 1][mask], 140)
+    navy = jpeg(Image.fromarray(hsv, "HSV").convert("RGB"), 85)
+    other = F.in_place_colour(ours, mask, navy, F.match_geometry(kp, F.image_keypoints(navy)).transform)
+
+    assert same.agreement >= 0.9 and same.distance < 0.3
+    assert other.agreement < 0.5 and other.distance > same.distance
