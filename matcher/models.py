@@ -288,6 +288,11 @@ class Match(models.Model):
     money_at_risk = models.PositiveIntegerField(default=0)
     audit_sample = models.BooleanField(default=False, help_text="an already-certain pair sampled for QC review")
     llm_cost_usd = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    # The Batch API job that holds this pair's LLM request while its verdict is awaited (bulk mode);
+    # after the verdict is written back it stays as the record of which job decided it.
+    llm_batch_job = models.ForeignKey(
+        "LlmBatchJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="matches"
+    )
     decided_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 
