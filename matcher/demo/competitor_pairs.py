@@ -38,6 +38,7 @@ from PIL import Image
 
 from matcher.demo import transforms as T
 from matcher.demo.garments import COLOURS, PRINT_KINDS, GarmentSpec, render
+from matcher.pipeline.evaluation import PhotoIdentity
 
 POSITIVE_TRANSFORMS: tuple[str, ...] = (
     "reused_crop", "low_jpeg", "banner", "crop_banner", "collage", "background", "rotated", "rephoto",
@@ -238,6 +239,12 @@ def build(
         picks = rng.choice(len(pool), size=min(3, len(pool)), replace=False)
         return [photo(pool[int(i)]) for i in picks]
 
+    identity = PhotoIdentity()
+
+    def main_of(product: str) -> Shot:
+        """A product's main shot when it has one: that is its true colour."""
+        return next((s for s in by_product[product] if s.view == "main"), by_product[product][0])
+
     writer = _Writer(out)
     used: dict[str, Counter[str]] = defaultdict(Counter)  # transforms so far, per pair type
     rows: list[dict[str, object]] = []
@@ -263,11 +270,13 @@ def build(
                 queries.append({"query": img_b, "expected": "|".join(rel(s) for s in own), "kind": kind, "sku_colour": product})
         image_a = "|".join(rel(s) for s in own)
 
-        # The same style in another colour (its main shot when it has one: that is its true colour).
-        siblings = [p for p in products if p != product and by_product[p][0].style == first.style]
+        # The same style in another colour.
+        # A sibling whose photo is the very same picture as one of ours (the source filed one
+        # shot under two colourways) would be a negative no photo can tell apart: skip it.
+        siblings = [p for p in products if p != product and by_product[p][0].style == first.style
+                    and not any(identity.same(str(luma / main_of(p).image), str(luma / s.image)) for s in own)]
         if siblings:
-            other = by_product[siblings[int(rng.integers(len(siblings)))]]
-            shot = next((s for s in other if s.view == "main"), other[0])
+            shot = main_of(siblings[int(rng.integers(len(siblings)))])
             kind = _choose(used["other_colour"], NEGATIVE_TRANSFORMS, rng)
             rows.append({"image_a": image_a, "image_b": writer.save(transformed(photo(shot), kind, first.style), f"neg_colour_{shot.sku_colour}"),
                          "same_product": 0, "kind": f"other_colour:{kind}", "a_sku_colour": product,

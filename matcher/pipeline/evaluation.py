@@ -108,7 +108,7 @@ def format_metrics(m: dict) -> str:
             return "—"
         return f"{v:.3f}" if isinstance(v, float) else str(v)
 
-    keys = [k for k in m if k != "by_kind"]
+    keys = [k for k in m if not isinstance(m[k], (dict, list))]
     lines = [" ".join(f"{k}={f(m[k])}" for k in keys)]
     for kind, km in (m.get("by_kind") or {}).items():
         short = ("n_pos", "n_neg", "review_or_auto_recall", "auto_recall", "negatives_to_review_rate", "negatives_auto_rate")
@@ -203,6 +203,52 @@ def read_pairs_csv(path: str | Path, *, root: str | Path | None = None) -> list[
                 )
             )
     return rows
+
+
+# Two files are "the same photo" when their 64×64 thumbnails differ by less than this mean
+# absolute difference (0–255): a re-encode or a resize stays well below 1, while the smallest
+# real colourway difference in luma_dev (a trim or a logo in another colour) is above 2.
+SAME_PHOTO_TOLERANCE = 1.0
+
+
+class PhotoIdentity:
+    """Tells whether two image files show the very same photo (thumbnails cached by path)."""
+
+    def __init__(self, tolerance: float = SAME_PHOTO_TOLERANCE) -> None:
+        self.tolerance = tolerance
+        self._thumbs: dict[str, tuple[float, "np.ndarray"]] = {}
+
+    def _thumb(self, path: str):
+        import numpy as np
+        from PIL import Image
+
+        if path not in self._thumbs:
+            with Image.open(path) as im:
+                aspect = im.width / im.height
+                arr = np.asarray(im.convert("RGB").resize((64, 64), Image.BILINEAR), dtype=np.float32)
+            self._thumbs[path] = (aspect, arr)
+        return self._thumbs[path]
+
+    def same(self, path_a: str, path_b: str) -> bool:
+        if path_a == path_b:
+            return True
+        (asp_a, a), (asp_b, b) = self._thumb(path_a), self._thumb(path_b)
+        if abs(asp_a - asp_b) > 0.01 * max(asp_a, asp_b):
+            return False
+        return float(abs(a - b).mean()) < self.tolerance
+
+
+def same_photo_negatives(rows: Sequence[PairRow], identity: PhotoIdentity | None = None) -> list[PairRow]:
+    """Negatives whose two sides share one photo: the source filed the very same picture under
+    two products (luma_dev re-uses some main shots across colourways). No photo-only matcher
+    can tell such a pair apart — in production the listing's title (its colour word) does —
+    so the evaluation reports them and the metrics without them, next to the raw figures."""
+    identity = identity or PhotoIdentity()
+    out = []
+    for row in rows:
+        if row.label == 0 and any(identity.same(a, b) for a in row.images_a for b in row.images_b):
+            out.append(row)
+    return out
 
 
 def run_pairs(

@@ -71,3 +71,15 @@ def test_the_same_seed_builds_the_same_set(luma_dir, tmp_path):
     assert a.pairs_csv.read_bytes() == b.pairs_csv.read_bytes()
     for row in _rows(a.pairs_csv):
         assert (a.out / row["image_b"]).read_bytes() == (b.out / row["image_b"]).read_bytes()
+
+
+def test_a_colourway_filed_with_our_very_photo_never_becomes_an_other_colour_negative(luma_dir, tmp_path):
+    # luma_dev files one main shot under mp09 black and mp09 blue; red is a real other colour.
+    # Several seeds: a random pick among black's and blue's siblings would hit the twin often.
+    pairs: set[tuple[str, str]] = set()
+    for seed in range(6):
+        result = build(luma_dir, tmp_path / str(seed), styles=["mp09"], n_distractors=2, holdout_every=0, seed=seed)
+        pairs |= {(r["a_sku_colour"], r["b_sku_colour"]) for r in _rows(result.pairs_csv)
+                  if r["kind"].startswith("other_colour:")}
+    assert pairs and not pairs & {("mp09-black", "mp09-blue"), ("mp09-blue", "mp09-black")}
+    assert all("mp09-red" in pair for pair in pairs)

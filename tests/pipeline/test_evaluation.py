@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -117,3 +118,25 @@ def test_rescoring_stored_evidence_under_another_policy():
     strict = DecisionPolicy(review_threshold=0.99, auto_threshold=0.995)
     assert ev.rescore([outcome], DecisionPolicy())[0].bucket == "review"
     assert ev.rescore([outcome], strict)[0].bucket == "reject"
+
+
+def test_same_photo_negatives_are_found_but_a_colourway_that_differs_only_in_its_trim_is_not(tmp_path, luma):
+    # luma_dev files the very same main shot under mp09 black and mp09 blue; ws03's colourways
+    # are different photos. A re-encode at lower quality is still the same photo.
+    black, blue = luma("mp09-black_main.jpg"), luma("mp09-blue_main.jpg")
+    paths = {}
+    for name, img, quality in (("black", black, 95), ("blue", blue, 70)):
+        paths[name] = str(tmp_path / f"{name}.jpg")
+        img.save(paths[name], quality=quality)
+    # Our photo with only a small patch (a logo, 3 % of the picture) in another colour.
+    trim = np.asarray(black).copy()
+    h, w = trim.shape[:2]
+    trim[int(h * 0.3): int(h * 0.3) + int(h * 0.17), int(w * 0.4): int(w * 0.4) + int(w * 0.17)] = (200, 30, 30)
+    paths["trim"] = str(tmp_path / "trim.jpg")
+    Image.fromarray(trim).save(paths["trim"], quality=95)
+    rows = [
+        ev.PairRow(images_a=[paths["black"]], images_b=[paths["blue"]], label=0, kind="colour-variant"),
+        ev.PairRow(images_a=[paths["black"]], images_b=[paths["trim"]], label=0, kind="colour-variant"),
+        ev.PairRow(images_a=[paths["black"]], images_b=[paths["blue"]], label=1, kind="same"),
+    ]
+    assert ev.same_photo_negatives(rows) == [rows[0]]

@@ -64,7 +64,23 @@ class Command(BaseCommand):
         report["embedder"] = kit.cache.embedder
         report["errors"] = len(errors)
         report["stages"] = kit.comparer.totals.as_dict()
+        # Label noise the pipeline cannot see: a negative whose two sides are the same photo.
+        noise = {id(r) for r in evaluation.same_photo_negatives(rows)}
+        report["same_photo_negatives"] = [
+            {"image_a": "|".join(o.row.images_a), "image_b": "|".join(o.row.images_b), "kind": o.row.kind,
+             "bucket": o.scored.bucket}
+            for o in results if id(o.row) in noise
+        ]
+        report["excluding_same_photo_negatives"] = (
+            evaluation.metrics([o.scored for o in results if id(o.row) not in noise], per_kind=False) if noise else None
+        )
         self.stdout.write(evaluation.format_metrics(report))
+        if noise:
+            self.stdout.write(
+                f"{len(noise)} negative pair(s) show the very same photo on both sides (the data files one picture "
+                "under two products; only a title can separate them). Without them:\n  "
+                + evaluation.format_metrics(report["excluding_same_photo_negatives"])
+            )
         for o in errors[:5]:
             self.stderr.write(f"error: {o.row.images_a} vs {o.row.images_b}: {o.error}")
         if json_out:
