@@ -10,6 +10,17 @@ app = Celery("pricematch")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Periodic work, sent by one `celery -A config beat` process (the demo runs it inside its worker, -B).
+# llm_batch_resume polls every open Batch API job (collect → write-back → escalation) and submits
+# pairs a dead worker left awaiting. Batch answers take minutes to hours, so 5 minutes loses little.
+app.conf.beat_schedule = {
+    "llm-batch-resume": {
+        "task": "matcher.tasks.llm_batch_resume",
+        "schedule": 5 * 60.0,
+        "options": {"queue": "llm", "expires": 4 * 60},
+    },
+}
+
 
 @worker_process_init.connect
 def _limit_threads(**_: object) -> None:

@@ -233,6 +233,13 @@ GEMINI_RPM = env.int("GEMINI_RPM", default=300)
 GEMINI_TPM = env.int("GEMINI_TPM", default=1_000_000)
 GEMINI_TIMEOUT_S = env.float("GEMINI_TIMEOUT_S", default=60.0)
 GEMINI_MAX_RETRIES = env.int("GEMINI_MAX_RETRIES", default=4)
+# First retry waits up to this (full jitter), doubling per attempt; a provider's retry hint wins.
+GEMINI_BACKOFF_BASE_S = env.float("GEMINI_BACKOFF_BASE_S", default=1.0)
+# prompts/<version>.md; part of the verdict cache key and stored on every verdict.
+GEMINI_PROMPT_VERSION = env.str("GEMINI_PROMPT_VERSION", default="verify_v1")
+# A match run over at least this many (SKU, listing) pairs verifies through the Batch API (half
+# price, answers within hours); smaller runs and single SKUs verify online. 0: always online.
+GEMINI_BATCH_MIN_PAIRS = env.int("GEMINI_BATCH_MIN_PAIRS", default=2500)
 GEMINI_DAILY_SPEND_CAP_USD = Decimal(env.str("GEMINI_DAILY_SPEND_CAP_USD", default="20"))
 USD_TO_KRW = Decimal(env.str("USD_TO_KRW", default="1400"))
 # USD per million tokens (input, output); batch jobs are billed at half.

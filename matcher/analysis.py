@@ -176,6 +176,8 @@ class Toolkit:
     policy: DecisionPolicy
     thresholds: ThresholdSet
     timings: Counter
+    # Bulk mode: listing id → the marker of a pair awaiting its Batch API verdict (see matcher.llm).
+    llm_pending: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def toolkit(*, thresholds: ThresholdSet | None = None, with_ocr: bool = True) -> Toolkit:
@@ -345,6 +347,11 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
         _refresh_money_at_risk(product_id)
     write_s = time.perf_counter() - t
 
+    # Bulk mode: the pairs just written as awaiting go to the Batch API (or get their cached verdicts).
+    t = time.perf_counter()
+    _submit_awaiting(kit, counts=out.counts)
+    kit.timings["llm"] += time.perf_counter() - t
+
     stats = kit.comparer.totals.as_dict()
     for key, value in stats.items():
         out.counts[f"stage:{key}"] += value
@@ -357,6 +364,16 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
     return out
 
 
+def _llm_images(product: Product, listing: Listing, comp: Comparison, kit: Toolkit):
+    """The photo of each side that gave the best evidence, with the boxes of its best regions."""
+    ours = [pi.image for pi in product.ok_images[:5]]
+    theirs = [li.image for li in listing.ok_images]
+    bi, bj = comp.best_images or (0, 0)
+    a, b = ours[min(bi, len(ours) - 1)], theirs[min(bj, len(theirs) - 1)]
+    box_a, box_b = _best_boxes(comp, kit, [im.sha256 for im in ours], [im.sha256 for im in theirs])
+    return a, b, box_a, box_b
+
+
 def _verify_uncertain(results, kit: Toolkit, *, run_id: int | None, counts: Counter) -> None:
     from matcher import llm
 
@@ -367,15 +384,22 @@ def _verify_uncertain(results, kit: Toolkit, *, run_id: int | None, counts: Coun
     wanted = [(i, r) for i, r in enumerate(results) if llm.should_verify(r[3].decision, kit.policy)]
     if not wanted:
         return
+    if llm.batch_mode_for_run(run_id):
+        # Bulk: no online call. The pair is written as review (never auto) with a marker that
+        # _submit_awaiting turns into a Batch API request; the verdict is written back when collected.
+        for _, (product, listing, _, comp) in wanted:
+            a, b, box_a, box_b = _llm_images(product, listing, comp, kit)
+            kit.llm_pending[listing.id] = llm.batch_marker(
+                image_a=a.sha256, image_b=b.sha256, box_a=box_a, box_b=box_b, evidence=comp.evidence
+            )
+            comp.decision = llm.awaiting_decision(comp.decision)
+        counts["llm_batch_awaiting"] += len(wanted)
+        return
     requests = []
     for _, (product, listing, _, comp) in wanted:
-        ours = [pi.image for pi in product.ok_images[:5]]
-        theirs = [li.image for li in listing.ok_images]
-        bi, bj = comp.best_images or (0, 0)
-        a, b = ours[min(bi, len(ours) - 1)], theirs[min(bj, len(theirs) - 1)]
+        a, b, box_a, box_b = _llm_images(product, listing, comp, kit)
         a_img = image_input(a, kit.timings).load()
         b_img = image_input(b, kit.timings).load()
-        box_a, box_b = _best_boxes(comp, kit, [im.sha256 for im in ours], [im.sha256 for im in theirs])
         images_a = ([jpeg_bytes(a_img.crop(tuple(box_a)))] if box_a else []) + [jpeg_bytes(a_img)]
         images_b = ([jpeg_bytes(b_img.crop(tuple(box_b)))] if box_b else []) + [jpeg_bytes(b_img)]
         requests.append(
@@ -392,6 +416,36 @@ def _verify_uncertain(results, kit: Toolkit, *, run_id: int | None, counts: Coun
         if verdict.error:
             counts["llm_errors"] += 1
             comp.decision.reasons.append(f"LLM 검증 실패 — 자동 매칭 안 함: {verdict.error}")
+
+
+def _submit_awaiting(kit: Toolkit, *, counts: Counter) -> None:
+    """Bulk mode, after the batch's rows are written: send the awaiting pairs no job holds yet.
+
+    A pair whose request is already in flight (a re-processed or forced batch) keeps its job and is
+    not sent again. A failure here leaves the rows awaiting; the periodic sweep (llm_batch_resume)
+    submits them, so it must not fail the run batch.
+    """
+    if not kit.llm_pending:
+        return
+    from matcher import llm
+
+    ids = list(
+        Match.objects.filter(listing_id__in=list(kit.llm_pending), llm_batch_job__isnull=True).values_list(
+            "id", flat=True
+        )
+    )
+    if not ids:
+        return
+    try:
+        jobs = llm.batch_submit_awaiting(match_ids=ids)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:
+        log.exception("submitting %d awaiting pairs to the Batch API failed", len(ids))
+        counts["llm_batch_submit_errors"] += 1
+        return
+    counts["llm_batch_jobs"] += len(jobs)
+    counts["llm_batch_requests"] += sum(len(j.requests) for j in jobs)
 
 
 _LABEL = re.compile(r"^(ours|theirs)\[(\d+)\]\.(\w+)")
@@ -467,6 +521,8 @@ def _write_decisions(rows, kit: Toolkit, *, run_id: int | None, counts: Counter)
             status = STATUS_FOR_BUCKET[bucket]
             llm_cost = Decimal(comp.evidence.llm.cost_usd) if comp.evidence.llm is not None else Decimal(0)
             previous = Match.objects.select_for_update().filter(listing=listing).first()
+            evidence = evidence_json(comp, our_shas=our_shas, their_shas=their_shas, kit=kit)
+            llm_batch_job_id = _llm_pending_evidence(evidence, kit.llm_pending.get(listing.id), previous)
             Match.objects.update_or_create(
                 listing=listing,
                 defaults=dict(
@@ -476,7 +532,8 @@ def _write_decisions(rows, kit: Toolkit, *, run_id: int | None, counts: Counter)
                     decided_by_human=False,
                     confidence=Decimal(str(round(comp.decision.confidence, 4))),
                     reasons=comp.decision.reasons,
-                    evidence=evidence_json(comp, our_shas=our_shas, their_shas=their_shas, kit=kit),
+                    evidence=evidence,
+                    llm_batch_job_id=llm_batch_job_id,
                     embedder=kit.cache.embedder,
                     prompt_version=comp.evidence.llm.prompt_version if comp.evidence.llm is not None else "",
                     thresholds=kit.thresholds,
@@ -490,6 +547,27 @@ def _write_decisions(rows, kit: Toolkit, *, run_id: int | None, counts: Counter)
             if previous is None or previous.status != status or status == Match.Status.MATCHED:
                 changed = True
     return changed
+
+
+def _llm_pending_evidence(
+    evidence: dict[str, Any], marker: dict[str, Any] | None, previous: Match | None
+) -> int | None:
+    """Bulk mode: put the awaiting marker into the evidence; returns the Batch API job that keeps holding the
+    pair (its request, same photos and prompt, is still in flight), else None — a new request is due."""
+    if marker is None:
+        return None
+    from matcher import llm
+
+    held = (
+        previous is not None
+        and previous.llm_batch_job_id is not None
+        and not previous.decided_by_human
+        and llm.batch_job_open(previous.llm_batch_job_id)
+    )
+    before = (previous.evidence or {}).get("llm_pending") if held else None
+    marker, keep = llm.marker_carry(before, marker)
+    evidence["llm_pending"] = marker
+    return previous.llm_batch_job_id if keep and previous is not None else None
 
 
 def _refresh_money_at_risk(product_id: int) -> None:

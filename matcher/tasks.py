@@ -42,26 +42,32 @@ def image_fetch_product_images(self, product_id: int) -> dict:
 
 # --- LLM ------------------------------------------------------------------------------------------
 # Routed to the `llm` queue by the llm_ prefix, so paid calls scale (and stop) on their own workers.
-LLM_BATCH_POLL_SECONDS = 60
 
 
 @shared_task(name="matcher.tasks.llm_batch_poll", acks_late=True)
 def llm_batch_poll(job_id: int) -> str:
-    """Poll one Batch API job; collect it when done, else look again in a minute. Safe to run twice."""
-    from matcher.llm import batch_poll_and_collect
-    from matcher.models import LlmBatchJob
+    """Poll one Batch API job once; collect it (and write its verdicts back) when done. Safe to run twice.
 
-    job = batch_poll_and_collect(job_id=job_id)
-    if job.state in (LlmBatchJob.State.PREPARING, LlmBatchJob.State.SUBMITTED):
-        llm_batch_poll.apply_async((job_id,), countdown=LLM_BATCH_POLL_SECONDS)
-    return job.state
+    It does not re-enqueue itself: llm_batch_resume (celery beat, every 5 minutes) polls every open
+    job, so a job is never polled by several chains at once however often workers restart."""
+    from matcher.llm import batch_poll_and_collect
+
+    return batch_poll_and_collect(job_id=job_id).state
 
 
 @shared_task(name="matcher.tasks.llm_batch_resume", acks_late=True)
 def llm_batch_resume() -> int:
-    """After a restart (or from a periodic schedule): start polling every job still open."""
-    from matcher.llm import batch_jobs_open
+    """Periodic (celery beat) and after a restart: submit awaiting pairs a dead worker left without a
+    job, then start polling every job still open. Safe to run twice: a duplicate poll finds the job
+    collected and stops. Returns the number of open jobs."""
+    from matcher.llm import batch_jobs_open, batch_submit_awaiting
 
+    try:
+        batch_submit_awaiting()
+    except Exception:  # polling must go on even if the sweep meets a bad row
+        import logging
+
+        logging.getLogger(__name__).exception("sweep of pairs awaiting a batch verdict failed")
     ids = list(batch_jobs_open())
     for job_id in ids:
         llm_batch_poll.delay(job_id)

@@ -42,3 +42,33 @@ def sleeps(monkeypatch) -> list[float]:
 
     monkeypatch.setattr(llm, "_sleep", sleep)
     return recorded
+
+
+@pytest.fixture
+def reprice_messages(settings):
+    """The pricing.tasks.reprice_product_task messages on the real Redis broker, as argument reprs; the
+    ones this test read are removed at the end (other suites share the queue)."""
+    import json
+
+    import redis
+
+    url = settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1).replace("?virtual_host=", "?db=", 1)
+    client = redis.Redis.from_url(url)
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    before = set(client.lrange(queue, 0, -1))
+    taken: list[bytes] = []
+
+    def read() -> list[str]:
+        found = []
+        for raw in client.lrange(queue, 0, -1):
+            if raw in before:
+                continue
+            headers = json.loads(raw).get("headers", {})
+            if headers.get("task") == "pricing.tasks.reprice_product_task":
+                found.append(headers.get("argsrepr", ""))
+                taken.append(raw)
+        return found
+
+    yield read
+    for raw in taken:
+        client.lrem(queue, 0, raw)
