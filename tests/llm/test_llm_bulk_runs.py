@@ -391,8 +391,31 @@ def test_the_sweep_submits_pairs_a_dead_worker_left_without_a_job(bulk, monkeypa
 
 def test_the_beat_schedule_runs_llm_batch_resume_every_five_minutes_on_the_llm_queue():
     from config.celery import app
+    from matcher.tasks import llm_batch_resume
 
-    [entry] = [e for e in app.conf.beat_schedule.values() if e["task"] == "matcher.tasks.llm_batch_resume"]
+    [entry] = [e for e in app.conf.beat_schedule.values() if e["task"] == llm_batch_resume.name]
     assert entry["schedule"] == 300
     assert entry["options"]["queue"] == "llm"
-    assert "matcher.tasks.llm_batch_resume" in app.tasks
+
+
+def test_beat_sends_llm_batch_resume_to_the_llm_queue(settings):
+    import json
+
+    import redis
+    from celery.beat import Scheduler
+
+    from config.celery import app
+
+    url = settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1).replace("?virtual_host=", "?db=", 1)
+    client = redis.Redis.from_url(url)
+    before = set(client.lrange("llm", 0, -1))
+    scheduler = Scheduler(app)
+
+    scheduler.apply_async(scheduler.schedule["llm-batch-resume"])
+
+    sent = [raw for raw in client.lrange("llm", 0, -1) if raw not in before]
+    try:
+        assert [json.loads(raw)["headers"]["task"] for raw in sent] == ["matcher.tasks.llm_batch_resume"]
+    finally:
+        for raw in sent:
+            client.lrem("llm", 0, raw)

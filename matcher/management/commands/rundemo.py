@@ -59,9 +59,12 @@ class Command(BaseCommand):
         fresh = self._ensure_demo_data()
 
         env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1")}
+        # -B: this one worker also runs celery beat (the periodic tasks in config/celery.py); fine on one
+        # machine, while several machines run exactly one separate `celery beat` (see README).
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
-             "-Q", "default,ingest,vision,llm", "--concurrency=2", "-n", "demo@%h"],
+             "-Q", "default,ingest,vision,llm", "--concurrency=2", "-n", "demo@%h",
+             "-B", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
             env=env,
             stdout=open(settings.VAR_DIR / "worker.log", "ab"),
             stderr=subprocess.STDOUT,
