@@ -61,7 +61,11 @@ def embedder():
             pretrained=settings.OPEN_CLIP_PRETRAINED,
             threads=_threads(),
         )
-    return load_stage("matcher.pipeline.embed.EfficientNetLiteEmbedder", threads=_threads())
+    return load_stage(
+        "matcher.pipeline.embed.EfficientNetLiteEmbedder",
+        threads=_threads(),
+        runtime=getattr(settings, "MATCHER_EMBEDDER_RUNTIME", "onnx"),
+    )
 
 
 def embedder_key(emb) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,6 +60,73 @@ def test_efficientnet_embeddings_are_normalised_batched_and_deterministic(effici
 def test_two_shots_of_one_jacket_are_closer_than_a_bus(efficientnet, luma, bus):
     front, back, street = efficientnet.embed([luma("mj08-gray_main.jpg"), luma("mj08-gray_back.jpg"), bus])
     assert front @ back > front @ street + 0.2
+
+
+# --- EfficientNet-Lite2 in ONNX Runtime ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def weights_copy(tmp_path_factory):
+    """The Lite2 weights in a scratch folder, so the exported graph lands there and not in var/models."""
+    import shutil
+
+    from matcher.pipeline.weights import EFFICIENTNET_LITE2, default_path
+
+    source = default_path(EFFICIENTNET_LITE2)
+    if not source.is_file():
+        pytest.skip(f"{source} is missing; run `python -m matcher.pipeline.weights fetch`")
+    folder = tmp_path_factory.mktemp("lite2")
+    return Path(shutil.copy(source, folder / EFFICIENTNET_LITE2.filename))
+
+
+@pytest.mark.slow
+def test_onnx_runtime_gives_the_pytorch_vectors_on_real_photos(weights_copy, efficientnet, luma, bus, zidane, threads):
+    from matcher.pipeline.embed import EfficientNetLiteEmbedder, onnx_path_for
+
+    eager = EfficientNetLiteEmbedder(weights_copy, threads=threads, runtime="torch")
+    onnx = EfficientNetLiteEmbedder(weights_copy, threads=threads, runtime="onnx")
+    photos = [luma(n) for n in ("mj08-green_main.jpg", "mj08-gray_back.jpg", "mh02-black_alt1.jpg")]
+    # Crops of odd sizes, as the region finder hands them over (letterboxed inside the embedder).
+    photos += [bus, zidane, bus.crop((40, 200, 300, 900)), photos[0].crop((100, 150, 420, 400))]
+
+    a, b = eager.embed(photos), onnx.embed(photos)
+
+    assert onnx.runtime == "onnx" and eager.runtime == "torch"
+    assert onnx_path_for(weights_copy, onnx.arch, onnx.image_size).is_file()
+    # Same weights, same key: vectors from either runtime share the analysis cache and Region rows.
+    assert (onnx.name, onnx.checkpoint_hash, onnx.dim) == (eager.name, eager.checkpoint_hash, eager.dim)
+    assert b.shape == a.shape == (7, 1280) and b.dtype == np.float32
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert float((a * b).sum(axis=1).min()) >= 0.9999
+    # Batching does not change a vector, and the shared-path default embedder agrees too.
+    assert np.allclose(np.concatenate([onnx.embed([p]) for p in photos[:3]]), b[:3], atol=1e-4)
+    assert float((efficientnet.embed(photos[:2]) * b[:2]).sum(axis=1).min()) >= 0.9999
+    assert onnx.embed([]).shape == (0, 1280)
+
+
+@pytest.mark.slow
+def test_onnx_runtime_falls_back_to_pytorch_when_the_graph_cannot_be_exported(weights_copy, tmp_path, monkeypatch, bus, threads):
+    import shutil
+
+    from matcher.pipeline import embed
+
+    lonely = Path(shutil.copy(weights_copy, tmp_path / weights_copy.name))
+
+    def no_exporter(*args, **kwargs):
+        raise ImportError("No module named 'onnx'")
+
+    monkeypatch.setattr(embed, "export_onnx", no_exporter)
+    embedder = embed.EfficientNetLiteEmbedder(lonely, threads=threads, runtime="onnx")
+    assert embedder.runtime == "torch"
+    assert embedder.embed([bus]).shape == (1, 1280)
+    assert not embed.onnx_path_for(lonely, embedder.arch, embedder.image_size).exists()
+
+
+def test_an_unknown_embedder_runtime_is_refused(tmp_path):
+    from matcher.pipeline.embed import EfficientNetLiteEmbedder
+
+    with pytest.raises(ValueError, match="runtime"):
+        EfficientNetLiteEmbedder(tmp_path / "missing.pth", runtime="tensorrt")
 
 
 # --- open_clip, through a state dict saved to a file --------------------------------------------
