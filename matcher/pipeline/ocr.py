@@ -5,10 +5,18 @@ tesseract-ocr, tesseract-ocr-kor), `available()` is False and the pipeline runs 
 OCR. Tesseract reads clean text (size charts, product-number labels) well and stylised
 text over photos poorly, so the comparer only lets OCR confirm a product number, never
 count against one.
+
+Each image goes to one `tesseract stdin stdout` process as an uncompressed greyscale PGM
+(pytesseract's PNG temp file cost ~15 % of the OCR time in encoding alone), with OpenMP
+held to one thread: on a worker that already keeps its cores busy, Tesseract's own threads
+only spin (same text, about 30 % less CPU per image measured on the benchmark images).
 """
 from __future__ import annotations
 
+import io
+import os
 import shutil
+import subprocess
 from functools import lru_cache
 
 from PIL import Image, ImageOps
@@ -32,6 +40,7 @@ class TesseractOcr:
     max_side: images are scaled so their longer side is at most this (Tesseract time
         grows with pixels; 1600 keeps small print readable).
     psm: page segmentation mode; 11 ("sparse text") finds text scattered over a photo.
+    threads: OpenMP threads of the Tesseract process (OMP_THREAD_LIMIT).
     """
 
     name = "tesseract"
@@ -44,12 +53,14 @@ class TesseractOcr:
         psm: int = 11,
         timeout_seconds: float = 20.0,
         tesseract_cmd: str | None = None,
+        threads: int = 1,
     ) -> None:
         self.languages = languages
         self.max_side = max_side
         self.psm = psm
         self.timeout_seconds = timeout_seconds
         self.tesseract_cmd = tesseract_cmd or shutil.which("tesseract") or "tesseract"
+        self.threads = threads
 
     def available(self) -> bool:
         try:
@@ -64,9 +75,6 @@ class TesseractOcr:
         """The text Tesseract finds, '' if none; raises RuntimeError if OCR is unavailable."""
         if not self.available():
             raise RuntimeError("tesseract with languages %s is not installed" % self.languages)
-        import pytesseract
-
-        pytesseract.pytesseract.tesseract_cmd = self.tesseract_cmd
         gray = ImageOps.grayscale(image)
         scale = min(1.0, self.max_side / max(gray.size))
         if scale < 1.0:
@@ -74,10 +82,17 @@ class TesseractOcr:
         elif max(gray.size) < 600:
             # Tesseract wants text at least ~20 px tall; small web images get a 2× upscale.
             gray = gray.resize((gray.width * 2, gray.height * 2), Image.LANCZOS)
+        pgm = io.BytesIO()
+        gray.save(pgm, "PPM")  # mode L → binary PGM, which Leptonica reads from stdin
+        env = {**os.environ, "OMP_THREAD_LIMIT": str(max(1, self.threads))}
         try:
-            text = pytesseract.image_to_string(
-                gray, lang=self.languages, config=f"--psm {self.psm}", timeout=self.timeout_seconds
+            done = subprocess.run(
+                [self.tesseract_cmd, "stdin", "stdout", "-l", self.languages, "--psm", str(self.psm)],
+                input=pgm.getvalue(), capture_output=True, env=env, timeout=self.timeout_seconds,
             )
-        except RuntimeError:  # pytesseract raises RuntimeError on timeout
+        except subprocess.TimeoutExpired:
             return ""
+        if done.returncode != 0:
+            raise RuntimeError(f"tesseract failed ({done.returncode}): {done.stderr.decode(errors='replace')[-500:]}")
+        text = done.stdout.decode("utf-8", errors="replace")
         return "\n".join(line.strip() for line in text.splitlines() if line.strip())

@@ -57,3 +57,17 @@ def test_a_missing_binary_is_unavailable_not_an_error():
 
 def test_a_missing_language_is_unavailable():
     assert TesseractOcr(languages="kor+xyz").available() is False
+
+
+def test_it_reads_the_same_text_as_pytesseract_did_on_a_product_photo_banner(ocr):
+    # The stage feeds Tesseract a PGM on stdin with one OpenMP thread instead of pytesseract's PNG
+    # temp file; the text must not change.
+    import pytesseract
+
+    image = label(["리퍼 상품 NJ1DP85A", "SALE 30% 해외배송"], size=(520, 200))  # small: the 2× upscale path
+    gray = image.convert("L").resize((1040, 400), Image.LANCZOS)
+    pytesseract.pytesseract.tesseract_cmd = ocr.tesseract_cmd
+    expected = pytesseract.image_to_string(gray, lang=ocr.languages, config=f"--psm {ocr.psm}")
+    expected = "\n".join(line.strip() for line in expected.splitlines() if line.strip())
+    assert ocr.read(image) == expected
+    assert "NJ1DP85A" in expected.replace(" ", "")
