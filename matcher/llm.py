@@ -211,8 +211,17 @@ def spend_for_product(product_id: int) -> Spend:
     return _spend(LlmVerdictRecord.objects.filter(product_id=product_id))
 
 
+def committed_batch_usd(*, exclude_job_id: int | None = None) -> Decimal:
+    """The estimated cost of Batch API jobs still out: billed (and recorded) only once collected."""
+    jobs = LlmBatchJob.objects.filter(state__in=[LlmBatchJob.State.PREPARING, LlmBatchJob.State.SUBMITTED])
+    if exclude_job_id is not None:
+        jobs = jobs.exclude(id=exclude_job_id)
+    return jobs.aggregate(usd=Sum("cost_usd"))["usd"] or Decimal(0)
+
+
 def spend_cap_reached() -> bool:
-    return spend_today().usd >= settings.GEMINI_DAILY_SPEND_CAP_USD
+    """Today's spend plus what open batch jobs are expected to cost has reached the daily cap."""
+    return spend_today().usd + committed_batch_usd() >= settings.GEMINI_DAILY_SPEND_CAP_USD
 
 
 def _cap_error() -> str:
@@ -470,8 +479,7 @@ def _estimate_usd(todo: list[_Todo], *, model: str, version: str) -> Decimal:
 def _batch_cap_exceeded(estimate: Decimal, *, job_id: int) -> bool:
     """Batch verdicts are billed (and recorded) only when collected, so jobs still open count with their
     estimate: otherwise a whole-catalogue run could submit far past the daily cap before the first answer."""
-    others = LlmBatchJob.objects.filter(state__in=_OPEN_STATES).exclude(id=job_id)
-    committed = others.aggregate(usd=Sum("cost_usd"))["usd"] or Decimal(0)
+    committed = committed_batch_usd(exclude_job_id=job_id)
     return spend_today().usd + committed + estimate >= settings.GEMINI_DAILY_SPEND_CAP_USD
 
 
@@ -485,7 +493,7 @@ def _job_send(job: LlmBatchJob, todo: list[_Todo]) -> LlmBatchJob:
         job.refresh_from_db()
         return job
     estimate = _estimate_usd(todo, model=job.model, version=job.prompt_version)
-    if spend_cap_reached() or _batch_cap_exceeded(estimate, job_id=job.id):
+    if _batch_cap_exceeded(estimate, job_id=job.id):
         return _fail(job, _cap_error())
     # Counted against the cap from now on, until the collected cost replaces it.
     LlmBatchJob.objects.filter(id=job.id).update(cost_usd=estimate)

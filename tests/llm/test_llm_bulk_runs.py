@@ -297,6 +297,17 @@ def test_open_jobs_count_against_the_cap_with_their_estimate(bulk, settings):
     assert "spend cap" in match_of(other, "unsure").evidence["llm"]["error"]
 
 
+def test_online_calls_also_count_the_jobs_still_out(bulk, settings):
+    from tests.llm.pairs import pair
+
+    run([sku("unsure").id])
+    settings.GEMINI_DAILY_SPEND_CAP_USD = LlmBatchJob.objects.get().cost_usd  # filled by the open job
+
+    [verdict] = llm.verify_pairs(pairs=[pair(9)], run_id=None, product_id=None)
+
+    assert "spend cap" in verdict.error and bulk.generate_count() == 0
+
+
 # --- escalation ------------------------------------------------------------------------------------
 
 
