@@ -83,6 +83,13 @@ def test_longer_terms_win_and_consume_their_characters(lexicon):
     assert extract("패딩 조끼", lexicon)["garment"] == {"vest"}
 
 
+def test_a_returns_policy_is_not_a_returned_item(lexicon):
+    # Shop banners promise "무료반품" (free returns); "반품" alone marks a returned, resold item.
+    for banner in ("BEST ★ 인기상품 ★ 무료반품", "교환/반품 안내", "반품 배송비 3,000원", "반품 가능"):
+        assert "condition" not in extract(banner, lexicon), banner
+    assert extract("반품 상품 특가", lexicon)["condition"] == {"refurb"}
+
+
 def test_latin_terms_must_stand_as_words(lexicon):
     # "jr" inside a product number is not the junior size range.
     assert "audience" not in extract("NJ1JR55 다운", lexicon)
