@@ -937,6 +937,7 @@ def _apply_verdicts(items: list[_Item], *, job_id: int | None) -> WriteBack:
             counts[match.bucket] -= 1
             counts[decision.bucket] += 1
             counts["llm_batch_applied"] += 1
+            counts["llm_pairs"] += 1  # as online: pairs that got a verdict (the run page shows it)
             if verdict.error:
                 counts["llm_errors"] += 1
 

@@ -193,7 +193,8 @@ def test_collecting_writes_each_verdict_back_to_its_match(bulk, django_capture_o
     assert llm.spend_for_product(product.id).calls == 2
     # The run's counts follow, and pricing hears about the new automatic match like after a run.
     r.refresh_from_db()
-    assert r.counts["auto"] == 1 and r.counts["review"] == 1 and r.counts["llm_batch_applied"] == 2
+    assert r.counts["auto"] == 1 and r.counts["review"] == 1
+    assert r.counts["llm_batch_applied"] == r.counts["llm_pairs"] == 2 and r.counts["llm_errors"] == 1
     assert f"({product.id}, 'match_run')" in reprice_messages()
     # The job keeps what became of each pair.
     applied = {k: v for meta in job.requests for k, v in meta["applied"].items()}
