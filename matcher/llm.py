@@ -875,7 +875,8 @@ def _apply_verdicts(items: list[_Item], *, job_id: int | None) -> WriteBack:
 
         verdict = item.verdict
         if marker.get("stage") == "escalate":
-            verdict = _combine(verdict_from_evidence(marker.get("fast") or {}), verdict)
+            fast = marker.get("fast")
+            verdict = _combine(verdict_from_evidence(fast), verdict) if fast else verdict
         else:
             band = tuple(marker["escalate_band"]) if marker.get("escalate_band") else None
             strong_model = marker["escalation_model"]
