@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
@@ -361,6 +362,20 @@ class PairComparer:
         self.mapped_colour_trusted_inliers = mapped_colour_trusted_inliers
         self.embedder_label = f"{embedder.name}@{getattr(embedder, 'checkpoint_hash', '')}"
         self.totals = StageCounts()
+        # Decoded photos with their colour conversions, by sha256: our SKU's few photos are
+        # compared with every listing of the batch, so they stay at the front.
+        self._prepared: OrderedDict[str, F.PreparedImage] = OrderedDict()
+        self.max_prepared = 8
+
+    def _prepared_image(self, ref: ImageInput) -> F.PreparedImage:
+        found = self._prepared.get(ref.sha256)
+        if found is None:
+            found = F.PreparedImage(np.asarray(ref.load()))
+            self._prepared[ref.sha256] = found
+            while len(self._prepared) > self.max_prepared:
+                self._prepared.popitem(last=False)
+        self._prepared.move_to_end(ref.sha256)
+        return found
 
     # -- per-image analysis --
 
@@ -403,7 +418,8 @@ class PairComparer:
                     colours = previous.colours
                 else:
                     rgb = np.asarray(pixels[i])
-                    colours = [F.colour_signature(rgb, region) for region in found_regions[i]]
+                    lab = F.rgb_to_lab(rgb) if found_regions[i] else None
+                    colours = [F.colour_signature(rgb, region, lab=lab) for region in found_regions[i]]
                     stats.colour_signatures += len(colours)
                 analysis = ImageAnalysis(
                     sha256=images[i].sha256,
@@ -667,16 +683,16 @@ class PairComparer:
             on_garment = match.within(tuple(region.box.as_list()))
             agreement = on_garment.colour_agreement
             if on_garment.inliers >= 4 and match.transform is not None:
-                rgb_a = np.asarray(ours.images[i].load())
-                rgb_b = np.asarray(theirs.images[j].load())
-                mask = F.garment_mask(rgb_a, region)
-                in_place = F.in_place_colour(rgb_a, mask, rgb_b, match.transform)
+                image_a = self._prepared_image(ours.images[i])
+                image_b = self._prepared_image(theirs.images[j])
+                mask = F.garment_mask(image_a.rgb, region, lab=image_a.lab)
+                in_place = F.in_place_colour(image_a, mask, image_b, match.transform)
                 if in_place is not None:
                     agreement = in_place.agreement
                 if on_garment.inliers >= self.mapped_colour_min_inliers:
                     # Our garment found in their photo: read its colour there, whatever regions
                     # their photo was split into (a collage tile the pose model missed, a crop).
-                    d = _mapped_colour_distance(rgb_a, mask, rgb_b, match.transform)
+                    d = _mapped_colour_distance(image_a, mask, image_b, match.transform)
                     if d is not None and (mapped_colour is None or d < mapped_colour):
                         mapped_colour = d
                     if in_place is not None and (
@@ -758,21 +774,21 @@ def _smaller(a: float | None, b: float | None) -> float | None:
 
 
 def _mapped_colour_distance(
-    rgb_a: np.ndarray, mask_a: np.ndarray, rgb_b: np.ndarray, transform: np.ndarray
+    image_a: F.PreparedImage, mask_a: np.ndarray, image_b: F.PreparedImage, transform: np.ndarray
 ) -> float | None:
     """Colour distance between our garment and the same place in their photo under `transform`,
     both read over the part of the garment that lands inside their photo."""
     import cv2
 
-    hb, wb = rgb_b.shape[:2]
-    ha, wa = rgb_a.shape[:2]
+    hb, wb = image_b.rgb.shape[:2]
+    ha, wa = image_a.rgb.shape[:2]
     warped = cv2.warpAffine(mask_a.astype(np.uint8), transform.astype(np.float64), (wb, hb), flags=cv2.INTER_NEAREST) > 0
     # The part of our mask that lands inside their photo, back in our coordinates.
     back = cv2.warpAffine(
         np.ones((hb, wb), np.uint8), transform.astype(np.float64), (wa, ha), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
     ) > 0
-    ours = F.colour_signature_in_mask(rgb_a, mask_a & back)
-    theirs = F.colour_signature_in_mask(rgb_b, warped)
+    ours = F.colour_signature_in_mask(image_a, mask_a & back)
+    theirs = F.colour_signature_in_mask(image_b, warped)
     if ours is None or theirs is None:
         return None
     return F.colour_distance(ours, theirs)

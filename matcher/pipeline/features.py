@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -62,6 +63,40 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 def image_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# The light blur in_place_colour puts on our photo before reading it (a kernel side in pixels).
+IN_PLACE_BLUR = 5
+
+
+class PreparedImage:
+    """One photo's pixels with the conversions several evidence functions need, each made once.
+
+    A pair comparison reads the same photo's CIELAB for its garment mask, its colour through
+    the keypoint transform and its in-place colour, for each of up to three image pairs;
+    converting the whole photo once instead of every time is the same arithmetic, done once.
+    """
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb
+
+    @cached_property
+    def lab(self) -> np.ndarray:
+        return rgb_to_lab(self.rgb)
+
+    @cached_property
+    def blurred(self) -> np.ndarray:
+        import cv2
+
+        return cv2.GaussianBlur(self.rgb, (IN_PLACE_BLUR, IN_PLACE_BLUR), 0)
+
+    @cached_property
+    def blurred_lab(self) -> np.ndarray:
+        return rgb_to_lab(self.blurred)
+
+
+def _pixels_of(image: "Image.Image | np.ndarray | PreparedImage") -> np.ndarray:
+    return image.rgb if isinstance(image, PreparedImage) else to_rgb_array(image)
 
 
 # --- colour ------------------------------------------------------------------------
@@ -185,6 +220,7 @@ def garment_mask(
 
     foreground: an optional boolean mask from background removal; without it the
     background is estimated from the image border (plain studio or flat backgrounds).
+    lab: the image in CIELAB (rgb_to_lab), when the caller already has it.
     """
     import cv2
 
@@ -195,35 +231,42 @@ def garment_mask(
     if polygon is not None:
         cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
     box = region.box
+    # Everything below happens inside the region's box (the mask is empty outside it), so the
+    # per-pixel colour tests run over the box only.
+    window = (slice(max(0, box.y0), box.y1), slice(max(0, box.x0), box.x1))
     region_mask = np.zeros((h, w), np.uint8)
-    region_mask[max(0, box.y0) : box.y1, max(0, box.x0) : box.x1] = 1
+    region_mask[window] = 1
     # A side view squeezes the torso quad to a sliver: then the region's foreground is better.
     if polygon is None or (mask & region_mask).sum() < MIN_POLYGON_SHARE * max(1, box.area):
         mask = region_mask
     else:
         mask &= region_mask
-    keep = mask.astype(bool)
+    keep_full = mask.astype(bool)
+    keep = keep_full[window]
+    lab_box = lab[window]
     if foreground is not None:
-        keep &= foreground.astype(bool)
+        keep &= foreground.astype(bool)[window]
     else:
         bg = border_background(lab)
         if bg.plain:
-            not_bg = keep & (_delta_e(lab, bg.lab) > bg.tolerance)
+            not_bg = keep & (_delta_e(lab_box, bg.lab) > bg.tolerance)
             # In a close-up the garment itself fills the border: what looks like background
             # is the garment, unless it is studio white or grey.
             if bg.lab[0] > 80 and np.hypot(bg.lab[1], bg.lab[2]) < 12 or not_bg.sum() >= 0.25 * keep.sum():
                 keep = not_bg
     if region.keypoints:
-        skin_like = _skin_like(lab)
+        skin_like = _skin_like(lab_box)
         face = _skin_lab(lab, region)
         if face is not None:
-            skin_like |= _delta_e(lab, face) < 12.0
+            skin_like |= _delta_e(lab_box, face) < 12.0
         not_skin = keep & ~skin_like
         # A garment the colour of skin (beige, tan, pink) would vanish: then keep those pixels.
         # (A bra top or tank leaves far less than half the torso as cloth, hence a low bar.)
         if not_skin.sum() >= SKIN_KEEP_SHARE * keep.sum():
             keep = not_skin
-    return keep
+    out = np.zeros((h, w), bool)
+    out[window] = keep
+    return out
 
 
 def _skin_like(lab: np.ndarray) -> np.ndarray:
@@ -241,20 +284,30 @@ def colour_signature(
     foreground: np.ndarray | None = None,
     min_pixels: int = 200,
     seed: int = 0,
+    lab: np.ndarray | None = None,
 ) -> ColourSignature | None:
-    """Lab histogram and dominant colours of the garment in `region`; None if too few pixels."""
+    """Lab histogram and dominant colours of the garment in `region`; None if too few pixels.
+
+    lab: the image in CIELAB, when the caller converted it already (one photo, several regions)."""
     rgb = to_rgb_array(image)
-    lab = rgb_to_lab(rgb)
+    lab = rgb_to_lab(rgb) if lab is None else lab
     keep = garment_mask(rgb, region, foreground=foreground, lab=lab)
     return signature_of_pixels(lab[keep], min_pixels=min_pixels, seed=seed)
 
 
 def colour_signature_in_mask(
-    image: Image.Image | np.ndarray, mask: np.ndarray, *, min_pixels: int = 200, seed: int = 0
+    image: "Image.Image | np.ndarray | PreparedImage", mask: np.ndarray, *, min_pixels: int = 200, seed: int = 0
 ) -> ColourSignature | None:
-    """Colour signature of the pixels under a boolean mask (e.g. our garment mapped into their photo)."""
-    lab = rgb_to_lab(to_rgb_array(image))
-    return signature_of_pixels(lab[mask.astype(bool)], min_pixels=min_pixels, seed=seed)
+    """Colour signature of the pixels under a boolean mask (e.g. our garment mapped into their photo).
+
+    Only the masked pixels are converted to CIELAB (the conversion is per pixel, so this is the
+    same as converting the whole photo and then picking them), unless the photo comes prepared."""
+    mask = mask.astype(bool)
+    if isinstance(image, PreparedImage):
+        pixels = image.lab[mask]
+    else:
+        pixels = rgb_to_lab(to_rgb_array(image)[mask].reshape(-1, 1, 3)).reshape(-1, 3)
+    return signature_of_pixels(pixels, min_pixels=min_pixels, seed=seed)
 
 
 def signature_of_pixels(pixels: np.ndarray, *, min_pixels: int = 200, seed: int = 0) -> ColourSignature | None:
@@ -539,9 +592,9 @@ def warped_colour_agreement(
 
 
 def in_place_colour(
-    image_a: Image.Image | np.ndarray,
+    image_a: "Image.Image | np.ndarray | PreparedImage",
     mask_a: np.ndarray | None,
-    image_b: Image.Image | np.ndarray,
+    image_b: "Image.Image | np.ndarray | PreparedImage",
     transform: np.ndarray,
     *,
     tolerance: float = IN_PLACE_TOLERANCE,
@@ -564,7 +617,7 @@ def in_place_colour(
     """
     import cv2
 
-    rgb_a, rgb_b = to_rgb_array(image_a), to_rgb_array(image_b)
+    rgb_a, rgb_b = _pixels_of(image_a), _pixels_of(image_b)
     ha, wa = rgb_a.shape[:2]
     hb, wb = rgb_b.shape[:2]
     if mask_a is None:
@@ -582,11 +635,14 @@ def in_place_colour(
     if inside.sum() < 50:
         return None
     zoom = float(np.hypot(transform[0, 0], transform[1, 0]))
-    ka = 5
+    ka = IN_PLACE_BLUR
     kb = max(3, int(round(ka * zoom)) | 1)
-    blur_a = cv2.GaussianBlur(rgb_a, (ka, ka), 0)
-    blur_b = cv2.GaussianBlur(rgb_b, (kb, kb), 0)
-    lab_a = rgb_to_lab(blur_a)
+    prepared_a = image_a if isinstance(image_a, PreparedImage) else PreparedImage(rgb_a)
+    blur_a, lab_a = prepared_a.blurred, prepared_a.blurred_lab
+    if isinstance(image_b, PreparedImage) and kb == ka:
+        blur_b = image_b.blurred
+    else:
+        blur_b = cv2.GaussianBlur(rgb_b, (kb, kb), 0)
 
     def sample(px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = np.stack([px, py, np.ones_like(px)], axis=1).astype(np.float32) @ transform.T.astype(np.float32)
@@ -596,10 +652,21 @@ def in_place_colour(
     correct = _colour_fit(*sample(rng.integers(0, wa, max_samples), rng.integers(0, ha, max_samples)))
     ca = lab_a[ys[inside], xs[inside]]
     mx, my = mapped[inside, 0], mapped[inside, 1]
-    cb = correct(blur_b[np.round(my).astype(int), np.round(mx).astype(int)])
-    d = ca - cb
-    d[:, 0] *= LIGHTNESS_WEIGHT
-    delta = np.sqrt((d**2).sum(axis=1))
+    raw_b = blur_b[np.round(my).astype(int), np.round(mx).astype(int)]
+
+    def deltas(cb: np.ndarray) -> np.ndarray:
+        d = ca - cb
+        d[:, 0] *= LIGHTNESS_WEIGHT
+        return np.sqrt((d**2).sum(axis=1))
+
+    # The correction is fitted on the whole overlap, which is right for a tint or a brighter
+    # copy but wrong when the competitor put our cut-out on a new background (the fit then
+    # follows the new background and bends the garment's colours). A recolour disagrees
+    # with or without the correction, so the reading that agrees better is the one to keep.
+    delta = min(
+        (deltas(correct(raw_b)), deltas(rgb_to_lab(raw_b.reshape(-1, 1, 3)).reshape(-1, 3))),
+        key=lambda dl: float(np.quantile(dl, 0.75)),
+    )
     agrees = delta < tolerance
     agreement = float(agrees.mean())
     # Every colour of our garment must reappear in its place: a recoloured trim, liner or

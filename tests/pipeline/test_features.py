@@ -152,3 +152,68 @@ def test_in_place_colour_forgives_a_whole_photo_tint_but_not_a_dark_recolour(lum
 
     assert same.agreement >= 0.9 and same.distance < 0.3
     assert other.agreement < 0.5 and other.distance > same.distance
+
+
+# --- prepared photos: the same readings, converted once ------------------------------------------
+
+
+def _garment_mask_over_the_whole_photo(rgb: np.ndarray, region: Region) -> np.ndarray:
+    """garment_mask as it was before it worked inside the region's box: the reference."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    lab = F.rgb_to_lab(rgb)
+    mask = np.zeros((h, w), np.uint8)
+    polygon = F.garment_polygon(region)
+    if polygon is not None:
+        cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
+    box = region.box
+    region_mask = np.zeros((h, w), np.uint8)
+    region_mask[max(0, box.y0) : box.y1, max(0, box.x0) : box.x1] = 1
+    if polygon is None or (mask & region_mask).sum() < F.MIN_POLYGON_SHARE * max(1, box.area):
+        mask = region_mask
+    else:
+        mask &= region_mask
+    keep = mask.astype(bool)
+    bg = F.border_background(lab)
+    if bg.plain:
+        not_bg = keep & (F._delta_e(lab, bg.lab) > bg.tolerance)
+        if bg.lab[0] > 80 and np.hypot(bg.lab[1], bg.lab[2]) < 12 or not_bg.sum() >= 0.25 * keep.sum():
+            keep = not_bg
+    if region.keypoints:
+        skin_like = F._skin_like(lab)
+        face = F._skin_lab(lab, region)
+        if face is not None:
+            skin_like |= F._delta_e(lab, face) < 12.0
+        not_skin = keep & ~skin_like
+        if not_skin.sum() >= F.SKIN_KEEP_SHARE * keep.sum():
+            keep = not_skin
+    return keep
+
+
+def _same_signature(a, b) -> bool:
+    return a is None and b is None or (
+        np.array_equal(a.histogram, b.histogram) and np.array_equal(a.dominant_lab, b.dominant_lab)
+        and np.array_equal(a.weights, b.weights)
+    )
+
+
+def test_a_prepared_photo_gives_exactly_the_colour_readings_of_raw_pixels(luma, pose_finder):
+    ours = luma("ms08-black_main.jpg")
+    theirs = jpeg(banner(crop_rescale(ours)), 80)
+    rgb_a, rgb_b = np.asarray(ours), np.asarray(theirs)
+    a, b = F.PreparedImage(rgb_a), F.PreparedImage(rgb_b)
+    regions = pose_finder.find([ours])[0] + [Region("item", Box(-5, 30, 4000, 500), needs_cutout=False, score=1.0)]
+    assert any(r.keypoints for r in regions)  # the skin and torso paths are exercised
+
+    for region in regions:
+        mask = F.garment_mask(rgb_a, region, lab=a.lab)
+        assert np.array_equal(mask, _garment_mask_over_the_whole_photo(rgb_a, region)), region.kind
+        assert _same_signature(F.colour_signature(rgb_a, region, lab=a.lab), F.colour_signature(rgb_a, region))
+        assert _same_signature(F.colour_signature_in_mask(a, mask), F.colour_signature_in_mask(rgb_a, mask))
+
+    transform = F.match_geometry(F.image_keypoints(ours), F.image_keypoints(theirs)).transform
+    mask = F.garment_mask(rgb_a, garment(regions, "upper"))
+    assert F.in_place_colour(a, mask, b, transform) == F.in_place_colour(rgb_a, mask, rgb_b, transform)
+    # Read twice through the same prepared photos: the cached conversions change nothing.
+    assert F.in_place_colour(a, mask, b, transform) == F.in_place_colour(ours, mask, theirs, transform)
