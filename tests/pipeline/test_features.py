@@ -217,3 +217,18 @@ def test_a_prepared_photo_gives_exactly_the_colour_readings_of_raw_pixels(luma, 
     assert F.in_place_colour(a, mask, b, transform) == F.in_place_colour(rgb_a, mask, rgb_b, transform)
     # Read twice through the same prepared photos: the cached conversions change nothing.
     assert F.in_place_colour(a, mask, b, transform) == F.in_place_colour(ours, mask, theirs, transform)
+
+
+def test_in_place_colour_is_not_fooled_by_a_new_background(luma, pose_finder):
+    # A competitor cut our model out and put him on a dark blue night scene: the whole-photo
+    # colour fit follows the new background, so the reading without it must count.
+    from matcher.demo import transforms as T
+
+    ours = luma("ms08-blue_main.jpg")
+    region = garment(pose_finder.find([ours])[0], "upper")
+    mask = F.garment_mask(np.asarray(ours), region)
+    night = Image.new("RGB", (900, 900), (18, 28, 70))
+    theirs = jpeg(T.on_background(ours, 3, background=night), 85)
+    match = F.match_geometry(F.image_keypoints(ours), F.image_keypoints(theirs))
+    found = F.in_place_colour(ours, mask, theirs, match.transform)
+    assert found.agreement >= 0.9 and found.distance < 0.3
