@@ -221,7 +221,11 @@ OPEN_CLIP_MODEL = env.str("OPEN_CLIP_MODEL", default="ViT-B-32")
 OPEN_CLIP_PRETRAINED = env.str("OPEN_CLIP_PRETRAINED", default="laion2b_s34b_b79k")
 MATCHER_OCR_ENABLED = env.bool("MATCHER_OCR_ENABLED", default=True)
 MATCHER_TORCH_THREADS = env.int("MATCHER_TORCH_THREADS", default=0)  # 0: one per core
-MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=8)  # SKUs per task
+MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=8)  # at most this many SKUs per task
+# ...and at most this many listings (a SKU with more gets a task of its own): the work of a task
+# grows with its listings. ~120 competitor images at ~1 CPU s each stays well inside the 15-minute
+# soft time limit even on a busy 2-core worker.
+MATCHER_BATCH_LISTINGS = env.int("MATCHER_BATCH_LISTINGS", default=100)
 # A claimed batch whose worker died is claimable again after this (longer than the task time limit).
 MATCHER_BATCH_LEASE_S = env.int("MATCHER_BATCH_LEASE_S", default=25 * 60)
 

@@ -1,5 +1,11 @@
 """Match runs: a row with counts and timings, split into batches of SKUs that workers claim.
 
+A batch's work grows with its listings, not its SKUs (one SKU may have 3 competitor listings,
+another 80), so batches are cut by listing count: SKUs are added in id order until the next
+would take the batch past `MATCHER_BATCH_LISTINGS` listings or `MATCHER_BATCH_SIZE` SKUs. A SKU
+with more listings than that forms a batch of its own (a SKU is never split: its listings
+share our photos' analysis).
+
 A batch is claimed with a conditional update, so two deliveries of the same task never work on it
 together; a batch whose worker died is claimable again once its lease has expired, and
 `match_run_resume` re-enqueues whatever is not done. Decisions are written per listing with
@@ -48,17 +54,18 @@ def match_run_start(
     if product_ids is not None:
         qs = qs.filter(id__in=product_ids)
     ids = list(qs.order_by("id").values_list("id", flat=True))
-    size = max(1, settings.MATCHER_BATCH_SIZE)
+    listings = _listing_counts(ids)
     run = MatchRun.objects.create(
         scope=MatchRun.Scope.ALL if product_ids is None else MatchRun.Scope.SKUS,
         product_ids=[] if product_ids is None else ids,
         force=force,
         requested_by=user,
-        listings_total=_listing_count(ids),
+        listings_total=sum(listings.values()),
     )
-    batches = MatchRunBatch.objects.bulk_create(
-        [MatchRunBatch(run=run, product_ids=ids[i : i + size]) for i in range(0, len(ids), size)]
+    groups = batch_product_ids(
+        ids, listings, max_listings=settings.MATCHER_BATCH_LISTINGS, max_skus=settings.MATCHER_BATCH_SIZE
     )
+    batches = MatchRunBatch.objects.bulk_create([MatchRunBatch(run=run, product_ids=group) for group in groups])
     run.batches_total = len(batches)
     if not batches:
         run.status = MatchRun.Status.DONE
@@ -70,10 +77,38 @@ def match_run_start(
     return run
 
 
-def _listing_count(product_ids: list[int]) -> int:
+def _listing_counts(product_ids: list[int]) -> dict[int, int]:
+    """Listings per SKU, in one query (SKUs without listings are absent)."""
+    from django.db.models import Count
+
     from matcher.models import Listing
 
-    return Listing.objects.filter(product_id__in=product_ids).count()
+    rows = Listing.objects.filter(product_id__in=product_ids).values("product_id").annotate(n=Count("id"))
+    return {row["product_id"]: row["n"] for row in rows}
+
+
+def batch_product_ids(
+    product_ids: list[int], listings: dict[int, int], *, max_listings: int, max_skus: int
+) -> list[list[int]]:
+    """Consecutive groups of SKUs with at most `max_listings` listings and `max_skus` SKUs each.
+
+    A SKU alone over `max_listings` still gets a batch (of one); SKUs without listings count as
+    none. Order is kept, so batches follow the catalogue.
+    """
+    max_listings, max_skus = max(1, max_listings), max(1, max_skus)
+    groups: list[list[int]] = []
+    current: list[int] = []
+    load = 0
+    for pid in product_ids:
+        n = listings.get(pid, 0)
+        if current and (load + n > max_listings or len(current) >= max_skus):
+            groups.append(current)
+            current, load = [], 0
+        current.append(pid)
+        load += n
+    if current:
+        groups.append(current)
+    return groups
 
 
 def match_run_resume(*, run_id: int) -> int:
