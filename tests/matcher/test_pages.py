@@ -42,6 +42,13 @@ def test_a_run_page_shows_progress_timings_and_llm_spend(admin_client):
     assert "<html" not in partial.content.decode() and "10 / 40" in partial.content.decode()
 
 
+def test_a_run_in_llm_batch_mode_says_how_many_pairs_wait_for_the_batch(admin_client):
+    run = MatchRun.objects.create(status=MatchRun.Status.RUNNING, batches_total=1, listings_total=40,
+                                  counts={"review": 12, "llm_batch_awaiting": 9, "llm_batch_escalated": 2})
+    body = admin_client.get(f"/matcher/runs/{run.id}/").content.decode()
+    assert "일괄(Batch API) 제출 9쌍" in body and "상위 모델 재검증 2쌍" in body
+
+
 def test_starting_a_run_for_an_unknown_sku_says_so(admin_client):
     response = admin_client.post("/matcher/runs/start/", {"sku": "<script>x</script>"}, follow=True)
     body = response.content.decode()
