@@ -54,7 +54,7 @@ def load_dataset(folder: Path, *, skus: int | None, listings: int | None):
     return out
 
 
-def build_comparer(threads: int, *, ocr: bool = True, remover: bool = True):
+def build_comparer(threads: int, *, ocr: bool = True, remover: bool = True, gates: bool = True):
     import django
     from django.conf import settings
 
@@ -75,6 +75,7 @@ def build_comparer(threads: int, *, ocr: bool = True, remover: bool = True):
         ocr=TesseractOcr() if ocr else None,
         lexicon=Lexicon.load(),
         policy=DecisionPolicy(),
+        outcome_gates=gates,
     )
 
 
@@ -199,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listings", type=int, default=50)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-ocr", action="store_true")
+    parser.add_argument("--no-gates", action="store_true",
+                        help="cut-out and number OCR whenever near a threshold (the cascade before the outcome gates)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the run here")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
@@ -216,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_dataset(folder, skus=args.skus, listings=args.listings)
     for sku, _ in data:
         sku["_folder"] = str(folder)
-    comparer = build_comparer(args.threads, ocr=not args.no_ocr)
+    comparer = build_comparer(args.threads, ocr=not args.no_ocr, gates=not args.no_gates)
     if args.profile:
         import cProfile
 
@@ -228,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = run_pairs(comparer, data)
     result["settings"] = {"dataset": args.dataset, "skus": args.skus, "listings": args.listings,
-                          "threads": args.threads, "ocr": not args.no_ocr}
+                          "threads": args.threads, "ocr": not args.no_ocr, "gates": not args.no_gates,
+                          "embedder_runtime": getattr(comparer.embedder._inner, "runtime", "torch")}
     summary = {k: v for k, v in result.items() if k != "pairs"}
     print(json.dumps(summary, indent=1, ensure_ascii=False))
     if args.out:

@@ -10,9 +10,16 @@ so nothing is computed twice across pairs.
 
 The cascade: regions, embeddings and colour for every image; keypoint geometry only on
 the few image pairs the embeddings rank best; background removal only for regions on a
-busy background and only when the pair is close enough to a threshold for it to matter;
-OCR of the listing's images only when we know our product number, the listing's title does
-not show one, and the pair is near a threshold. `stats` counts how often each stage ran.
+busy background, only when the pair is near a threshold, and only when what a cut-out can
+change (a higher cosine; the region colour, unless the in-place colour already decides) could
+move the pair to another bucket; OCR of the listing's images for a product number only when
+we know ours, the listing's title does not show one, the pair is near a threshold and a
+confirmed number could move it to another bucket; OCR for printed conflicts before every
+automatic match. "Another bucket" is judged with the LLM verdict the pair has, or, before
+the verifier has been asked, with none and with an agreeing one (the verdict that could still
+come), so a skipped stage never hides a bucket the verifier could have reached. The
+decision rules themselves (decide.py) are unchanged. `stats` counts how often each stage
+ran, and how often a gate found it could not change the outcome.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ import hashlib
 import io
 import json
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -286,6 +293,9 @@ class StageCounts:
     geometry_checks: int = 0
     cutout_images: int = 0
     ocr_images: int = 0
+    # Pairs where a stage was due by the old rule (near a threshold) but could not change the bucket.
+    cutout_skipped: int = 0
+    ocr_skipped: int = 0
 
     def add(self, other: "StageCounts") -> None:
         for name in self.__dataclass_fields__:
@@ -330,6 +340,9 @@ class PairComparer:
     cascade_margin: a pair whose confidence is within this of a threshold is "near" it;
         only near pairs pay for background removal and OCR.
     max_ocr_images: listing images read by OCR at most.
+    outcome_gates: skip a cut-out or a product-number OCR that could not change the bucket
+        (False: run them whenever the pair is near a threshold, as before the gates; for
+        before/after measurements).
     """
 
     def __init__(
@@ -347,6 +360,7 @@ class PairComparer:
         max_ocr_images: int = 3,
         mapped_colour_min_inliers: int = 12,
         mapped_colour_trusted_inliers: int = 20,
+        outcome_gates: bool = True,
     ) -> None:
         self.finder = finder
         self.embedder = embedder
@@ -360,6 +374,7 @@ class PairComparer:
         self.max_ocr_images = max_ocr_images
         self.mapped_colour_min_inliers = mapped_colour_min_inliers
         self.mapped_colour_trusted_inliers = mapped_colour_trusted_inliers
+        self.outcome_gates = outcome_gates
         self.embedder_label = f"{embedder.name}@{getattr(embedder, 'checkpoint_hash', '')}"
         self.totals = StageCounts()
         # Decoded photos with their colour conversions, by sha256: our SKU's few photos are
@@ -476,7 +491,11 @@ class PairComparer:
         )
         decision = decide(evidence, self.policy)
 
-        if self.remover is not None and self._near_threshold(decision.confidence):
+        if (
+            self.remover is not None
+            and self._near_threshold(decision.confidence)
+            and self._cutout_could_matter(evidence, mapped_colour, stats)
+        ):
             if self._cutout_pass(ours, theirs, a_list, b_list, per_image, stats):
                 per_image = self._image_pair_cosines(a_list, b_list, use_cutout=True)
                 self._fill_appearance(evidence, per_image)
@@ -492,6 +511,7 @@ class PairComparer:
             and evidence.product_number == "absent"
             and our_numbers
             and self._near_threshold(decision.confidence)
+            and self._number_ocr_could_matter(evidence, b_list, stats)
         ):
             texts = self._ocr_texts(theirs, b_list, stats)
             found = [pn for text in texts for pn in extract_product_numbers(text)]
@@ -535,6 +555,62 @@ class PairComparer:
         evidence.colour_distance = _smaller(by_region, mapped)
         trusted = in_place is not None and in_place[1] >= self.mapped_colour_trusted_inliers
         evidence.colour_distance_in_place = in_place[0] if trusted else None
+
+    # -- cascade gates: would the stage's answer change the bucket? --
+
+    def _llm_scenarios(self, evidence: PairEvidence) -> list[LlmVerdict | None]:
+        """The verdicts to judge a gate under: the pair's own, or (none asked yet) none and an
+        agreeing one at the weakest and the strongest confidence that counts as agreement."""
+        if evidence.llm is not None:
+            return [evidence.llm]
+        return [None] + [
+            LlmVerdict(is_match=True, confidence=c, model="(hypothetical)")
+            for c in (self.policy.llm_agree_confidence, 1.0)
+        ]
+
+    def _could_change_bucket(self, evidence: PairEvidence, *variants: PairEvidence) -> bool:
+        """True if any variant of the evidence could end in another bucket than the evidence itself.
+
+        The bucket is monotonic in every kind of evidence (decide.py), so variants at the
+        extremes of what a stage can report bound everything in between.
+        """
+        for llm in self._llm_scenarios(evidence):
+            now = decide(replace(evidence, llm=llm), self.policy).bucket
+            for variant in variants:
+                if decide(replace(variant, llm=llm), self.policy).bucket != now:
+                    return True
+        return False
+
+    def _cutout_could_matter(self, evidence: PairEvidence, mapped_colour: float | None, stats: StageCounts) -> bool:
+        """Whether a cut-out could move the pair to another bucket.
+
+        A cut-out only adds embeddings (the cosine can only rise, to 1 at most) and replaces
+        region colours (the colour distance can land anywhere from 0 to the colour read through
+        the transform, or 1). When the in-place colour is known, decide() does not use the region
+        colour at all, so only the cosine is left to move.
+        """
+        if not self.outcome_gates or evidence.cosine is None:
+            return True
+        best = replace(evidence, cosine=1.0)
+        worst = replace(evidence)
+        if evidence.colour_distance_in_place is None:
+            best.colour_distance = 0.0
+            worst.colour_distance = mapped_colour if mapped_colour is not None else 1.0
+        if self._could_change_bucket(evidence, best, worst):
+            return True
+        stats.cutout_skipped += 1
+        return False
+
+    def _number_ocr_could_matter(self, evidence: PairEvidence, b_list: list[ImageAnalysis], stats: StageCounts) -> bool:
+        """Whether reading the listing's photos for our product number is worth it: they have been
+        read already (free), or a confirmed number (the only thing OCR may conclude about it)
+        could move the pair to another bucket."""
+        if not self.outcome_gates or all(a.ocr_text is not None for a in b_list[: self.max_ocr_images]):
+            return True
+        if self._could_change_bucket(evidence, replace(evidence, product_number="match")):
+            return True
+        stats.ocr_skipped += 1
+        return False
 
     def _near_threshold(self, confidence: float) -> bool:
         p = self.policy

@@ -160,20 +160,38 @@ def test_background_removal_runs_only_near_a_threshold_and_only_on_busy_backgrou
     assert remover.calls == 0 and result.stats.cutout_images == 0  # not near a threshold
 
 
+def test_background_removal_is_skipped_when_a_cut_out_could_not_change_the_bucket(luma, brick, compose, make_comparer):
+    # Our own photo pasted on a brick wall: the keypoint transform reads the colour in place, so a
+    # cut-out could only raise the cosine, and the pair is settled without it.
+    ours = luma("mj02-green_main.jpg")
+    on_brick, _ = compose([ours], (700, 800), fill=brick)
+    remover = CountingRemover()
+    result = make_comparer(remover=remover, cascade_margin=1.0).compare(sku(ours), listing(on_brick))
+    assert result.evidence.colour_distance_in_place is not None
+    assert remover.calls == 0 and result.stats.cutout_images == 0 and result.stats.cutout_skipped == 1
+
+
+# Front and back of one hoodie: cosine 0.82, colour 0.29. Under this policy appearance agrees and
+# colour need not be verified, so a confirmed product number (a second agreeing kind) decides
+# between review and auto, and OCR is worth running.
+NUMBER_DECIDES = DecisionPolicy(cosine_agree=0.8, auto_requires_colour=False)
+
+
 def test_ocr_can_confirm_a_product_number_the_title_lacks(luma, make_comparer):
     ours = luma("mh02-black_main.jpg")
     theirs = luma("mh02-black_back.jpg")
     ocr = FixedOcr("상품정보\n품번: MH02BLKI5 / 블랙")  # as Tesseract reads it: 1 read as I
-    result = make_comparer(ocr=ocr, cascade_margin=1.0).compare(
+    result = make_comparer(ocr=ocr, cascade_margin=1.0, policy=NUMBER_DECIDES).compare(
         sku(ours, product_number="MH02BLK15"), listing(theirs, title="풀오버 후디")
     )
     assert ocr.calls == 1 and result.stats.ocr_images == 1
     assert result.evidence.product_number == "match"
 
     ocr = FixedOcr("품번 ZZ99999")
-    result = make_comparer(ocr=ocr, cascade_margin=1.0).compare(
+    result = make_comparer(ocr=ocr, cascade_margin=1.0, policy=NUMBER_DECIDES).compare(
         sku(ours, product_number="MH02BLK15"), listing(theirs, title="풀오버 후디")
     )
+    assert ocr.calls == 1
     assert result.evidence.product_number == "absent"  # a number read from a photo never counts against us
 
     ocr = FixedOcr("MH02BLK15")
@@ -181,6 +199,36 @@ def test_ocr_can_confirm_a_product_number_the_title_lacks(luma, make_comparer):
         sku(ours, product_number="MH02BLK15"), listing(theirs, title="풀오버 후디 MH02BLK15")
     )
     assert ocr.calls == 0  # the title already settles it
+
+
+def test_ocr_for_a_product_number_is_skipped_when_a_confirmed_number_could_not_change_the_bucket(luma, make_comparer):
+    # Default policy: the garment colour (0.29) is not verified, so even our number plus an agreeing
+    # LLM verdict leave the pair in review; reading the photo would change nothing.
+    ocr = FixedOcr("품번: MH02BLK15")
+    result = make_comparer(ocr=ocr, cascade_margin=1.0).compare(
+        sku(luma("mh02-black_main.jpg"), product_number="MH02BLK15"),
+        listing(luma("mh02-black_back.jpg"), title="풀오버 후디"),
+    )
+    assert ocr.calls == 0 and result.stats.ocr_images == 0 and result.stats.ocr_skipped == 1
+    assert result.decision.bucket == "review" and result.evidence.product_number == "absent"
+
+
+def test_ocr_reads_banners_before_every_automatic_match_even_when_the_number_is_known(luma, make_comparer):
+    # The title settles the number and the photo is ours re-used: auto, unless the photo says otherwise.
+    ours = luma("wt05-purple_main.jpg")
+    theirs = crop_rescale(ours)
+    clean = FixedOcr("")
+    result = make_comparer(ocr=clean, cascade_margin=1.0).compare(
+        sku(ours, product_number="WT05PUR"), listing(theirs, title="WT05PUR 티셔츠")
+    )
+    assert result.decision.bucket == "auto" and clean.calls == 1
+
+    refurb = FixedOcr("리퍼 상품")
+    result = make_comparer(ocr=refurb, cascade_margin=1.0).compare(
+        sku(ours, product_number="WT05PUR"), listing(theirs, title="WT05PUR 티셔츠")
+    )
+    assert refurb.calls == 1 and result.decision.bucket != "auto"
+    assert any("OCR" in c for c in result.evidence.conflicts)
 
 
 def test_an_unavailable_ocr_is_skipped(luma, make_comparer):
