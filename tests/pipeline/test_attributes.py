@@ -88,6 +88,10 @@ def test_a_returns_policy_is_not_a_returned_item(lexicon):
     for banner in ("BEST ★ 인기상품 ★ 무료반품", "교환/반품 안내", "반품 배송비 3,000원", "반품 가능"):
         assert "condition" not in extract(banner, lexicon), banner
     assert extract("반품 상품 특가", lexicon)["condition"] == {"refurb"}
+    # Non-returnable is a different offer: a flag like the others, so it blocks an automatic match.
+    assert extract("B급 ★ 반품불가", lexicon)["condition"] == {"refurb", "final_sale"}
+    # OCR often keeps only the start of 해외배송 on a banner.
+    assert extract("해외배 ★ 정품", lexicon)["shipping"] == {"overseas"}
 
 
 def test_latin_terms_must_stand_as_words(lexicon):
