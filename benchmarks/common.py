@@ -24,7 +24,9 @@ VAR = REPO / "var"
 BENCH_VAR = Path(os.environ.get("BENCH_VAR") or VAR / "bench")
 RESULTS = Path(__file__).resolve().parent / "results.json"
 BENCH_DB = "pricematch_bench"
-BENCH_REDIS_OFFSET = 4
+# Redis logical databases offset..offset+2 (broker, cache, rate limiter); $BENCH_REDIS_DB_OFFSET moves
+# them when another job on the machine already uses 4-6.
+BENCH_REDIS_OFFSET = int(os.environ.get("BENCH_REDIS_DB_OFFSET") or 4)
 
 
 # --- environment ------------------------------------------------------------------------------------

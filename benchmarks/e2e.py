@@ -260,7 +260,9 @@ class Workers:
 
 
 def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: int, fake_url: str, tag: str,
-              batch_size: int, timeout_s: float) -> dict[str, Any]:
+              batch_size: int | None, timeout_s: float) -> dict[str, Any]:
+    """One forced match run processed by `workers` Celery workers; batch_size None keeps the production
+    batching (MATCHER_BATCH_LISTINGS listings, MATCHER_BATCH_SIZE SKUs at most)."""
     from django.db.models import Count
     from django.test import override_settings
 
@@ -274,7 +276,7 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         pool.wait_ready()
         cpu0 = pool.cpu_seconds()
         started = time.time()
-        with override_settings(MATCHER_BATCH_SIZE=batch_size):
+        with override_settings(**({} if batch_size is None else {"MATCHER_BATCH_SIZE": batch_size})):
             run = match_run_start(product_ids=product_ids, force=True)
         while True:
             run.refresh_from_db()
@@ -305,6 +307,7 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         "pinned": pinned,
         "threads_per_worker": threads,
         "batch_size": batch_size,
+        "batches": run.batches_total,
         "skus": len(product_ids),
         "listings_decided": run.listings_done,
         "failures": run.failures,
@@ -365,10 +368,10 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
     try:
         if not options.get("e2e_skip_main"):
             print(f"  main run: {len(ids)} active SKUs, 1 worker × {cores} threads …", flush=True)
-            # One SKU per batch: with 50 listings a batch of the default 8 SKUs is ~500 images, which at
-            # this pipeline's speed outlasts the 15-minute soft time limit (batch size is a finding).
+            # Production batching: batches are cut by listing count (MATCHER_BATCH_LISTINGS), so SKUs with
+            # 50 listings go two to a batch and a batch stays inside the task time limit.
             main = match_run(product_ids=ids, workers=1, pinned=False, threads=cores, fake_url=fake_url, tag="main",
-                             batch_size=1, timeout_s=timeout)
+                             batch_size=None, timeout_s=timeout)
             print(f"    {main['images_decided']} images in {main['seconds']} s → {main['images_per_minute']} /min",
                   flush=True)
             results.update({

@@ -5,10 +5,13 @@ thread count the workers use, and its own batching: the embedder and detector ta
 ISNet's ONNX graph takes one 1024² image at a time, SIFT and Tesseract are per image.
 
 `embed_flops_fraction`: the embedder's FLOPs per image (counted by torch's FlopCounterMode on one
-forward pass, multiply-add = 2 FLOPs) times images per second, over the rate of a plain float32
-matrix multiply measured in the same process with the same threads: the practical ceiling of
-this CPU. The figure for `embed()` includes preprocessing (letterbox, normalise); the
-`embed_model_*` figures are the network alone on a ready tensor.
+forward pass, multiply-add = 2 FLOPs) per CPU second, over the FLOPs per CPU second of a plain
+float32 matrix multiply measured in the same process with the same threads: the practical
+ceiling of this CPU. The figure for `embed()` includes preprocessing (letterbox, normalise); the
+`embed_model_*` figures are the network alone on a ready tensor. The active embedder runs in its
+configured runtime (ONNX Runtime by default); the other runtime is measured too
+(`embed_torch_*` / `embed_onnx_*`), and so is a randomly initialised open_clip ViT-B/32
+(`embed_vit_b32_*`), a network made of large matrix multiplies, for comparison.
 """
 from __future__ import annotations
 
@@ -54,15 +57,6 @@ def matmul_gflops(threads: int, *, n: int = 2048, seconds: float = 3.0) -> tuple
     return best, per_cpu_s
 
 
-def count_flops(model, x) -> int:
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model.forward_head(model.forward_features(x), pre_logits=True)
-    return int(counter.get_total_flops())
-
-
 def _row(prefix: str, rate: Rate, **extra: Any) -> dict[str, Any]:
     return {
         f"{prefix}_images_per_s": round(rate.per_second, 3),
@@ -75,81 +69,123 @@ def _row(prefix: str, rate: Rate, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _active_embedder(threads: int):
+def _active_embedder(threads: int, runtime: str | None = None):
     from django.conf import settings
 
     from matcher.pipeline.embed import EfficientNetLiteEmbedder, OpenClipEmbedder
 
     if settings.MATCHER_EMBEDDER == "open_clip":
         return OpenClipEmbedder(settings.OPEN_CLIP_MODEL, settings.OPEN_CLIP_PRETRAINED, threads=threads)
-    return EfficientNetLiteEmbedder(threads=threads, batch_size=32)
+    return EfficientNetLiteEmbedder(threads=threads, batch_size=32,
+                                    runtime=runtime or getattr(settings, "MATCHER_EMBEDDER_RUNTIME", "onnx"))
+
+
+def _embedder_figures(emb, images, threads: int, per_cpu_ceiling: float, wall_ceiling: float) -> dict[str, Any]:
+    """embed() and the network alone for one embedder: rates, CPU per image and FLOP fractions."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from matcher.pipeline.embed import _to_array, feature_net
+
+    torch.set_num_threads(threads)
+    emb.embed(images[:4])  # warm-up: first-call allocations
+    rate = measure(lambda: emb.embed(images), len(images))
+    arrays = [_to_array(images[i : i + emb.batch_size], emb.image_size, emb._mean, emb._std)
+              for i in range(0, len(images), emb.batch_size)]
+    model = emb._model
+    if hasattr(model, "forward_features"):
+        net = feature_net(model)
+    else:  # open_clip: its image tower
+        class _Visual(torch.nn.Module):
+            def __init__(self, inner) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return self.inner.encode_image(x)
+
+        net = _Visual(model).eval()
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        net(torch.from_numpy(arrays[0][:1]))
+    flops = int(counter.get_total_flops())
+    session = getattr(emb, "_session", None)
+    if session is not None:
+        def forward() -> None:
+            for x in arrays:
+                session.run(None, {"images": x})
+    else:
+        tensors = [torch.from_numpy(x).contiguous(memory_format=torch.channels_last) for x in arrays]
+
+        def forward() -> None:
+            with torch.inference_mode():
+                for x in tensors:
+                    net(x)
+    forward()
+    model_rate = measure(forward, len(images))
+    gflop = flops / 1e9
+    return {
+        "images_per_s": round(rate.per_second, 3),
+        "cpu_s_per_image": round(rate.cpu_per_item, 4),
+        "gflops_per_image": round(gflop, 3),
+        "image_size": emb.image_size,
+        "achieved_gflops": round(gflop * rate.per_second, 2),
+        "gflops_per_cpu_s": round(gflop / rate.cpu_per_item, 2),
+        # Per CPU second on both sides: steady on a shared machine (see matmul_gflops).
+        "flops_fraction": round(gflop / rate.cpu_per_item / per_cpu_ceiling, 4),
+        "flops_fraction_wall": round(gflop * rate.per_second / wall_ceiling, 4),
+        "model_images_per_s": round(model_rate.per_second, 3),
+        "model_cpu_s_per_image": round(model_rate.cpu_per_item, 4),
+        "model_flops_fraction": round(gflop / model_rate.cpu_per_item / per_cpu_ceiling, 4),
+        "load_average": round(rate.load, 2),
+    }
 
 
 def bench_embed(images, threads: int) -> dict[str, Any]:
-    import torch
+    """The active embedder (figures `embed_*`), the same network in the other runtime
+    (`embed_torch_*` or `embed_onnx_*`), and a randomly initialised open_clip ViT-B/32
+    (`embed_vit_b32_*`: speed does not depend on the weights): is the 50 % target a property of
+    the network or of how it is run?"""
+    from matcher.pipeline.embed import EfficientNetLiteEmbedder, OpenClipEmbedder
 
-    from matcher.pipeline.embed import _to_batch
-
-    emb = _active_embedder(threads)
-    emb.embed(images[:4])  # warm-up: first-call allocations
-    rate = measure(lambda: emb.embed(images), len(images))
-    out = _row("embed", rate, threads=threads, batch=emb.batch_size, model=emb.name)
-
-    # The network alone, on tensors prepared beforehand, in the embedder's own layout and batch size.
-    model = emb._model
-    batches = [
-        _to_batch(images[i : i + emb.batch_size], emb.image_size, emb._mean, emb._std).contiguous(
-            memory_format=torch.channels_last)
-        for i in range(0, len(images), emb.batch_size)
-    ]
-    if hasattr(model, "forward_features"):
-        flops = count_flops(model, batches[0][:1])
-
-        def forward() -> None:
-            with torch.inference_mode():
-                for x in batches:
-                    model.forward_head(model.forward_features(x), pre_logits=True)
-    else:  # open_clip
-        from torch.utils.flop_counter import FlopCounterMode
-
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-            model.encode_image(batches[0][:1])
-        flops = int(counter.get_total_flops())
-
-        def forward() -> None:
-            with torch.inference_mode():
-                for x in batches:
-                    model.encode_image(x)
-
-    torch.set_num_threads(threads)
-    forward()
-    model_rate = measure(forward, len(images))
     ceiling, ceiling_per_cpu = matmul_gflops(threads)
-    gflop = flops / 1e9
-    out.update({
-        "embed_gflops_per_image": round(gflop, 3),
-        "embed_image_size": emb.image_size,
-        "matmul_gflops": round(ceiling, 1),
-        "matmul_gflops_per_cpu_s": round(ceiling_per_cpu, 1),
-        "embed_achieved_gflops": round(gflop * rate.per_second, 2),
-        "embed_gflops_per_cpu_s": round(gflop / rate.cpu_per_item, 2),
-        # Per CPU second on both sides: steady on a shared machine (see matmul_gflops).
-        "embed_flops_fraction": round(gflop / rate.cpu_per_item / ceiling_per_cpu, 4),
-        "embed_flops_fraction_wall": round(gflop * rate.per_second / ceiling, 4),
-        "embed_model_images_per_s": round(model_rate.per_second, 3),
-        "embed_model_cpu_s_per_image": round(model_rate.cpu_per_item, 4),
-        "embed_model_flops_fraction": round(gflop / model_rate.cpu_per_item / ceiling_per_cpu, 4),
-    })
+    emb = _active_embedder(threads)
+    active = _embedder_figures(emb, images, threads, ceiling_per_cpu, ceiling)
+    out = _row("embed", Rate(items=len(images), wall_s=len(images) / active["images_per_s"],
+                             cpu_s=len(images) * active["cpu_s_per_image"], load=active["load_average"]),
+               threads=threads, batch=emb.batch_size, model=emb.name, runtime=getattr(emb, "runtime", "torch"))
+    out.update({f"embed_{k}": v for k, v in active.items() if k not in ("images_per_s", "cpu_s_per_image", "load_average")})
+    out.update({"matmul_gflops": round(ceiling, 1), "matmul_gflops_per_cpu_s": round(ceiling_per_cpu, 1)})
+    if isinstance(emb, EfficientNetLiteEmbedder):
+        other = "torch" if emb.runtime == "onnx" else "onnx"
+        alt = EfficientNetLiteEmbedder(threads=threads, batch_size=32, runtime=other)
+        if alt.runtime == other:
+            out.update({f"embed_{other}_{k}": v for k, v in
+                        _embedder_figures(alt, images, threads, ceiling_per_cpu, ceiling).items()})
+    vit = OpenClipEmbedder("ViT-B-32", pretrained=None, threads=threads, batch_size=32)
+    out.update({f"embed_vit_b32_{k}": v for k, v in
+                _embedder_figures(vit, images, threads, ceiling_per_cpu, ceiling).items()})
     return out
 
 
 def bench_detect(images, threads: int) -> dict[str, Any]:
+    """The configured input side (MATCHER_DETECT_IMAGE_SIZE, default 640) and, for comparison, 480."""
+    from django.conf import settings
+
     from matcher.pipeline.detect import PoseRegionFinder
 
-    finder = PoseRegionFinder(threads=threads, batch_size=8)
-    finder.find(images[:2])
-    return _row("detect", measure(lambda: finder.find(images), len(images)), threads=threads, batch=8,
-                note="YOLO11n-pose 640 + background analysis and item split")
+    size = getattr(settings, "MATCHER_DETECT_IMAGE_SIZE", 0) or 640
+    out: dict[str, Any] = {}
+    for imgsz in dict.fromkeys((size, 480)):
+        finder = PoseRegionFinder(threads=threads, batch_size=8, image_size=imgsz)
+        finder.find(images[:2])
+        row = _row("detect", measure(lambda: finder.find(images), len(images)), threads=threads, batch=8,
+                   image_size=imgsz, note=f"YOLO11n-pose {imgsz} + background analysis and item split")
+        if imgsz == size:
+            out.update(row)
+        else:
+            out.update({k.replace("detect_", f"detect_{imgsz}_", 1): v for k, v in row.items()
+                        if k.endswith(("_per_s", "_per_image", "_per_cpu_s"))})
+    return out
 
 
 def bench_cutout(images, threads: int) -> dict[str, Any]:

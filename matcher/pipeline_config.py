@@ -38,7 +38,9 @@ def _threads() -> int | None:
 def region_finder():
     from matcher.pipeline.registry import load_stage
 
-    return load_stage(settings.MATCHER_REGION_FINDER, threads=_threads())
+    size = getattr(settings, "MATCHER_DETECT_IMAGE_SIZE", 0)
+    extra = {"image_size": size} if size else {}
+    return load_stage(settings.MATCHER_REGION_FINDER, threads=_threads(), **extra)
 
 
 def background_remover():
