@@ -153,6 +153,9 @@ class ImageAnalysis:
     cutout_embeddings: dict[int, np.ndarray] = field(default_factory=dict)
     cutout_colours: dict[int, ColourSignature | None] = field(default_factory=dict)
     ocr_text: str | None = None
+    # Which OCR read ocr_text (Ocr.signature): a text read by another engine or with other
+    # settings is read again, so an OCR upgrade reaches cached photos as they come up.
+    ocr_engine: str | None = None
 
     def to_bytes(self) -> bytes:
         """A self-contained blob (numpy .npz with JSON metadata): no pickle."""
@@ -166,6 +169,7 @@ class ImageAnalysis:
             "cutout": sorted(self.cutout_embeddings),
             "cutout_colours": [],
             "ocr_text": self.ocr_text,
+            "ocr_engine": self.ocr_engine,
             "keypoints": self.keypoints is not None,
         }
         for i, sig in enumerate(self.colours):
@@ -204,6 +208,7 @@ class ImageAnalysis:
             cutout_embeddings={int(i): z[f"cutout_emb{i}"] for i in meta["cutout"]},
             cutout_colours=cutout_colours,
             ocr_text=meta["ocr_text"],
+            ocr_engine=meta.get("ocr_engine"),
         )
 
 
@@ -445,6 +450,7 @@ class PairComparer:
                     colours=colours,
                     keypoints=previous.keypoints if previous is not None else None,
                     ocr_text=previous.ocr_text if previous is not None else None,
+                    ocr_engine=previous.ocr_engine if previous is not None else None,
                 )
                 self.cache.put(analysis)
                 out[i] = analysis
@@ -605,7 +611,7 @@ class PairComparer:
         """Whether reading the listing's photos for our product number is worth it: they have been
         read already (free), or a confirmed number (the only thing OCR may conclude about it)
         could move the pair to another bucket."""
-        if not self.outcome_gates or all(a.ocr_text is not None for a in b_list[: self.max_ocr_images]):
+        if not self.outcome_gates or all(self._ocr_read(a) for a in b_list[: self.max_ocr_images]):
             return True
         if self._could_change_bucket(evidence, replace(evidence, product_number="match")):
             return True
@@ -832,15 +838,26 @@ class PairComparer:
 
     # -- cascade: OCR --
 
+    def _ocr_read(self, analysis: ImageAnalysis) -> bool:
+        """Whether the photo's text is known, read by the OCR this comparer uses."""
+        if analysis.ocr_text is None:
+            return False
+        return self.ocr is None or analysis.ocr_engine == _ocr_signature(self.ocr)
+
     def _ocr_texts(self, theirs: ListingSide, b_list: list[ImageAnalysis], stats: StageCounts) -> list[str]:
         texts = []
         for ref, analysis in list(zip(theirs.images, b_list))[: self.max_ocr_images]:
-            if analysis.ocr_text is None and self.ocr is not None:
+            if self.ocr is not None and not self._ocr_read(analysis):
                 analysis.ocr_text = self.ocr.read(ref.load())
+                analysis.ocr_engine = _ocr_signature(self.ocr)
                 stats.ocr_images += 1
                 self.cache.put(analysis)
             texts.append(analysis.ocr_text or "")
         return texts
+
+
+def _ocr_signature(ocr: Ocr) -> str:
+    return getattr(ocr, "signature", None) or getattr(ocr, "name", type(ocr).__name__)
 
 
 def _smaller(a: float | None, b: float | None) -> float | None:

@@ -67,6 +67,11 @@ class TesseractOcr:
         self.tesseract_cmd = tesseract_cmd or shutil.which("tesseract") or "tesseract"
         self.threads = threads
 
+    @property
+    def signature(self) -> str:
+        """What decides the text read: cached texts from another signature are read again."""
+        return f"{self.name}:{self.languages}:psm{'+'.join(map(str, self.psm))}:{self.max_side}"
+
     def available(self) -> bool:
         try:
             import pytesseract  # noqa: F401

@@ -231,6 +231,30 @@ def test_ocr_reads_banners_before_every_automatic_match_even_when_the_number_is_
     assert any("OCR" in c for c in result.evidence.conflicts)
 
 
+def test_a_text_cached_from_another_ocr_is_read_again_and_one_from_the_same_is_not(luma, make_comparer):
+    from matcher.pipeline.compare import MemoryAnalysisCache
+
+    ours = luma("wt05-purple_main.jpg")
+    theirs = crop_rescale(ours)
+    cache = MemoryAnalysisCache()
+
+    def run(ocr):
+        return make_comparer(ocr=ocr, cascade_margin=1.0, cache=cache).compare(
+            sku(ours, product_number="WT05PUR"), listing(theirs, title="WT05PUR 티셔츠")
+        )
+
+    old = FixedOcr("")
+    assert run(old).decision.bucket == "auto" and old.calls == 1
+    # An upgraded OCR (another signature) reads the cached photo again and finds the banner.
+    upgraded = FixedOcr("리퍼 상품")
+    upgraded.signature = "fixed:v2"
+    assert run(upgraded).decision.bucket != "auto" and upgraded.calls == 1
+    again = FixedOcr("never read")
+    again.signature = "fixed:v2"
+    result = run(again)
+    assert again.calls == 0 and any("OCR" in c for c in result.evidence.conflicts)
+
+
 def test_an_unavailable_ocr_is_skipped(luma, make_comparer):
     ocr = FixedOcr("MH02BLK15", available=False)
     comparer = make_comparer(ocr=ocr, cascade_margin=1.0)
