@@ -5,6 +5,8 @@ them, not about their accuracy (test_segment.py and test_ocr.py cover that).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -19,7 +21,7 @@ from matcher.pipeline.compare import (
     PairComparer,
     SkuSide,
 )
-from matcher.pipeline.decide import DecisionPolicy
+from matcher.pipeline.decide import DecisionPolicy, decide
 from tests.pipeline.test_features import banner, crop_rescale, garment, jpeg, recolour
 
 
@@ -261,3 +263,62 @@ def test_an_unavailable_ocr_is_skipped(luma, make_comparer):
     assert comparer.ocr is None
     comparer.compare(sku(luma("mh02-black_main.jpg"), product_number="MH02BLK15"), listing(luma("mh02-black_back.jpg")))
     assert ocr.calls == 0
+
+
+# --- the outcome gates, on evidence alone (no models) ----------------------------------------------
+
+
+class _NoStage:
+    name = "none"
+    checkpoint_hash = "-"
+    dim = 4
+
+
+def _gate_comparer() -> PairComparer:
+    return PairComparer(finder=_NoStage(), embedder=_NoStage(), lexicon=Lexicon.load(), policy=DecisionPolicy())
+
+
+def test_a_confirmed_number_is_worth_reading_only_where_it_could_move_the_bucket():
+    from matcher.pipeline.types import LlmVerdict, PairEvidence
+
+    comparer = _gate_comparer()
+    number = lambda ev: replace(ev, product_number="match")  # noqa: E731
+
+    # Appearance agrees and the colour is verified: our number is the second kind auto needs.
+    one_kind = PairEvidence(cosine=0.9, colour_distance=0.1)
+    assert comparer._could_change_bucket(one_kind, number(one_kind))
+
+    # No agreeing kind at all: the number alone leaves it in review, but with an agreeing LLM
+    # verdict (which may still come) it makes two kinds: worth reading.
+    no_kind = PairEvidence(cosine=0.75, colour_distance=0.1)
+    assert comparer._could_change_bucket(no_kind, number(no_kind))
+    # A verifier that already said no keeps it from auto, but the number still decides between
+    # reject and review, so the photo is still worth reading.
+    said_no = replace(no_kind, llm=LlmVerdict(is_match=False, confidence=0.9))
+    assert decide(said_no, DecisionPolicy()).bucket == "reject"
+    assert decide(number(said_no), DecisionPolicy()).bucket == "review"
+    assert comparer._could_change_bucket(said_no, number(said_no))
+
+    # Already auto with room to spare, or blocked by a title conflict: the number changes nothing.
+    certain = PairEvidence(cosine=0.95, inliers=80, inlier_colour_agreement=0.97, colour_distance=0.05)
+    assert not comparer._could_change_bucket(certain, number(certain))
+    kids = PairEvidence(cosine=0.95, colour_distance=0.05, conflicts=["audience: kids vs adult"])
+    assert not comparer._could_change_bucket(kids, number(kids))
+
+
+def test_a_cut_out_is_skipped_only_when_neither_a_perfect_cosine_nor_any_region_colour_could_move_the_bucket():
+    from matcher.pipeline.compare import StageCounts
+    from matcher.pipeline.types import PairEvidence
+
+    comparer = _gate_comparer()
+    stats = StageCounts()
+    # Re-used photo read in place: auto already, a cut-out can only raise the cosine.
+    reused = PairEvidence(cosine=0.9, inliers=90, inlier_colour_agreement=0.97, colour_distance=0.4,
+                          colour_distance_in_place=0.1)
+    assert comparer._cutout_could_matter(reused, None, stats) is False and stats.cutout_skipped == 1
+    # The same pair without an in-place reading: the cut-out's region colour could block it.
+    by_region = replace(reused, colour_distance_in_place=None, colour_distance=0.1)
+    assert comparer._cutout_could_matter(by_region, None, stats) is True and stats.cutout_skipped == 1
+    # With the gates off it always runs (the rule before the gates).
+    comparer.outcome_gates = False
+    assert comparer._cutout_could_matter(reused, None, stats) is True
