@@ -267,6 +267,14 @@ def run_pairs(
             inputs[p] = ImageInput.from_path(p)
         return inputs[p]
 
+    # A cache that keeps its analyses elsewhere (the database) reads them in bulk up front, so a
+    # second run over the same photos recomputes nothing.
+    preload = getattr(comparer.cache, "preload", None)
+    if preload is not None:
+        paths = list(dict.fromkeys(p for row in rows for p in row.images_a + row.images_b))
+        for start in range(0, len(paths), 500):
+            preload([image(p).sha256 for p in paths[start : start + 500]])
+
     outcomes: list[PairOutcome] = []
     for n, row in enumerate(rows, 1):
         try:

@@ -97,6 +97,13 @@ def test_evaluate_pairs_reports_the_metrics_the_issue_names(imported_demo, demo_
     assert report["n_pos"] + report["n_neg"] == len(truth)
     assert Image.open(plot).size[0] > 100
 
+    # A second run reads every photo's analysis from the database and decides the same.
+    again = tmp_path / "again.json"
+    call_command("evaluate_pairs", str(pairs), "--json", str(again), "--no-ocr")
+    second = json.loads(again.read_text())
+    assert second["stages"]["region_images"] == 0 and second["stages"]["cache_hits"] == second["stages"]["images"]
+    assert second["auto_precision"] == report["auto_precision"] and second["auto_recall"] == report["auto_recall"]
+
 
 def test_evaluate_pairs_refuses_a_file_with_missing_images(tmp_path, db):
     from django.core.management.base import CommandError

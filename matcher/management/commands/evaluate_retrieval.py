@@ -64,6 +64,7 @@ class Command(BaseCommand):
                 stored = image_store(data=p.read_bytes())
                 sha_to_path[stored.sha256] = p.resolve()
                 refs.append(ImageInput.from_path(p))
+            kit.cache.preload([r.sha256 for r in refs])  # indexed before: read, not recomputed
             kit.comparer.analyse(refs)
             kit.cache.flush()
 
