@@ -72,6 +72,7 @@ class BuildResult:
     n_gallery_originals: int
     n_distractors: int
     seconds: float
+    skipped_recolours: int = 0  # recolours that did not visibly change the garment (no row written)
 
 
 def load_shots(luma: Path) -> list[Shot]:
@@ -125,6 +126,37 @@ def recolour_away(img: Image.Image, taken_labels: Sequence[str], rng: np.random.
             break
     shift = target if current is None else (target - current) % 360
     return T.recolour(img, shift, mask=mask), target
+
+
+# A recoloured negative must have changed at least this share of the product's garment band by
+# more than RECOLOUR_MIN_DELTA_E (CIELAB).
+MIN_RECOLOURED_SHARE = 0.5
+RECOLOUR_MIN_DELTA_E = 12.0
+
+
+def recoloured_share(original: Image.Image, recoloured: Image.Image, category: str) -> float:
+    """Share of the garment's pixels the recolour changed visibly.
+
+    The garment is read from the category, not from the mask the recolour used (that mask is
+    what can be wrong): on these studio shots a top fills the band from 20 % to 55 % of the
+    model's height and trousers or shorts the band from 55 % to 90 %; skin and the studio
+    background in the band do not count.
+    """
+    fg = T.product_mask(original) & ~T.skin_mask(original)
+    x0, y0, x1, y1 = T.bbox_of(T.product_mask(original))
+    lo, hi = (0.55, 0.90) if "bottom" in category.lower() else (0.20, 0.55)
+    band = np.zeros_like(fg)
+    band[y0 + int((y1 - y0) * lo): y0 + int((y1 - y0) * hi), x0:x1] = True
+    area = fg & band
+    if area.sum() < 100:
+        return 0.0
+    lab_a = cv2.cvtColor(np.asarray(T._rgb(original)), cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab_b = cv2.cvtColor(np.asarray(T._rgb(recoloured)), cv2.COLOR_RGB2LAB).astype(np.float32)
+    # OpenCV's 8-bit Lab: L scaled by 255/100, a and b offset by 128.
+    lab_a[..., 0] *= 100 / 255
+    lab_b[..., 0] *= 100 / 255
+    delta = np.sqrt(((lab_a - lab_b) ** 2).sum(axis=2))
+    return float((delta[area] > RECOLOUR_MIN_DELTA_E).mean())
 
 
 def _dhash(img: Image.Image) -> int:
@@ -246,6 +278,7 @@ def build(
         return next((s for s in by_product[product] if s.view == "main"), by_product[product][0])
 
     writer = _Writer(out)
+    skipped_recolours = 0
     used: dict[str, Counter[str]] = defaultdict(Counter)  # transforms so far, per pair type
     rows: list[dict[str, object]] = []
     queries: list[dict[str, object]] = []
@@ -295,9 +328,16 @@ def build(
         src = own[int(rng.integers(len(own)))]
         recoloured, hue = recolour_away(photo(src), sorted(style_colours[first.style]), rng)
         kind = _choose(used["recoloured"], ("reused", "reused_crop", "banner", "rephoto"), rng)
-        rows.append({"image_a": image_a, "image_b": writer.save(transformed(recoloured, kind, first.style), f"neg_recolour_{product}"),
-                     "same_product": 0, "kind": f"recoloured:{kind}", "a_sku_colour": product,
-                     "b_sku_colour": f"{product}~hue{hue:.0f}", "source_in_a": 1})
+        img_b = writer.save(transformed(recoloured, kind, first.style), f"neg_recolour_{product}")
+        # Only a recolour that really changed our garment is a negative: the garment mask can
+        # catch the trousers instead of the shirt, and a hue turn barely moves a greyish brown.
+        # (The photo is still drawn and saved, so the rest of the set stays the same.)
+        if recoloured_share(photo(src), recoloured, first.category) >= MIN_RECOLOURED_SHARE:
+            rows.append({"image_a": image_a, "image_b": img_b,
+                         "same_product": 0, "kind": f"recoloured:{kind}", "a_sku_colour": product,
+                         "b_sku_colour": f"{product}~hue{hue:.0f}", "source_in_a": 1})
+        else:
+            skipped_recolours += 1
         if log:
             print(f"\r{len(rows)} pairs", end="", flush=True)
 
@@ -327,7 +367,8 @@ def build(
     if log:
         print()
     return BuildResult(out, pairs_csv, queries_csv, gallery_csv, dict(Counter(str(r["kind"]).split(":")[0] for r in rows)),
-                       len(queries), n_originals, len(distractors), time.perf_counter() - started)
+                       len(queries), n_originals, len(distractors), time.perf_counter() - started,
+                       skipped_recolours)
 
 
 def _distractors(
@@ -389,7 +430,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     result = build(args.luma, args.out, seed=args.seed, n_distractors=args.distractors,
                    positives_per_product=args.positives, log=True)
-    print(f"pairs: {sum(result.pairs.values())} {dict(sorted(result.pairs.items()))}")
+    print(f"pairs: {sum(result.pairs.values())} {dict(sorted(result.pairs.items()))}"
+          f" ({result.skipped_recolours} recolours left out: the garment did not visibly change)")
     print(f"retrieval: {result.n_queries} queries, gallery {result.n_gallery_originals} originals + {result.n_distractors} distractors")
     print(f"{result.seconds:.0f} s -> {result.out}")
 
