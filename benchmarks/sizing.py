@@ -99,10 +99,13 @@ SUMMARY_START, SUMMARY_END = "<!-- results:start -->", "<!-- results:end -->"
 # (label, key, target text, met?) — the targets first.
 SUMMARY_ROWS: list[tuple[str, str, str, Any]] = [
     ("embedder FLOP rate / matmul rate", "embed_flops_fraction", "≥ 0.5", lambda v: v >= 0.5),
+    ("the same network in PyTorch eager", "embed_torch_flops_fraction", "", None),
+    ("open_clip ViT-B/32 (random weights), same measure", "embed_vit_b32_flops_fraction", "", None),
     ("end to end, images/min (1 worker, 2 threads, measured)", "e2e_images_per_minute", "≥ 300",
      lambda v: v >= 300),
     ("end to end, images/min if CPU-bound on 2 free cores", "e2e_images_per_minute_cpu_bound", "≥ 300",
      lambda v: v >= 300),
+    ("end to end, worker CPU s per competitor image", "e2e_worker_cpu_s_per_image", "", None),
     ("two pinned workers / one", "e2e_speedup_2_workers", "≥ 1.7", lambda v: v >= 1.7),
     ("pgvector 1M top-10 p95 ms", "pgvector_p95_ms_1m", "≤ 20", lambda v: v <= 20),
     ("pgvector 1M recall@10", "pgvector_recall_1m", "≥ 0.95", lambda v: v >= 0.95),
