@@ -86,3 +86,23 @@ def test_a_shop_banner_across_a_photo_is_read_even_where_the_sparse_pass_misses_
     for seed in (6, 7, 8, 9):
         text = ocr.read(T.banner(photo, seed, text="리퍼 B급 ★ 특가 판매"))
         assert extract(text, lexicon).get("condition") == {"refurb"}, (seed, text)
+
+
+def test_the_passes_run_side_by_side_and_read_what_they_read_one_at_a_time(ocr, luma):
+    # Same text as running each page mode alone and joining the lines in the same order.
+    from matcher.demo import transforms as T
+
+    image = T.banner(luma("mj01-red_main.jpg"), 7, text="리퍼 B급 ★ 특가 판매")
+    together = ocr.read(image)
+    lines: list[str] = []
+    for psm in ocr.psm:
+        for line in TesseractOcr(psm=psm).read(image).splitlines():
+            if line not in lines:
+                lines.append(line)
+    assert together == "\n".join(lines)
+    assert together
+
+
+def test_a_pass_that_outlasts_the_timeout_reads_nothing_instead_of_failing(ocr):
+    slow = TesseractOcr(timeout_seconds=0.001)
+    assert slow.read(label(["품번 NJ1DN55A"])) == ""
