@@ -7,10 +7,9 @@ text over photos poorly, so the comparer only lets OCR confirm a product number,
 count against one.
 
 Each image is written once as an uncompressed greyscale PGM (pytesseract's PNG temp file cost
-~15 % of the OCR time in encoding alone) and read by one `tesseract` process per page mode, the
-processes side by side, each with OpenMP held to one thread: Tesseract's own threads mostly spin
-(same text, about 45 % less CPU per pass on the benchmark images), and two one-thread passes at
-once use a two-core worker's cores for half the wall time of one after the other.
+~15 % of the OCR time in encoding alone) and read by one `tesseract` process per page mode, each
+with OpenMP held to one thread: Tesseract's own threads mostly spin (same text, about 45 % less
+CPU per pass on the benchmark images). `parallel_passes=True` runs the passes side by side.
 """
 from __future__ import annotations
 
@@ -48,6 +47,9 @@ class TesseractOcr:
         cost twice the OCR time, spent only on the pairs headed for auto (and for a missing
         product number); a single int is one pass.
     threads: OpenMP threads of the Tesseract process (OMP_THREAD_LIMIT).
+    parallel_passes: run the page-mode passes side by side (same text; less wall time for a worker
+        that has two cores to itself, slightly more CPU; off by default because the recommended layout
+        is one single-threaded worker per core, where they would only compete with the other worker).
     """
 
     name = "tesseract"
@@ -61,6 +63,7 @@ class TesseractOcr:
         timeout_seconds: float = 20.0,
         tesseract_cmd: str | None = None,
         threads: int = 1,
+        parallel_passes: bool = False,
     ) -> None:
         self.languages = languages
         self.max_side = max_side
@@ -68,6 +71,7 @@ class TesseractOcr:
         self.timeout_seconds = timeout_seconds
         self.tesseract_cmd = tesseract_cmd or shutil.which("tesseract") or "tesseract"
         self.threads = threads
+        self.parallel_passes = parallel_passes
 
     @property
     def signature(self) -> str:
@@ -95,20 +99,22 @@ class TesseractOcr:
             # Tesseract wants text at least ~20 px tall; small web images get a 2× upscale.
             gray = gray.resize((gray.width * 2, gray.height * 2), Image.LANCZOS)
         env = {**os.environ, "OMP_THREAD_LIMIT": str(max(1, self.threads))}
-        # The passes run side by side, each a one-thread process reading the same PGM file: the
-        # same CPU as one after the other, half the wall time on a worker with two cores.
         with tempfile.TemporaryDirectory(prefix="ocr-") as folder:
             path = os.path.join(folder, "page.pgm")
             gray.save(path, "PPM")  # mode L → binary PGM
-            procs = [
-                subprocess.Popen(
+
+            def start(psm: int) -> subprocess.Popen:
+                return subprocess.Popen(
                     [self.tesseract_cmd, path, "stdout", "-l", self.languages, "--psm", str(psm)],
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                 )
-                for psm in self.psm
-            ]
+
             deadline = time.monotonic() + self.timeout_seconds
-            outputs = [_finish(proc, max(0.1, deadline - time.monotonic())) for proc in procs]
+            if self.parallel_passes:
+                procs = [start(psm) for psm in self.psm]
+                outputs = [_finish(proc, max(0.1, deadline - time.monotonic())) for proc in procs]
+            else:
+                outputs = [_finish(start(psm), max(0.1, deadline - time.monotonic())) for psm in self.psm]
         lines: list[str] = []
         for out in outputs:
             if out is None:  # timed out: that pass reads nothing

@@ -88,12 +88,13 @@ def test_a_shop_banner_across_a_photo_is_read_even_where_the_sparse_pass_misses_
         assert extract(text, lexicon).get("condition") == {"refurb"}, (seed, text)
 
 
-def test_the_passes_run_side_by_side_and_read_what_they_read_one_at_a_time(ocr, luma):
+def test_passes_side_by_side_read_what_each_pass_reads_alone(ocr, luma):
     # Same text as running each page mode alone and joining the lines in the same order.
     from matcher.demo import transforms as T
 
     image = T.banner(luma("mj01-red_main.jpg"), 7, text="리퍼 B급 ★ 특가 판매")
-    together = ocr.read(image)
+    together = TesseractOcr(parallel_passes=True).read(image)
+    assert ocr.read(image) == together  # one after the other (the default): the same text
     lines: list[str] = []
     for psm in ocr.psm:
         for line in TesseractOcr(psm=psm).read(image).splitlines():
