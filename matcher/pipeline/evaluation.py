@@ -269,11 +269,16 @@ def run_pairs(
 
     # A cache that keeps its analyses elsewhere (the database) reads them in bulk up front, so a
     # second run over the same photos recomputes nothing.
-    preload = getattr(comparer.cache, "preload", None)
+    preload = getattr(getattr(comparer, "cache", None), "preload", None)
     if preload is not None:
-        paths = list(dict.fromkeys(p for row in rows for p in row.images_a + row.images_b))
-        for start in range(0, len(paths), 500):
-            preload([image(p).sha256 for p in paths[start : start + 500]])
+        shas = []
+        for p in dict.fromkeys(p for row in rows for p in row.images_a + row.images_b):
+            try:
+                shas.append(image(p).sha256)
+            except OSError:  # unreadable: its row fails below, with the reason recorded
+                continue
+        for start in range(0, len(shas), 500):
+            preload(shas[start : start + 500])
 
     outcomes: list[PairOutcome] = []
     for n, row in enumerate(rows, 1):
