@@ -14,7 +14,7 @@ import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
@@ -311,12 +311,7 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
     results: list[tuple[Product, Listing, str, Comparison]] = []
     t = time.perf_counter()
     for product, listing, fp in todo:
-        ours = SkuSide(
-            images=[inputs[pi.image.sha256] for pi in product.ok_images[:5]],
-            title=product.title,
-            product_number=product.product_number or None,
-        )
-        theirs = ListingSide(images=[inputs[li.image.sha256] for li in listing.ok_images], title=listing.title)
+        ours, theirs = _sides(product, listing, lambda im: inputs[im.sha256])
         try:
             results.append((product, listing, fp, kit.comparer.compare(ours, theirs)))
         except SoftTimeLimitExceeded:
@@ -364,6 +359,24 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
     return out
 
 
+def _sides(product: Product, listing: Listing, input_of: Callable[[ImageFile], ImageInput]) -> tuple[SkuSide, ListingSide]:
+    """The two sides of a pair as the comparer sees them: up to 5 of our photos, all of theirs."""
+    ours = SkuSide(
+        images=[input_of(pi.image) for pi in product.ok_images[:5]],
+        title=product.title,
+        product_number=product.product_number or None,
+    )
+    return ours, ListingSide(images=[input_of(li.image) for li in listing.ok_images], title=listing.title)
+
+
+def _read_printed_text(product: Product, listing: Listing, comp: Comparison, kit: Toolkit, counts: Counter) -> None:
+    """The comparer's check before an automatic match (text printed on their photos), for a pair
+    the LLM verdict lifts, or may lift once a batch verdict is collected."""
+    ours, theirs = _sides(product, listing, lambda im: image_input(im, kit.timings))
+    if kit.comparer.check_printed_text(ours, theirs, comp):
+        counts["ocr_conflicts_after_llm"] += 1
+
+
 def _llm_images(product: Product, listing: Listing, comp: Comparison, kit: Toolkit):
     """The photo of each side that gave the best evidence, with the boxes of its best regions."""
     ours = [pi.image for pi in product.ok_images[:5]]
@@ -388,6 +401,11 @@ def _verify_uncertain(results, kit: Toolkit, *, run_id: int | None, counts: Coun
         # Bulk: no online call. The pair is written as review (never auto) with a marker that
         # _submit_awaiting turns into a Batch API request; the verdict is written back when collected.
         for _, (product, listing, _, comp) in wanted:
+            if kit.comparer.could_reach_auto(comp.evidence):
+                # The verdict is written back without the comparer: what the photos' printed text
+                # says must be in the evidence the marker carries, or a verdict could lift a
+                # 리퍼 banner to an automatic match.
+                _read_printed_text(product, listing, comp, kit, counts)
             a, b, box_a, box_b = _llm_images(product, listing, comp, kit)
             kit.llm_pending[listing.id] = llm.batch_marker(
                 image_a=a.sha256, image_b=b.sha256, box_a=box_a, box_b=box_b, evidence=comp.evidence
@@ -410,12 +428,14 @@ def _verify_uncertain(results, kit: Toolkit, *, run_id: int | None, counts: Coun
         )
     verdicts = llm.verify_pairs(pairs=requests, run_id=run_id, product_id=None)
     counts["llm_pairs"] += len(verdicts)
-    for (_, (_, _, _, comp)), verdict in zip(wanted, verdicts):
+    for (_, (product, listing, _, comp)), verdict in zip(wanted, verdicts):
         comp.evidence.llm = verdict
         comp.decision = decide(comp.evidence, kit.policy)
         if verdict.error:
             counts["llm_errors"] += 1
             comp.decision.reasons.append(f"LLM 검증 실패 — 자동 매칭 안 함: {verdict.error}")
+        if comp.decision.bucket == "auto":
+            _read_printed_text(product, listing, comp, kit, counts)
 
 
 def _submit_awaiting(kit: Toolkit, *, counts: Counter) -> None:

@@ -335,6 +335,9 @@ class _RegionRef:
         return f"{self.side}[{self.image}].{self.kind}"
 
 
+OCR_CONFLICT_SUFFIX = " (사진 속 글자 OCR)"
+
+
 class PairComparer:
     """Compare our SKU with a competitor listing.
 
@@ -528,24 +531,49 @@ class PairComparer:
                 decision = decide(evidence, self.policy)
                 decision.reasons.append("product number read from the listing's photos (OCR)")
 
-        if self.ocr is not None and decision.bucket == "auto":
-            # Precision first: before an automatic match, read the text printed on their photos.
-            # A banner saying 리퍼 / 해외배송 / 키즈 on our own re-used photo is a different offer.
-            texts = self._ocr_texts(theirs, b_list, stats)
-            printed = extract("\n".join(texts), self.lexicon)
-            found = [c for c in attribute_conflicts(our_attrs, printed, self.lexicon) if c not in evidence.conflicts]
-            if found:
-                evidence.conflicts.extend(f"{c} (사진 속 글자 OCR)" for c in found)
-                decision = decide(evidence, self.policy)
-
-        self.totals.add(stats)
-        return Comparison(
+        comparison = Comparison(
             evidence=evidence,
             decision=decision,
             stats=stats,
             best_images=best_images,
             garment_kind=garment,
             geometry_pairs=geometry_pairs,
+        )
+        if decision.bucket == "auto":
+            self.check_printed_text(ours, theirs, comparison, _analyses=b_list)
+        self.totals.add(stats)
+        return comparison
+
+    def check_printed_text(
+        self, ours: SkuSide, theirs: ListingSide, comparison: Comparison, *, _analyses: list[ImageAnalysis] | None = None
+    ) -> bool:
+        """Precision first: before an automatic match, read the text printed on their photos.
+
+        A banner saying 리퍼 / 해외배송 / 키즈 on our own re-used photo is a different offer.
+        Conflicts found are added to the evidence and the pair is decided again (a conflict blocks
+        auto-match). Whoever lifts a pair to auto later (the LLM verdict, online or collected from
+        a batch) calls this too. Returns True when new conflicts were found. The text is cached
+        with the analysis, so a second call costs nothing.
+        """
+        if self.ocr is None:
+            return False
+        our_attrs = ours.attributes if ours.attributes is not None else extract(ours.title, self.lexicon)
+        b_list = _analyses if _analyses is not None else self.analyse(theirs.images)
+        texts = self._ocr_texts(theirs, b_list, comparison.stats)
+        printed = extract("\n".join(texts), self.lexicon)
+        known = {c.removesuffix(OCR_CONFLICT_SUFFIX) for c in comparison.evidence.conflicts}
+        found = [c for c in attribute_conflicts(our_attrs, printed, self.lexicon) if c not in known]
+        if not found:
+            return False
+        comparison.evidence.conflicts.extend(f"{c}{OCR_CONFLICT_SUFFIX}" for c in found)
+        comparison.decision = decide(comparison.evidence, self.policy)
+        return True
+
+    def could_reach_auto(self, evidence: PairEvidence) -> bool:
+        """Whether an agreeing LLM verdict could make this pair an automatic match."""
+        return any(
+            decide(replace(evidence, llm=llm), self.policy).bucket == "auto"
+            for llm in self._llm_scenarios(replace(evidence, llm=None))
         )
 
     def _set_colour(

@@ -6,22 +6,27 @@ fake Gemini server, the database and the broker are the real ones.
 """
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from django.utils import timezone
 
 from matcher import analysis, llm
 from matcher.models import LlmBatchJob, LlmVerdictRecord, Match, MatchRun, MatchRunBatch
-from matcher.pipeline.compare import Comparison, StageCounts
+from matcher.pipeline.attributes import Lexicon
+from matcher.pipeline.compare import Comparison, ImageAnalysis, PairComparer, StageCounts
 from matcher.pipeline.decide import decide
+from matcher.pipeline.ocr import TesseractOcr
 from matcher.pipeline.types import PairEvidence
 from matcher.runs import match_run_batch_process, match_run_start
-from tests.factories import ListingFactory, ListingImageFactory, ProductFactory, ProductImageFactory, UserFactory
+from tests.factories import ImageFileFactory, ListingFactory, ListingImageFactory, ProductFactory, ProductImageFactory, UserFactory
 from tests.fakes import gemini_server as fg
+from tests.pipeline.test_ocr import label
 from tests.llm.pairs import FAST, FLASH_CALL_USD, PRO_CALL_USD, STRONG
 
 pytestmark = pytest.mark.django_db
@@ -39,21 +44,36 @@ HALF_FLASH = FLASH_CALL_USD / 2
 HALF_PRO = PRO_CALL_USD / 2
 
 
-class ScriptedComparer:
-    """Stands in for PairComparer: evidence by the listing title's [tag], decided by the real policy."""
+class ScriptedComparer(PairComparer):
+    """Stands in for PairComparer's vision stages: evidence by the listing title's [tag], decided by the
+    real policy. What happens after an LLM verdict (the read of the text printed on their photos
+    before an automatic match) is the real comparer's, with the real Tesseract when it is installed."""
 
-    def __init__(self, policy) -> None:
-        self.policy = policy
-        self.totals = StageCounts()
+    def __init__(self, policy, ocr=None) -> None:
+        super().__init__(finder=None, embedder=_NoEmbedder(), lexicon=Lexicon.load(), policy=policy, ocr=ocr)
 
     def analyse(self, images, stats=None):
-        return []
+        # No regions or vectors: only the photo itself, for the OCR.
+        out = []
+        for ref in images:
+            found = self.cache.get(ref.sha256)
+            if found is None:
+                found = ImageAnalysis(sha256=ref.sha256, size=ref.load().size, regions=[], embedder="scripted@test",
+                                      embeddings=np.zeros((0, 1), np.float32), colours=[])
+                self.cache.put(found)
+            out.append(found)
+        return out
 
     def compare(self, ours, theirs, *, llm=None) -> Comparison:
         tag = re.match(r"\[(\w+)\]", theirs.title).group(1)
         evidence = PairEvidence(**EVIDENCE[tag])
         return Comparison(evidence=evidence, decision=decide(evidence, self.policy), stats=StageCounts(),
                           best_images=(0, 0))
+
+
+class _NoEmbedder:
+    name = "scripted"
+    dim = 1
 
 
 @pytest.fixture
@@ -63,9 +83,11 @@ def scripted(monkeypatch):
 
         thresholds = thresholds or thresholds_active()
         policy = analysis.policy_for(thresholds)
+        ocr = TesseractOcr() if with_ocr else None
         return analysis.Toolkit(
-            comparer=ScriptedComparer(policy), cache=analysis.DbAnalysisCache("scripted@test"), policy=policy,
-            thresholds=thresholds, timings=Counter(),
+            comparer=ScriptedComparer(policy, ocr=ocr if ocr is not None and ocr.available() else None),
+            cache=analysis.DbAnalysisCache("scripted@test"), policy=policy, thresholds=thresholds,
+            timings=Counter(),
         )
 
     monkeypatch.setattr(analysis, "toolkit", toolkit)
@@ -78,14 +100,29 @@ def bulk(fake_gemini, scripted, settings):
     return fake_gemini
 
 
-def sku(*tags: str):
-    """One SKU with one listing per tag, each with photos of its own."""
+def sku(*tags: str, printed: str | None = None):
+    """One SKU with one listing per tag, each with photos of its own (with `printed` text on them)."""
     product = ProductFactory()
     ProductImageFactory(product=product)
     for tag in tags:
         listing = ListingFactory(product=product, title=f"[{tag}] 노스페이스 눕시 패딩")
-        ListingImageFactory(listing=listing)
+        if printed:
+            ListingImageFactory(listing=listing, image=ImageFileFactory(data=png_of(label([printed]))))
+        else:
+            ListingImageFactory(listing=listing)
     return product
+
+
+@pytest.fixture
+def tesseract():
+    if not TesseractOcr().available():
+        pytest.skip("tesseract with kor+eng is not installed (Debian: tesseract-ocr tesseract-ocr-kor)")
+
+
+def png_of(image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 def run(product_ids: list[int], *, force: bool = False) -> MatchRun:
@@ -122,6 +159,40 @@ def test_a_small_run_verifies_online_and_submits_no_batch(fake_gemini, scripted,
     assert fake_gemini.generate_count(FAST) == 1  # only the pair the verdict could move
     assert fake_gemini.count("batch_create") == 0 and not LlmBatchJob.objects.exists()
     assert match_of(product, "unsure").bucket == Match.Bucket.AUTO
+
+
+def test_a_pair_the_online_verdict_lifts_is_not_auto_matched_when_its_photo_says_refurbished(
+    fake_gemini, scripted, settings, tesseract
+):
+    settings.GEMINI_BATCH_MIN_PAIRS = 100
+    product = sku("unsure", printed="리퍼 상품 해외배송")
+
+    r = run([product.id])
+
+    match = match_of(product, "unsure")
+    assert fake_gemini.generate_count(FAST) == 1  # the verdict agreed ("match") ...
+    assert match.evidence["llm"]["is_match"] is True
+    # ... but the text on their photo is another offer: the conflict blocks the automatic match.
+    assert match.bucket == Match.Bucket.REVIEW and match.status == Match.Status.PENDING
+    assert any("OCR" in c and "refurb" in c for c in match.evidence["conflicts"]), match.evidence["conflicts"]
+    assert r.counts["ocr_conflicts_after_llm"] == 1
+
+
+def test_a_pair_sent_to_a_batch_carries_what_its_photo_says_so_the_verdict_cannot_lift_it(bulk, tesseract):
+    product = sku("unsure", printed="리퍼 상품 해외배송")
+    run([product.id])
+    match = match_of(product, "unsure")
+    pending = match.evidence["llm_pending"]["pair_evidence"]
+    assert any("OCR" in c and "refurb" in c for c in pending["conflicts"])
+    job = LlmBatchJob.objects.get()
+    bulk.push(fg.ok())
+    bulk.complete_batch(job.remote_name)
+
+    llm.batch_poll_and_collect(job_id=job.id)
+
+    match.refresh_from_db()
+    assert match.evidence["llm"]["is_match"] is True
+    assert match.bucket == Match.Bucket.REVIEW and match.status == Match.Status.PENDING
 
 
 def test_a_run_in_batch_mode_writes_uncertain_pairs_as_review_and_submits_them_once(bulk):
