@@ -16,7 +16,8 @@ where they are, never copied):
 - ``queries.csv`` (query, expected, kind, sku_colour) and ``gallery.csv`` (image, product, kind):
   a reverse-image-search set. The gallery holds the original photos of the queried products
   plus distractors: recoloured Luma photos, transformed photos of held-out Luma styles (never
-  queried), and drawn garments. ``expected`` is the '|'-joined gallery photos of the product.
+  queried), and drawn garments. ``expected`` is the '|'-joined gallery photos of the product. A
+  collage query keeps drawn garments company (the pair's collage shows other gallery photos).
 - ``images/`` with every transformed image.
 
 Run: ``python -m matcher.demo.competitor_pairs --luma ../shared/eval/luma_dev --out var/eval/competitor``.
@@ -132,17 +133,24 @@ def recolour_away(img: Image.Image, taken_labels: Sequence[str], rng: np.random.
 # more than RECOLOUR_MIN_DELTA_E (CIELAB).
 MIN_RECOLOURED_SHARE = 0.5
 RECOLOUR_MIN_DELTA_E = 12.0
+# Catalogue colour labels inside the skin test's YCrCb box (T.skin_mask).
+SKIN_LIKE_COLOURS = frozenset({"yellow", "orange", "brown", "beige", "tan", "khaki"})
 
 
-def recoloured_share(original: Image.Image, recoloured: Image.Image, category: str) -> float:
+def recoloured_share(original: Image.Image, recoloured: Image.Image, category: str, colour: str = "") -> float:
     """Share of the garment's pixels the recolour changed visibly.
 
     The garment is read from the category, not from the mask the recolour used (that mask is
     what can be wrong): on these studio shots a top fills the band from 20 % to 55 % of the
-    model's height and trousers or shorts the band from 55 % to 90 %; skin and the studio
-    background in the band do not count.
+    model's height and trousers or shorts the band from 55 % to 90 %; the studio background in
+    the band does not count, and neither does skin (arms, legs). Except for a garment whose own
+    colour is skin-like (``colour``, the catalogue's label: yellow, orange, brown): the
+    recolour's mask leaves its pixels alone as "skin", so they count here, or a recolour that
+    only touched the seams would pass.
     """
-    fg = T.product_mask(original) & ~T.skin_mask(original)
+    fg = T.product_mask(original)
+    if colour.strip().lower() not in SKIN_LIKE_COLOURS:
+        fg = fg & ~T.skin_mask(original)
     x0, y0, x1, y1 = T.bbox_of(T.product_mask(original))
     lo, hi = (0.55, 0.90) if "bottom" in category.lower() else (0.20, 0.55)
     band = np.zeros_like(fg)
@@ -278,6 +286,11 @@ def build(
         return next((s for s in by_product[product] if s.view == "main"), by_product[product][0])
 
     writer = _Writer(out)
+    query_writer = _Writer(out)
+    query_rng = np.random.default_rng(seed + 1)
+
+    def drawn_company(g: np.random.Generator) -> list[Image.Image]:
+        return [render(_random_spec(g, int(g.integers(1_000_000))), "front", size=512) for _ in range(3)]
     skipped_recolours = 0
     used: dict[str, Counter[str]] = defaultdict(Counter)  # transforms so far, per pair type
     rows: list[dict[str, object]] = []
@@ -300,7 +313,17 @@ def build(
                          "kind": f"same:{kind}", "a_sku_colour": product, "b_sku_colour": product,
                          "source_in_a": int(src in side_a)})
             if first.style not in held_out:
-                queries.append({"query": img_b, "expected": "|".join(rel(s) for s in own), "kind": kind, "sku_colour": product})
+                query = img_b
+                if kind == "collage":
+                    # The pair's collage keeps other styles' photos company, and those are in the
+                    # gallery too: finding them is right, yet would count as a miss. The query gets
+                    # a collage of its own with drawn garments (own generator and names, so the
+                    # pairs and every other file stay as they were).
+                    query = query_writer.save(
+                        T.competitor_copy(photo(src), "collage", query_rng, others=drawn_company(query_rng)),
+                        f"qry_{product}",
+                    )
+                queries.append({"query": query, "expected": "|".join(rel(s) for s in own), "kind": kind, "sku_colour": product})
         image_a = "|".join(rel(s) for s in own)
 
         # The same style in another colour.
@@ -332,7 +355,7 @@ def build(
         # Only a recolour that really changed our garment is a negative: the garment mask can
         # catch the trousers instead of the shirt, and a hue turn barely moves a greyish brown.
         # (The photo is still drawn and saved, so the rest of the set stays the same.)
-        if recoloured_share(photo(src), recoloured, first.category) >= MIN_RECOLOURED_SHARE:
+        if recoloured_share(photo(src), recoloured, first.category, first.colour) >= MIN_RECOLOURED_SHARE:
             rows.append({"image_a": image_a, "image_b": img_b,
                          "same_product": 0, "kind": f"recoloured:{kind}", "a_sku_colour": product,
                          "b_sku_colour": f"{product}~hue{hue:.0f}", "source_in_a": 1})

@@ -83,3 +83,34 @@ def test_a_colourway_filed_with_our_very_photo_never_becomes_an_other_colour_neg
                   if r["kind"].startswith("other_colour:")}
     assert pairs and not pairs & {("mp09-black", "mp09-blue"), ("mp09-blue", "mp09-black")}
     assert all("mp09-red" in pair for pair in pairs)
+
+
+def test_a_collage_query_keeps_only_drawn_company_so_its_one_right_answer_is_its_own_product(built):
+    queries = _rows(built.queries_csv)
+    pair_images = {r["image_b"] for r in _rows(built.pairs_csv)}
+    collages = [q for q in queries if q["kind"] == "collage"]
+    others = [q for q in queries if q["kind"] != "collage"]
+
+    assert all(Path(q["query"]).name.startswith("qry_") and q["query"] not in pair_images for q in collages)
+    assert all(q["query"] in pair_images for q in others)
+    assert all((built.out / q["query"]).is_file() for q in collages)
+
+
+@pytest.mark.parametrize("name, label, kept", [
+    # The recolour's mask reads a pale yellow tee as skin and leaves it alone: not a negative.
+    ("ws07-yellow_main.jpg", "Yellow", False),
+    # A greyish brown jacket: only the seams turned; not a negative either.
+    ("wj05-brown_main.jpg", "Brown", False),
+    # A red tank top on bare arms and shoulders: recoloured, a real negative.
+    ("wt06-red_main.jpg", "Red", True),
+])
+def test_only_a_recolour_that_changed_the_garment_becomes_a_negative(luma_dir, name, label, kept):
+    import numpy as np
+    from PIL import Image
+
+    from matcher.demo.competitor_pairs import MIN_RECOLOURED_SHARE, recolour_away, recoloured_share
+
+    photo = Image.open(luma_dir / "images" / name).convert("RGB")
+    recoloured, _ = recolour_away(photo, [label], np.random.default_rng(0))
+
+    assert (recoloured_share(photo, recoloured, "Women/Tops", label) >= MIN_RECOLOURED_SHARE) is kept
