@@ -43,13 +43,17 @@ class Background:
     roughness: float  # mean |grey - blurred grey| over those pixels: texture (brick, grass) vs paper
 
 
+# OpenCV's 8-bit CIELAB (L scaled to 0..255, a and b offset by 128) → L 0..100, a and b signed, as
+# float32. A lookup table gives the same values as converting and rescaling the array, in one pass.
+_LAB_LUT = np.stack(
+    [np.arange(256, dtype=np.float32) * (100.0 / 255.0)] + [np.arange(256, dtype=np.float32) - 128.0] * 2, axis=1
+).reshape(256, 1, 3)
+
+
 def _to_lab(rgb: np.ndarray) -> np.ndarray:
     import cv2
 
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0
-    lab[..., 1:] -= 128.0
-    return lab
+    return cv2.LUT(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), _LAB_LUT)
 
 
 def _downscale(rgb: np.ndarray, max_side: int) -> np.ndarray:
@@ -62,9 +66,67 @@ def _downscale(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
+ANALYSIS_SIDE = 512  # background analysis and item splitting work on a copy this size
+
+
+@dataclass(frozen=True)
+class WorkingCopy:
+    """The downscaled copy both background analysis and item splitting read, made once per photo.
+
+    Each of them used to downscale the photo and convert it to CIELAB and grey on its own; the
+    copy is the same one they made (INTER_AREA to 512 px), so their results do not change.
+    """
+
+    shape: tuple[int, int]  # (h, w) of the full-size photo
+    rgb: np.ndarray  # uint8, longer side at most ANALYSIS_SIDE
+    lab: np.ndarray  # float32 CIELAB (L 0..100)
+    grey: np.ndarray  # uint8
+
+    @classmethod
+    def of(cls, rgb: np.ndarray) -> "WorkingCopy":
+        import cv2
+
+        small = np.ascontiguousarray(_downscale(rgb, ANALYSIS_SIDE))
+        return cls(rgb.shape[:2], small, _to_lab(small), cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+
+
+def _within(values: np.ndarray, centre: np.ndarray, tolerance: float) -> np.ndarray:
+    """|values - centre| < tolerance along the last axis, without a square root per pixel."""
+    d = values - centre.astype(np.float32)
+    return np.einsum("...k,...k->...", d, d) < np.float32(tolerance) ** 2
+
+
+def border_texture_of(grey: np.ndarray, t: int) -> np.ndarray:
+    """|grey - blurred grey| (sigma 2) on the frame of width t, in the order of a frame mask's pixels.
+
+    Only the frame is read, so only bands along the edges are blurred, each reaching past the
+    kernel's radius (8 px for sigma 2 in OpenCV) into the photo: every frame pixel sees the same
+    neighbours as in a blur of the whole photo, and gets the same value.
+    """
+    import cv2
+
+    h, w = grey.shape
+    grey = grey.astype(np.float32)
+    texture = np.zeros((h, w), np.float32)
+    band = t + 9
+    for rows, cols, keep in (
+        (slice(0, band), slice(None), (slice(0, t), slice(None))),
+        (slice(max(0, h - band), h), slice(None), (slice(-t, None), slice(None))),
+        (slice(None), slice(0, band), (slice(None), slice(0, t))),
+        (slice(None), slice(max(0, w - band), w), (slice(None), slice(-t, None))),
+    ):
+        part = np.ascontiguousarray(grey[rows, cols])  # OpenCV reads a strided view's neighbours differently
+        blurred = np.abs(part - cv2.GaussianBlur(part, (0, 0), 2))
+        # Only the band's frame side is kept: its inner edge is blurred against a made-up border.
+        texture[rows, cols][keep] = blurred[keep]
+    frame = np.zeros((h, w), bool)
+    frame[:t] = frame[-t:] = frame[:, :t] = frame[:, -t:] = True
+    return texture[frame]
+
+
 def background_of(
     rgb: np.ndarray, *, tolerance: float = 10.0, min_share: float = 0.6, min_white_share: float = 0.2,
-    max_roughness: float = 2.0,
+    max_roughness: float = 2.0, copy: WorkingCopy | None = None,
 ) -> Background:
     """Judge the background from a frame of border pixels.
 
@@ -75,23 +137,23 @@ def background_of(
     "Smooth" rules out textures of one colour, such as a brick wall or a knit filling a
     close-up. Measured on the Luma studio set: every front and back shot is plain, with
     roughness at most 0.5; brick 3.7, street photos 2-13.
+
+    copy: the photo's WorkingCopy when the caller has one (made here otherwise).
     """
     import cv2
 
-    small = _downscale(rgb, 512)
+    copy = copy or WorkingCopy.of(rgb)
+    small, lab = copy.rgb, copy.lab
     h, w = small.shape[:2]
     t = max(2, round(min(h, w) * 0.02))
     frame = np.zeros((h, w), bool)
     frame[:t] = frame[-t:] = frame[:, :t] = frame[:, -t:] = True
-    lab = _to_lab(small)
-    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    texture = np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 2))
-    border, border_rgb, border_texture = lab[frame], small[frame].astype(np.int16), texture[frame]
+    border, border_rgb, border_texture = lab[frame], small[frame].astype(np.int16), border_texture_of(copy.grey, t)
     sides = [lab[:t], lab[-t:], lab[:, :t], lab[:, -t:]]
 
     best_share, best_lab, best_match = -1.0, border[0], np.zeros(len(border), bool)
     for candidate in [np.median(s.reshape(-1, 3), axis=0) for s in sides] + [np.median(border, axis=0)]:
-        match = np.linalg.norm(border - candidate, axis=1) < tolerance
+        match = _within(border, candidate, tolerance)
         if match.mean() > best_share:
             best_share, best_lab, best_match = float(match.mean()), candidate, match
 
@@ -111,24 +173,26 @@ def split_items(
     colour_tolerance: float = 12.0,
     min_item_share: float = 0.01,
     min_share_of_largest: float = 0.1,
+    copy: WorkingCopy | None = None,
 ) -> list[Box]:
     """Boxes of the separate things on a plain background, largest first.
 
     Foreground = pixels far in colour from the background, plus edges (so a white shirt
     on white still has an outline), closed and hole-filled into solid shapes. Specks,
     captions and small logos fall under the size floors.
+
+    copy: the photo's WorkingCopy when the caller has one (made here otherwise).
     """
     import cv2
 
-    h0, w0 = rgb.shape[:2]
-    small = _downscale(rgb, 512)
+    copy = copy or WorkingCopy.of(rgb)
+    h0, w0 = copy.shape
+    small = copy.rgb
     h, w = small.shape[:2]
     scale_x, scale_y = w0 / w, h0 / h
 
-    distance = np.linalg.norm(_to_lab(small) - background.lab, axis=2)
-    mask = (distance > colour_tolerance).astype(np.uint8)
-    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    edges = cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), 40, 120)
+    mask = (~_within(copy.lab, background.lab, colour_tolerance)).astype(np.uint8)
+    edges = cv2.Canny(cv2.GaussianBlur(copy.grey, (3, 3), 0), 40, 120)
     mask |= (edges > 0).astype(np.uint8)
 
     k = max(3, round(min(h, w) * 0.015)) | 1
@@ -382,7 +446,8 @@ class PoseRegionFinder:
 
     def _regions(self, rgb: np.ndarray, people: list[tuple[Box, float, np.ndarray]]) -> list[Region]:
         h, w = rgb.shape[:2]
-        background = background_of(rgb)
+        copy = WorkingCopy.of(rgb)
+        background = background_of(rgb, copy=copy)
         busy = not background.plain
         if background.plain:
             people = [p for p in people if shows_a_body(p[2], min_conf=self.keypoint_conf)]
@@ -395,7 +460,7 @@ class PoseRegionFinder:
         if background.plain:
             # Items beside the people too: a collage may pair a model shot with a flat-lay.
             person_boxes = [box for box, _, _ in people]
-            for item in split_items(rgb, background):
+            for item in split_items(rgb, background, copy=copy):
                 if not any(_overlap(item, box) > 0.3 * item.area for box in person_boxes):
                     regions.append(Region("item", item, needs_cutout=False, score=1.0))
         return regions

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from matcher.pipeline.pixels import WHITE, as_rgb
-from matcher.pipeline.runtime import configure_threads
+from matcher.pipeline.runtime import ORT_NO_SPINNING, configure_threads
 from matcher.pipeline.weights import EFFICIENTNET_LITE2, checkpoint_hash, default_path, sha256_file
 
 log = logging.getLogger(__name__)
@@ -192,6 +192,8 @@ def _onnx_session(path: Path, threads: int):
             options.inter_op_num_threads = 1
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            for name, value in ORT_NO_SPINNING.items():  # idle threads sleep (see runtime.py)
+                options.add_session_config_entry(name, value)
             _models[key] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return _models[key]
 

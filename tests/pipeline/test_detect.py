@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher.pipeline.detect import background_of, split_items
+from matcher.pipeline.detect import WorkingCopy, background_of, border_texture_of, split_items
 from matcher.pipeline.types import Box, RegionFinder
 
 
@@ -50,6 +50,31 @@ def test_a_white_shirt_on_white_is_found_by_its_outline():
     boxes = split_items(canvas, background_of(canvas))
     assert len(boxes) == 1
     assert abs(boxes[0].x0 - 100) < 10 and abs(boxes[0].x1 - 300) < 10
+
+
+def test_the_border_texture_from_edge_bands_equals_a_blur_of_the_whole_photo(bus, zidane, luma):
+    # background_of blurs only bands along the edges (wider than the kernel's reach); the texture it
+    # reads on the frame must be the one a blur of the whole photo gives, on busy and studio photos.
+    import cv2
+
+    for image in (bus, zidane, luma("mj08-green_main.jpg"), luma("wp06-black_back.jpg")):
+        grey = WorkingCopy.of(np.asarray(image)).grey
+        h, w = grey.shape
+        t = max(2, round(min(h, w) * 0.02))
+        frame = np.zeros((h, w), bool)
+        frame[:t] = frame[-t:] = frame[:, :t] = frame[:, -t:] = True
+        whole = np.abs(grey.astype(np.float32) - cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 2))[frame]
+        # Equal up to float rounding (OpenCV's vector code may sum a band in another order).
+        np.testing.assert_allclose(border_texture_of(grey, t), whole, rtol=0, atol=1e-3)
+
+
+def test_one_working_copy_gives_the_same_background_and_items_as_separate_copies(ghost_garments, compose):
+    collage = np.asarray(compose(ghost_garments[:3], (1200, 500))[0])
+    copy = WorkingCopy.of(collage)
+    alone, shared = background_of(collage), background_of(collage, copy=copy)
+    assert (alone.plain, alone.share, alone.roughness) == (shared.plain, shared.share, shared.roughness)
+    assert split_items(collage, alone) == split_items(collage, shared, copy=copy)
+    assert len(split_items(collage, shared, copy=copy)) == 3
 
 
 # --- the stage on real photos ----------------------------------------------------------------
