@@ -180,7 +180,7 @@ class Toolkit:
     llm_pending: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-def toolkit(*, thresholds: ThresholdSet | None = None, with_ocr: bool = True) -> Toolkit:
+def toolkit(*, thresholds: ThresholdSet | None = None, with_ocr: bool = True, with_remover: bool = True) -> Toolkit:
     """A comparer over this process's loaded stages with a fresh DB-backed cache and timers."""
     from matcher.services import thresholds_active
 
@@ -188,7 +188,7 @@ def toolkit(*, thresholds: ThresholdSet | None = None, with_ocr: bool = True) ->
     timings: Counter = Counter()
     emb = pipeline_config.embedder()
     cache = DbAnalysisCache(pipeline_config.embedder_key(emb))
-    remover = pipeline_config.background_remover()
+    remover = pipeline_config.background_remover() if with_remover else None
     ocr = _ocr() if with_ocr else None
     policy = policy_for(thresholds)
     comparer = PairComparer(

@@ -727,6 +727,11 @@ class PairComparer:
                     best = d
         return best
 
+    def garment_colour_distance(self, a: ImageAnalysis, b: ImageAnalysis) -> float | None:
+        """The garment colour distance of two photos (0 same .. 1 far apart; None when neither
+        shows a region to compare), as compare() reads it without a title to say which garment."""
+        return self._colour_distance_one(a, b, None, False)
+
     def _colour_distance_one(
         self, a: ImageAnalysis, b: ImageAnalysis, garment: str | None, use_cutout: bool
     ) -> float | None:

@@ -29,11 +29,16 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="json_out")
         parser.add_argument("--limit", type=int)
         parser.add_argument("--batch", type=int, default=32)
+        parser.add_argument("--verify-top", type=int, default=None,
+                            help="candidates compared by the matching pipeline (default: matcher.search.VERIFY_TOP)")
+        parser.add_argument("--embedding-only", action="store_true",
+                            help="rank by embedding cosine alone (step 1), for comparison")
 
-    def handle(self, *args, gallery: str, queries: str, json_out: str | None, limit: int | None, batch: int, **o):
+    def handle(self, *args, gallery: str, queries: str, json_out: str | None, limit: int | None, batch: int,
+               verify_top: int | None, embedding_only: bool, **o):
+        from matcher import search
         from matcher.analysis import toolkit
         from matcher.pipeline.compare import ImageInput
-        from matcher.search import search_analysis
         from matcher.services import image_store
 
         gpath, qfile = Path(gallery).resolve(), Path(queries).resolve()
@@ -55,7 +60,8 @@ class Command(BaseCommand):
         if not paths:
             raise CommandError("no images in the gallery folder")
 
-        kit = toolkit(with_ocr=False)
+        kit = toolkit(with_ocr=False, with_remover=False)
+        verify_top = search.VERIFY_TOP if verify_top is None else verify_top
         sha_to_path: dict[str, Path] = {}
         for start in tqdm(range(0, len(paths), batch), desc="index gallery", unit="batch"):
             chunk = paths[start : start + batch]
@@ -86,9 +92,6 @@ class Command(BaseCommand):
                     return candidate
             return (qfile.parent / rel).resolve()
 
-        from matcher.models import ImageFile
-
-        id_to_sha: dict[int, str] = {}
         hits = {1: 0, 5: 0, 10: 0}
         n = 0
         for row in tqdm(rows, desc="queries", unit="query"):
@@ -98,10 +101,12 @@ class Command(BaseCommand):
                 continue
             ref = ImageInput.from_path(query)
             analysis = kit.comparer.analyse([ref])[0]
-            ranked = search_analysis(analysis, embedder=kit.cache.embedder, k=10)
-            new_ids = [r[0] for r in ranked if r[0] not in id_to_sha]
-            id_to_sha.update(ImageFile.objects.filter(id__in=new_ids).values_list("id", "sha256"))
-            found = [sha_to_path.get(id_to_sha.get(r[0], "")) for r in ranked]
+            if embedding_only:
+                ranked = search.embedding_candidates(analysis, embedder=kit.cache.embedder, k=10)
+            else:
+                ranked = search.rank(ref, analysis, comparer=kit.comparer, embedder=kit.cache.embedder, k=10,
+                                     verify_top=verify_top)
+            found = [sha_to_path.get(c.sha256) for c in ranked]
             n += 1
             for k in hits:
                 if any(f in expected for f in found[:k]):
@@ -115,6 +120,7 @@ class Command(BaseCommand):
             "recall_at_5": hits[5] / n,
             "recall_at_10": hits[10] / n,
             "embedder": kit.cache.embedder,
+            "ranking": "embedding" if embedding_only else f"embedding+colour+pipeline(top {verify_top})",
         }
         self.stdout.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in report.items()))
         if json_out:

@@ -32,7 +32,10 @@ class Command(BaseCommand):
             owners = [f"SKU {p.sku}" for p in hit.products] + [
                 f"{l.mall}/{l.seller} {l.url} (SKU {l.product.sku})" for l in hit.listings
             ]
+            verdict = (
+                f"  {hit.bucket} {hit.confidence:.2f} ({hit.inliers or 0} inliers)" if hit.confidence is not None else ""
+            )
             self.stdout.write(
-                f"{rank:>2}. {hit.score:.3f}  {hit.image.sha256[:12]}  {hit.query_kind}↔{hit.hit_kind}  "
+                f"{rank:>2}. {hit.score:.3f}{verdict}  {hit.image.sha256[:12]}  {hit.query_kind}↔{hit.hit_kind}  "
                 + ("; ".join(owners) or "(not linked)")
             )
