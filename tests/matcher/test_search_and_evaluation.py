@@ -124,16 +124,19 @@ def test_evaluate_retrieval_finds_transformed_queries_in_a_gallery(imported_demo
     queries = tmp_path / "queries.csv"
     with queries.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["query", "expected"])
+        w.writerow(["query", "expected", "kind"])
         for p in originals[:4]:
             q = tmp_path / f"q_{p.name}"
             q.write_bytes(_crop_jpeg(p))
-            w.writerow([q.name, f"gallery/{p.name}"])
+            w.writerow([q.name, f"gallery/{p.name}", "crop"])
     out = tmp_path / "r.json"
     call_command("evaluate_retrieval", "--gallery", str(gallery), "--queries", str(queries), "--json", str(out))
     report = json.loads(out.read_text())
     assert report["n_queries"] == 4
     assert report["recall_at_10"] >= report["recall_at_1"] >= 0.5
+    assert report["per_kind"]["crop"]["n_queries"] == 4
+    assert report["per_kind"]["crop"]["recall_at_1"] == report["recall_at_1"]
+    assert len(report["misses_at_1"]) == round(4 * (1 - report["recall_at_1"]))
 
     # The gallery's analyses stay cached, but their search rows are gone (as for photos another
     # evaluation analysed before they were stored): a second run indexes them again.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 from django.conf import settings
@@ -92,8 +93,9 @@ class Command(BaseCommand):
                     return candidate
             return (qfile.parent / rel).resolve()
 
-        hits = {1: 0, 5: 0, 10: 0}
-        n = 0
+        hits: Counter = Counter()  # (kind, k) → queries with an expected image in the top k; kind "" = all
+        counts: Counter = Counter()
+        misses: list[dict] = []
         for row in tqdm(rows, desc="queries", unit="query"):
             query = resolve(row["query"])
             expected = {resolve(e) for e in (row.get("expected") or "").split("|") if e.strip()}
@@ -107,22 +109,38 @@ class Command(BaseCommand):
                 ranked = search.rank(ref, analysis, comparer=kit.comparer, embedder=kit.cache.embedder, k=10,
                                      verify_top=verify_top)
             found = [sha_to_path.get(c.sha256) for c in ranked]
-            n += 1
-            for k in hits:
-                if any(f in expected for f in found[:k]):
-                    hits[k] += 1
+            kinds = ("", row["kind"]) if row.get("kind") else ("",)
+            for kind in kinds:
+                counts[kind] += 1
+                for k in (1, 5, 10):
+                    if any(f in expected for f in found[:k]):
+                        hits[(kind, k)] += 1
+            if not any(f in expected for f in found[:1]):
+                misses.append({
+                    "query": row["query"], "kind": row.get("kind", ""),
+                    "rank": next((i + 1 for i, f in enumerate(found) if f in expected), None),
+                    "first": str(found[0].name) if found and found[0] else None,
+                })
+        n = counts[""]
         if not n:
             raise CommandError("no usable queries (check the paths)")
         report = {
             "n_queries": n,
             "gallery_size": len(paths),
-            "recall_at_1": hits[1] / n,
-            "recall_at_5": hits[5] / n,
-            "recall_at_10": hits[10] / n,
+            "recall_at_1": hits[("", 1)] / n,
+            "recall_at_5": hits[("", 5)] / n,
+            "recall_at_10": hits[("", 10)] / n,
             "embedder": kit.cache.embedder,
             "ranking": "embedding" if embedding_only else f"embedding+colour+pipeline(top {verify_top})",
         }
+        per_kind = {
+            kind: {"n_queries": c, **{f"recall_at_{k}": hits[(kind, k)] / c for k in (1, 5, 10)}}
+            for kind, c in sorted(counts.items()) if kind
+        }
+        for kind, figures in per_kind.items():
+            self.stdout.write(f"  {kind:<14} n={figures['n_queries']:<4} " + " ".join(
+                f"R@{k}={figures[f'recall_at_{k}']:.3f}" for k in (1, 5, 10)))
         self.stdout.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in report.items()))
         if json_out:
             Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-            Path(json_out).write_text(json.dumps(report, indent=2))
+            Path(json_out).write_text(json.dumps({**report, "per_kind": per_kind, "misses_at_1": misses}, indent=2))
