@@ -165,7 +165,7 @@ def _ocr():
         from matcher.pipeline.ocr import TesseractOcr
     except ImportError:
         return None
-    ocr = TesseractOcr()
+    ocr = TesseractOcr(engine=settings.MATCHER_OCR_ENGINE, text_gate=settings.MATCHER_OCR_TEXT_GATE)
     return ocr if ocr.available() else None
 
 

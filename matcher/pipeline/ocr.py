@@ -6,21 +6,40 @@ OCR. Tesseract reads clean text (size charts, product-number labels) well and st
 text over photos poorly, so the comparer only lets OCR confirm a product number, never
 count against one.
 
-Each image is written once as an uncompressed greyscale PGM (pytesseract's PNG temp file cost
-~15 % of the OCR time in encoding alone) and read by one `tesseract` process per page mode, each
-with OpenMP held to one thread: Tesseract's own threads mostly spin (same text, about 45 % less
-CPU per pass on the benchmark images). `parallel_passes=True` runs the passes side by side.
+Engines, same text: by default Tesseract's library (libtesseract, installed with the command) runs
+in this process, initialised once per process and thread, so the ~0.3 CPU s that every start of
+the command spends loading the Korean and English models is paid once instead of once per page
+mode per photo (0.84 → 0.30 CPU s per photo for the two passes, identical text on 209 listing,
+banner and studio photos). Where the library cannot be loaded, or with `parallel_passes=True`,
+each image is written once as an uncompressed greyscale PGM and read by one `tesseract` process
+per page mode, each with OpenMP held to one thread (Tesseract's own threads mostly spin).
+
+An optional text gate (`text_gate="skip"`, off by default) leaves photos without a text-like line
+unread; see matcher/pipeline/textgate.py for what it costs and saves.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from functools import lru_cache
 
 from PIL import Image, ImageOps
+
+from matcher.pipeline.textgate import TextLineFinder
+
+# off: every photo is read; skip: a photo without a text-like line (TextLineFinder) is not read and
+# reads as ''. Photos that pass are read whole, so their text is what it is without the gate.
+TEXT_GATES = ("off", "skip")
+# auto: Tesseract's library in this process when libtesseract loads, else the `tesseract` command;
+# library / cli force one (library falls back to the command when the library cannot be loaded).
+ENGINES = ("auto", "library", "cli")
 
 
 @lru_cache(maxsize=None)
@@ -35,7 +54,7 @@ def _languages(cmd: str) -> frozenset[str]:
 
 
 class TesseractOcr:
-    """Ocr stage: pytesseract with kor+eng.
+    """Ocr stage: Tesseract with kor+eng.
 
     languages: Tesseract language codes joined by '+'; every one must be installed.
     max_side: images are scaled so their longer side is at most this (Tesseract time
@@ -46,10 +65,14 @@ class TesseractOcr:
         banner listings it read 11 of 12 banners where the sparse pass read 7). Two passes
         cost twice the OCR time, spent only on the pairs headed for auto (and for a missing
         product number); a single int is one pass.
-    threads: OpenMP threads of the Tesseract process (OMP_THREAD_LIMIT).
-    parallel_passes: run the page-mode passes side by side (same text; less wall time for a worker
-        that has two cores to itself, slightly more CPU; off by default because the recommended layout
-        is one single-threaded worker per core, where they would only compete with the other worker).
+    threads: OpenMP threads of a Tesseract process (OMP_THREAD_LIMIT); the library engine reads on
+        the calling thread alone.
+    parallel_passes: run the page-mode passes side by side as two processes (same text; less wall
+        time for a worker that has two cores to itself, more CPU; off by default because the
+        recommended layout is one single-threaded worker per core).
+    text_gate: "off" (default) or "skip": photos in which `text_finder` finds no text-like line
+        are not read (''); the others are read whole, so their text does not change.
+    engine: "auto" (default: the library when it loads, else the command), "library" or "cli".
     """
 
     name = "tesseract"
@@ -64,7 +87,14 @@ class TesseractOcr:
         tesseract_cmd: str | None = None,
         threads: int = 1,
         parallel_passes: bool = False,
+        text_gate: str = "off",
+        text_finder: TextLineFinder | None = None,
+        engine: str = "auto",
     ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+        if text_gate not in TEXT_GATES:
+            raise ValueError(f"text_gate must be one of {TEXT_GATES}, not {text_gate!r}")
         self.languages = languages
         self.max_side = max_side
         self.psm = (psm,) if isinstance(psm, int) else tuple(psm)
@@ -72,11 +102,15 @@ class TesseractOcr:
         self.tesseract_cmd = tesseract_cmd or shutil.which("tesseract") or "tesseract"
         self.threads = threads
         self.parallel_passes = parallel_passes
+        self.text_gate = text_gate
+        self.engine = engine
+        self.text_finder = text_finder or TextLineFinder()
 
     @property
     def signature(self) -> str:
         """What decides the text read: cached texts from another signature are read again."""
-        return f"{self.name}:{self.languages}:psm{'+'.join(map(str, self.psm))}:{self.max_side}"
+        gate = "" if self.text_gate == "off" else f":gate-{self.text_gate}"
+        return f"{self.name}:{self.languages}:psm{'+'.join(map(str, self.psm))}:{self.max_side}{gate}"
 
     def available(self) -> bool:
         try:
@@ -98,6 +132,27 @@ class TesseractOcr:
         elif max(gray.size) < 600:
             # Tesseract wants text at least ~20 px tall; small web images get a 2× upscale.
             gray = gray.resize((gray.width * 2, gray.height * 2), Image.LANCZOS)
+        if self.text_gate != "off":
+            import numpy as np
+
+            pixels = np.asarray(gray)
+            lines = self.text_finder.find(pixels)
+            if not lines:
+                return ""
+        if self.engine != "cli" and _library(self.languages) is not None and not self.parallel_passes:
+            outputs = _library(self.languages).read_passes(gray, self.psm, self.timeout_seconds)
+        else:
+            outputs = self._cli_passes(gray)
+        lines: list[str] = []
+        for out in outputs:
+            if out is None:  # timed out: that pass reads nothing
+                continue
+            text = out.decode("utf-8", errors="replace")
+            lines += [line.strip() for line in text.splitlines() if line.strip() and line.strip() not in lines]
+        return "\n".join(lines)
+
+    def _cli_passes(self, gray: Image.Image) -> list[bytes | None]:
+        """One `tesseract` process per page mode on an uncompressed PGM; None for a pass that timed out."""
         env = {**os.environ, "OMP_THREAD_LIMIT": str(max(1, self.threads))}
         with tempfile.TemporaryDirectory(prefix="ocr-") as folder:
             path = os.path.join(folder, "page.pgm")
@@ -112,16 +167,8 @@ class TesseractOcr:
             deadline = time.monotonic() + self.timeout_seconds
             if self.parallel_passes:
                 procs = [start(psm) for psm in self.psm]
-                outputs = [_finish(proc, max(0.1, deadline - time.monotonic())) for proc in procs]
-            else:
-                outputs = [_finish(start(psm), max(0.1, deadline - time.monotonic())) for psm in self.psm]
-        lines: list[str] = []
-        for out in outputs:
-            if out is None:  # timed out: that pass reads nothing
-                continue
-            text = out.decode("utf-8", errors="replace")
-            lines += [line.strip() for line in text.splitlines() if line.strip() and line.strip() not in lines]
-        return "\n".join(lines)
+                return [_finish(proc, max(0.1, deadline - time.monotonic())) for proc in procs]
+            return [_finish(start(psm), max(0.1, deadline - time.monotonic())) for psm in self.psm]
 
 
 def _finish(proc: subprocess.Popen, timeout: float) -> bytes | None:
@@ -135,3 +182,134 @@ def _finish(proc: subprocess.Popen, timeout: float) -> bytes | None:
     if proc.returncode != 0:
         raise RuntimeError(f"tesseract failed ({proc.returncode}): {err.decode(errors='replace')[-500:]}")
     return out
+
+
+# --- Tesseract's C API in this process ---------------------------------------------------------
+#
+# The `tesseract` command loads the Korean and English models on every start: ~0.3 CPU s before it
+# reads a pixel, paid once per page mode per photo, i.e. most of what OCR cost (0.84 CPU s for the
+# two passes on a listing photo, 0.30 through the library on the same photos, same text). The
+# library is the one the command runs (Debian's libtesseract5, a dependency of tesseract-ocr), set
+# up the way the command sets it up (same languages, page mode per pass, an 8-bit grey page with no
+# resolution, so the same "estimating resolution" path), so the text is the same byte for byte.
+
+
+class _TesseractLibrary:
+    """One initialised TessBaseAPI per process and thread (the API is not thread-safe)."""
+
+    def __init__(self, lib, languages: str) -> None:
+        self.lib = lib
+        self.languages = languages
+        self._local = threading.local()
+
+    def _handle(self) -> int:
+        handle = getattr(self._local, "handle", None)
+        if handle is None or getattr(self._local, "pid", None) != os.getpid():
+            handle = self.lib.TessBaseAPICreate()
+            if self.lib.TessBaseAPIInit3(handle, None, self.languages.encode()) != 0:
+                self.lib.TessBaseAPIDelete(handle)
+                raise RuntimeError(f"libtesseract could not load languages {self.languages}")
+            # Its progress notes ("Estimating resolution as …") go nowhere instead of the worker's log.
+            self.lib.TessBaseAPISetVariable(handle, b"debug_file", os.devnull.encode())
+            self._local.handle, self._local.pid = handle, os.getpid()
+        return handle
+
+    def read_passes(self, gray: Image.Image, psms: tuple[int, ...], timeout_seconds: float) -> list[bytes | None]:
+        """Each page mode's text as UTF-8 bytes; None for a pass that ran past the deadline."""
+        lib, handle = self.lib, self._handle()
+        gray = gray if gray.mode == "L" else gray.convert("L")
+        data = gray.tobytes()
+        deadline = time.monotonic() + timeout_seconds
+        out: list[bytes | None] = []
+        with self._one_thread():
+            for psm in psms:
+                out.append(self._read_pass(handle, data, gray.width, gray.height, psm, deadline))
+        return out
+
+    @contextlib.contextmanager
+    def _one_thread(self):
+        """Tesseract's OpenMP regions run on the calling thread alone while it reads.
+
+        The command runs with OMP_THREAD_LIMIT=1; in this process the variable cannot be set
+        without also limiting torch, whose OpenMP runtime Tesseract shares. With parallel regions
+        off (max active levels 0) for the duration of the read, the text is the same and the CPU
+        about 2.5× less than letting its threads wait on each other. torch's own setting is restored.
+        """
+        get = getattr(self.lib, "omp_get_max_active_levels", None)
+        put = getattr(self.lib, "omp_set_max_active_levels", None)
+        if get is None or put is None:
+            yield
+            return
+        get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+        before = get()
+        put(0)
+        try:
+            yield
+        finally:
+            put(before)
+
+    def _read_pass(self, handle: int, data: bytes, width: int, height: int, psm: int, deadline: float) -> bytes | None:
+        lib = self.lib
+        lib.TessBaseAPISetPageSegMode(handle, psm)
+        lib.TessBaseAPISetImage(handle, data, width, height, 1, width)
+        monitor = lib.TessMonitorCreate()
+        try:
+            lib.TessMonitorSetDeadlineMSecs(monitor, max(1, int((deadline - time.monotonic()) * 1000)))
+            if lib.TessBaseAPIRecognize(handle, monitor) != 0:
+                return None  # cancelled at the deadline (or failed): this pass reads nothing
+            text = lib.TessBaseAPIGetUTF8Text(handle)
+            try:
+                return ctypes.string_at(text) if text else b""
+            finally:
+                if text:
+                    lib.TessDeleteText(text)
+        finally:
+            lib.TessMonitorDelete(monitor)
+            lib.TessBaseAPIClear(handle)
+
+
+_library_lock = threading.Lock()
+_libraries: dict[str, _TesseractLibrary | None] = {}
+
+
+def _library(languages: str) -> _TesseractLibrary | None:
+    """The in-process engine for these languages, or None when libtesseract cannot be loaded."""
+    with _library_lock:
+        if languages not in _libraries:
+            _libraries[languages] = _load_library(languages)
+        return _libraries[languages]
+
+
+def _load_library(languages: str) -> _TesseractLibrary | None:
+    name = ctypes.util.find_library("tesseract") or "libtesseract.so.5"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    p, i, s = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p
+    for fn, args, res in (
+        ("TessBaseAPICreate", [], p),
+        ("TessBaseAPIDelete", [p], None),
+        ("TessBaseAPIInit3", [p, s, s], i),
+        ("TessBaseAPISetVariable", [p, s, s], i),
+        ("TessBaseAPISetPageSegMode", [p, i], None),
+        ("TessBaseAPISetImage", [p, s, i, i, i, i], None),
+        ("TessBaseAPIRecognize", [p, p], i),
+        ("TessBaseAPIGetUTF8Text", [p], p),
+        ("TessBaseAPIClear", [p], None),
+        ("TessDeleteText", [p], None),
+        ("TessMonitorCreate", [], p),
+        ("TessMonitorDelete", [p], None),
+        ("TessMonitorSetDeadlineMSecs", [p, i], None),
+    ):
+        try:
+            func = getattr(lib, fn)
+        except AttributeError:
+            return None
+        func.argtypes, func.restype = args, res
+    engine = _TesseractLibrary(lib, languages)
+    try:
+        engine._handle()
+    except RuntimeError:
+        return None
+    return engine
