@@ -58,18 +58,31 @@ class DbAnalysisCache:
         self.embedder = embedder
         self._mem: dict[str, ImageAnalysis] = {}
         self._dirty: dict[str, ImageAnalysis] = {}
+        # Stored images whose cached analysis has no search rows yet (analysed before they were
+        # stored, e.g. by an evaluation): flush() writes their Region rows.
+        self._unindexed: set[str] = set()
 
     def preload(self, shas: Iterable[str]) -> None:
         wanted = [s for s in set(shas) if s not in self._mem]
         if not wanted:
             return
+        loaded = []
         for sha, data in ImageAnalysisRecord.objects.filter(sha256__in=wanted, embedder=self.embedder).values_list(
             "sha256", "data"
         ):
             try:
                 self._mem[sha] = ImageAnalysis.from_bytes(bytes(data))
+                loaded.append(sha)
             except Exception:  # a blob from an older format is recomputed, not trusted
                 log.warning("unreadable analysis for %s; recomputing", sha[:12])
+        if loaded:
+            stored = dict(ImageFile.objects.filter(sha256__in=loaded).values_list("id", "sha256"))
+            indexed = set(
+                Region.objects.filter(image_id__in=list(stored), embedder=self.embedder)
+                .values_list("image_id", flat=True)
+                .distinct()
+            )
+            self._unindexed.update(sha for image_id, sha in stored.items() if image_id not in indexed)
 
     def get(self, sha256: str) -> ImageAnalysis | None:
         return self._mem.get(sha256)
@@ -79,20 +92,24 @@ class DbAnalysisCache:
         self._dirty[analysis.sha256] = analysis
 
     def flush(self) -> int:
-        if not self._dirty:
-            return 0
+        """Write new analyses, and search rows for them and for the stored images that lacked them."""
         dirty, self._dirty = self._dirty, {}
+        unindexed, self._unindexed = self._unindexed, set()
+        if not dirty and not unindexed:
+            return 0
         now = timezone.now()
         records = [
             ImageAnalysisRecord(sha256=sha, embedder=self.embedder, data=a.to_bytes(), updated_at=now)
             for sha, a in dirty.items()
         ]
-        ImageAnalysisRecord.objects.bulk_create(
-            records, update_conflicts=True, unique_fields=["sha256", "embedder"], update_fields=["data", "updated_at"]
-        )
-        ids = dict(ImageFile.objects.filter(sha256__in=list(dirty)).values_list("sha256", "id"))
+        if records:
+            ImageAnalysisRecord.objects.bulk_create(
+                records, update_conflicts=True, unique_fields=["sha256", "embedder"], update_fields=["data", "updated_at"]
+            )
+        to_index = {sha: self._mem[sha] for sha in unindexed if sha in self._mem} | dirty
+        ids = dict(ImageFile.objects.filter(sha256__in=list(to_index)).values_list("sha256", "id"))
         regions = []
-        for sha, a in dirty.items():
+        for sha, a in to_index.items():
             if sha not in ids:
                 continue  # an image that is not stored (an evaluation file, a search query)
             for index, (region, vector) in enumerate(zip(a.regions, a.embeddings)):

@@ -71,13 +71,9 @@ class Command(BaseCommand):
                 stored = image_store(data=p.read_bytes())
                 sha_to_path[stored.sha256] = p.resolve()
                 refs.append(ImageInput.from_path(p))
-            kit.cache.preload([r.sha256 for r in refs])  # analysed before: read, not recomputed
-            for ref in refs:
-                # An analysis cached by an earlier evaluation may have no search rows (its photo was
-                # not a stored image then): write them with this batch.
-                cached = kit.cache.get(ref.sha256)
-                if cached is not None:
-                    kit.cache.put(cached)
+            # Analysed before: read, not recomputed (and indexed for search if it was analysed
+            # before it was stored, by an earlier evaluation).
+            kit.cache.preload([r.sha256 for r in refs])
             kit.comparer.analyse(refs)
             kit.cache.flush()
 
