@@ -407,7 +407,8 @@ def _distractors(
     """``n`` distinct images that are none of the queried products.
 
     About a third are queried products' photos recoloured away from every real colourway (a
-    product that does not exist), a sixth are held-out styles transformed, the rest drawn garments.
+    product that does not exist; only recolours that visibly changed the garment), a sixth are
+    held-out styles transformed, the rest drawn garments.
     """
     out: list[dict[str, object]] = []
     queried = [s for s in shots if s.style not in held_out]
@@ -422,9 +423,13 @@ def _distractors(
             "held_out" if sum(1 for d in out if d["kind"] == "distractor:held_out") < quotas["held_out"] else "drawn")
         if source == "recolour":
             s = queried[int(rng.integers(len(queried)))]
-            img, hue = recolour_away(photo(s), sorted(style_colours[s.style]), rng)
-            img = T.competitor_copy(img, str(rng.choice(light)), rng)
+            recoloured, hue = recolour_away(photo(s), sorted(style_colours[s.style]), rng)
+            img = T.competitor_copy(recoloured, str(rng.choice(light)), rng)
             product = f"{s.sku_colour}~hue{hue:.0f}"
+            if recoloured_share(photo(s), recoloured, s.category, s.colour) < MIN_RECOLOURED_SHARE:
+                # The recolour missed the garment: a copy of the product's own photo, which the
+                # search is right to find. Not a distractor.
+                continue
         elif source == "held_out":
             s = held[int(rng.integers(len(held)))]
             img = T.competitor_copy(photo(s), str(rng.choice(light)), rng)

@@ -114,3 +114,19 @@ def test_only_a_recolour_that_changed_the_garment_becomes_a_negative(luma_dir, n
     recoloured, _ = recolour_away(photo, [label], np.random.default_rng(0))
 
     assert (recoloured_share(photo, recoloured, "Women/Tops", label) >= MIN_RECOLOURED_SHARE) is kept
+
+
+
+@pytest.mark.parametrize("image, recolours", [("ws07-yellow_main.jpg", False), ("mh12-green_main.jpg", True)])
+def test_a_recolour_that_missed_the_garment_is_not_a_distractor(luma_dir, tmp_path, image, recolours):
+    """A failed recolour is a copy of the product's own photo: the search is right to find it."""
+    import numpy as np
+    from PIL import Image
+
+    from matcher.demo.competitor_pairs import _distractors, _Writer
+
+    shot = next(s for s in load_shots(luma_dir) if s.image.endswith(image))
+    out = _distractors([shot], set(), {shot.style: {shot.colour}}, lambda s: Image.open(luma_dir / s.image).convert("RGB"),
+                       _Writer(tmp_path), np.random.default_rng(0), 3, False)
+
+    assert any(d["kind"] == "distractor:recolour" for d in out) is recolours
