@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+import matcher.pipeline.runtime  # noqa: F401  (idle OpenMP threads sleep: set before anything loads torch)
+
 REPO = Path(__file__).resolve().parents[1]
 VAR = REPO / "var"
 BENCH_VAR = Path(os.environ.get("BENCH_VAR") or VAR / "bench")

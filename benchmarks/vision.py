@@ -221,15 +221,36 @@ def bench_ocr(images, threads: int) -> dict[str, Any]:
     if not ocr.available():
         return {"ocr_images_per_s": None,
                 "ocr_unavailable_reason": "tesseract or its kor/eng data is not installed (make system-deps)"}
+    from matcher.pipeline.ocr import _library
+
+    engine = "library" if _library(ocr.languages) is not None else "cli"
     ocr.read(images[0])
 
-    def run() -> None:
-        for im in images:
-            ocr.read(im)
+    def reader(engine_ocr):
+        def run() -> None:
+            for im in images:
+                engine_ocr.read(im)
+        return run
 
-    # Tesseract runs as a child process: its CPU time is in RUSAGE_CHILDREN, which `measure` adds.
-    return _row("ocr", measure(run, len(images)), threads=int(os.environ.get("OMP_THREAD_LIMIT", 0)) or None,
-                batch=1, note="tesseract kor+eng, psm 11, one process per image")
+    # The library reads in this process; the command's CPU is in RUSAGE_CHILDREN, which `measure` adds.
+    out = _row("ocr", measure(reader(ocr), len(images)), threads=1, batch=1, engine=engine,
+               note=f"tesseract kor+eng, psm {'+'.join(map(str, ocr.psm))}, engine {engine}")
+    if engine == "library":
+        cli = TesseractOcr(engine="cli")
+        row = _row("ocr_cli", measure(reader(cli), len(images)), threads=1, batch=1)
+        out.update({k: v for k, v in row.items() if k.endswith(("_per_s", "_per_image", "_per_cpu_s"))})
+    # The optional text gate: how many of these photos it would leave unread, and what it costs.
+    import numpy as np
+
+    from matcher.pipeline.textgate import TextLineFinder
+
+    finder = TextLineFinder()
+    greys = [np.asarray(im.convert("L")) for im in images]
+    found: list[bool] = []
+    rate = measure(lambda: found.extend(bool(finder.find(g)) for g in greys), len(greys))
+    out["ocr_text_gate_skip_fraction"] = round(1 - sum(found) / max(1, len(found)), 3)
+    out["ocr_text_finder_cpu_s_per_image"] = round(rate.cpu_per_item, 4)
+    return out
 
 
 BENCHES = {"embed": bench_embed, "detect": bench_detect, "cutout": bench_cutout, "keypoints": bench_keypoints,

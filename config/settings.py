@@ -4,6 +4,7 @@ Without DATABASE_URL / REDIS_URL the embedded servers under ./var are used (`pyt
 """
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -232,6 +233,12 @@ MATCHER_OCR_ENGINE = env.str("MATCHER_OCR_ENGINE", default="auto")
 # competitor image's CPU; not worth a banner it might miss on photos it was not tuned on.
 MATCHER_OCR_TEXT_GATE = env.str("MATCHER_OCR_TEXT_GATE", default="off")
 MATCHER_TORCH_THREADS = env.int("MATCHER_TORCH_THREADS", default=0)  # 0: one per core
+# Idle OpenMP threads (torch, so YOLO pose) sleep instead of spinning: on cores shared with another
+# worker, PostgreSQL or Tesseract the spinning cost ~40 % more CPU per detection. OpenMP reads this
+# once, when torch loads, so it is put in the environment here, before any worker code imports torch
+# (matcher.pipeline.runtime does the same for code run without Django). "ACTIVE" restores spinning.
+MATCHER_OMP_WAIT_POLICY = env.str("MATCHER_OMP_WAIT_POLICY", default="PASSIVE")
+os.environ.setdefault("OMP_WAIT_POLICY", MATCHER_OMP_WAIT_POLICY)
 MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=8)  # at most this many SKUs per task
 # ...and at most this many listings (a SKU with more gets a task of its own): the work of a task
 # grows with its listings. ~120 competitor images at ~1 CPU s each stays well inside the 15-minute
