@@ -43,6 +43,24 @@ def test_quick_keypoints_section_writes_its_figures_and_keeps_other_sections(sma
     assert "keypoints_images_per_s" in capsys.readouterr().out
 
 
+def test_quick_ocr_section_measures_the_library_beside_the_command_and_the_text_gate(small_demo, tmp_path):
+    from matcher.pipeline.ocr import TesseractOcr, _library
+
+    if not TesseractOcr().available():
+        pytest.skip("tesseract with kor+eng is not installed (Debian: tesseract-ocr tesseract-ocr-kor)")
+    out = tmp_path / "results.json"
+
+    assert run.main(["--only", "ocr", "--quick", "--out", str(out)]) == 0
+
+    results = json.loads(out.read_text())
+    assert results["ocr_cpu_s_per_image"] > 0
+    if _library("kor+eng") is not None:
+        assert results["ocr_engine"] == "library"
+        assert results["ocr_cli_cpu_s_per_image"] > 0  # the command on the same images, for comparison
+    assert 0 <= results["ocr_text_gate_skip_fraction"] <= 1
+    assert results["ocr_text_finder_cpu_s_per_image"] > 0
+
+
 def images_count() -> int:
     from benchmarks.vision import SIZES
 
