@@ -115,7 +115,7 @@ def border_texture_of(grey: np.ndarray, t: int) -> np.ndarray:
         (slice(None), slice(0, band), (slice(None), slice(0, t))),
         (slice(None), slice(max(0, w - band), w), (slice(None), slice(-t, None))),
     ):
-        part = np.ascontiguousarray(grey[rows, cols])  # OpenCV reads a strided view's neighbours differently
+        part = np.ascontiguousarray(grey[rows, cols])
         blurred = np.abs(part - cv2.GaussianBlur(part, (0, 0), 2))
         # Only the band's frame side is kept: its inner edge is blurred against a made-up border.
         texture[rows, cols][keep] = blurred[keep]
@@ -140,8 +140,6 @@ def background_of(
 
     copy: the photo's WorkingCopy when the caller has one (made here otherwise).
     """
-    import cv2
-
     copy = copy or WorkingCopy.of(rgb)
     small, lab = copy.rgb, copy.lab
     h, w = small.shape[:2]

@@ -72,7 +72,8 @@ class TesseractOcr:
         recommended layout is one single-threaded worker per core).
     text_gate: "off" (default) or "skip": photos in which `text_finder` finds no text-like line
         are not read (''); the others are read whole, so their text does not change.
-    engine: "auto" (default: the library when it loads, else the command), "library" or "cli".
+    engine: "auto" (default: the library when it loads and no tesseract_cmd is given, else the
+        command), "library" (falls back to the command where the library does not load) or "cli".
     """
 
     name = "tesseract"
@@ -104,6 +105,11 @@ class TesseractOcr:
         self.parallel_passes = parallel_passes
         self.text_gate = text_gate
         self.engine = engine
+        # "auto" takes the library only for the installed command (a tesseract_cmd given is meant to be
+        # run); side-by-side passes need two processes.
+        self._use_library = not parallel_passes and (
+            engine == "library" or (engine == "auto" and tesseract_cmd is None)
+        )
         self.text_finder = text_finder or TextLineFinder()
 
     @property
@@ -135,12 +141,11 @@ class TesseractOcr:
         if self.text_gate != "off":
             import numpy as np
 
-            pixels = np.asarray(gray)
-            lines = self.text_finder.find(pixels)
-            if not lines:
+            if not self.text_finder.find(np.asarray(gray)):
                 return ""
-        if self.engine != "cli" and _library(self.languages) is not None and not self.parallel_passes:
-            outputs = _library(self.languages).read_passes(gray, self.psm, self.timeout_seconds)
+        library = _library(self.languages) if self._use_library else None
+        if library is not None:
+            outputs = library.read_passes(gray, self.psm, self.timeout_seconds)
         else:
             outputs = self._cli_passes(gray)
         lines: list[str] = []
