@@ -100,14 +100,16 @@ class QueryCache:
 
 def embedding_candidates(
     analysis: ImageAnalysis, *, embedder: str, k: int = CANDIDATES, exclude_sha: str | None = None,
-    ef_search: int = 100,
+    ef_search: int = 100, among: list[int] | None = None,
 ) -> list[Candidate]:
-    """Step 1: the k images whose best region pair with the query has the highest cosine."""
+    """Step 1: the k images whose best region pair with the query has the highest cosine
+    (among the given image ids only, when `among` is given: an evaluation's gallery)."""
     from matcher.vectors import nearest
 
     best: dict[int, tuple[float, int, dict]] = {}
     for qi, vector in enumerate(analysis.embeddings):
-        for n in nearest(embedder=embedder, vector=vector, k=CANDIDATES_PER_REGION, ef_search=ef_search):
+        for n in nearest(embedder=embedder, vector=vector, k=CANDIDATES_PER_REGION, ef_search=ef_search,
+                         image_ids=among):
             current = best.get(n.image_id)
             if current is None or n.score > current[0]:
                 best[n.image_id] = (n.score, qi, {"kind": n.kind, "box": n.box})
@@ -131,9 +133,12 @@ def rank(
     candidates: int = CANDIDATES,
     verify_top: int = VERIFY_TOP,
     exclude_sha: str | None = None,
+    among: list[int] | None = None,
 ) -> list[Candidate]:
     """The k stored images most likely to show what the query shows, best first (steps 1–3)."""
-    found = embedding_candidates(analysis, embedder=embedder, k=max(k, candidates), exclude_sha=exclude_sha)
+    found = embedding_candidates(
+        analysis, embedder=embedder, k=max(k, candidates), exclude_sha=exclude_sha, among=among
+    )
     if not found:
         return []
     cache = comparer.cache

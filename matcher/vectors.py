@@ -63,25 +63,32 @@ def _literal(vec: np.ndarray) -> str:
 
 
 def nearest(
-    *, embedder: str, vector: np.ndarray, k: int = 10, ef_search: int = DEFAULT_EF_SEARCH, exact: bool = False
+    *, embedder: str, vector: np.ndarray, k: int = 10, ef_search: int = DEFAULT_EF_SEARCH, exact: bool = False,
+    image_ids: list[int] | None = None,
 ) -> list[Neighbour]:
-    """The k regions closest by cosine among those of `embedder`. `exact` bypasses the index (recall checks)."""
+    """The k regions closest by cosine among those of `embedder`. `exact` bypasses the index (recall checks).
+
+    `image_ids` limits the search to those images' regions (an evaluation's gallery); that search
+    is exact: an index scan with a selective filter would return fewer than k rows.
+    """
     dim = _check_dim(len(vector))
     if not re.fullmatch(r"[\w:.@/\-]+", embedder):
         raise ValueError("unexpected embedder name")
     lit = _literal(vector)
+    among = " AND image_id = ANY(%s)" if image_ids is not None else ""
     sql = (
         f"SELECT id, image_id, kind, box, 1 - (embedding::vector({dim}) <=> %s::vector({dim})) AS score "
-        f"FROM matcher_region WHERE embedder = %s "
+        f"FROM matcher_region WHERE embedder = %s{among} "
         f"ORDER BY embedding::vector({dim}) <=> %s::vector({dim}) LIMIT %s"
     )
+    params = [lit, embedder] + ([list(image_ids)] if image_ids is not None else []) + [lit, int(k)]
     # SET LOCAL only lasts inside a transaction, so the search runs in one.
     with transaction.atomic(), connection.cursor() as cur:
-        if exact:
+        if exact or image_ids is not None:
             cur.execute("SET LOCAL enable_indexscan = off")
         else:
             cur.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-        cur.execute(sql, [lit, embedder, lit, int(k)])
+        cur.execute(sql, params)
         rows = cur.fetchall()
     # Django's psycopg setup hands jsonb back as text on raw cursors.
     return [

@@ -89,6 +89,11 @@ class Command(BaseCommand):
                     return candidate
             return (qfile.parent / rel).resolve()
 
+        from matcher.models import ImageFile
+
+        # Only the gallery is searched: other stored images (the catalogue, earlier evaluations'
+        # galleries) would otherwise compete with it.
+        gallery_ids = list(ImageFile.objects.filter(sha256__in=list(sha_to_path)).values_list("id", flat=True))
         hits: Counter = Counter()  # (kind, k) → queries with an expected image in the top k; kind "" = all
         counts: Counter = Counter()
         misses: list[dict] = []
@@ -100,10 +105,10 @@ class Command(BaseCommand):
             ref = ImageInput.from_path(query)
             analysis = kit.comparer.analyse([ref])[0]
             if embedding_only:
-                ranked = search.embedding_candidates(analysis, embedder=kit.cache.embedder, k=10)
+                ranked = search.embedding_candidates(analysis, embedder=kit.cache.embedder, k=10, among=gallery_ids)
             else:
                 ranked = search.rank(ref, analysis, comparer=kit.comparer, embedder=kit.cache.embedder, k=10,
-                                     verify_top=verify_top)
+                                     verify_top=verify_top, among=gallery_ids)
             found = [sha_to_path.get(c.sha256) for c in ranked]
             kinds = ("", row["kind"]) if row.get("kind") else ("",)
             for kind in kinds:
