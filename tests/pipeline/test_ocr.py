@@ -60,8 +60,8 @@ def test_a_missing_language_is_unavailable():
 
 
 def test_it_reads_the_same_text_as_pytesseract_did_on_a_product_photo_banner():
-    # The stage feeds Tesseract a PGM on stdin with one OpenMP thread instead of pytesseract's PNG
-    # temp file; the text must not change.
+    # The stage reads through libtesseract in this process (or, without it, the command on a PGM with
+    # one OpenMP thread) instead of pytesseract's PNG temp file; the text must not change.
     import pytesseract
 
     ocr = TesseractOcr(psm=11)
