@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from matcher.pipeline.pixels import WHITE, as_rgb
-from matcher.pipeline.runtime import default_threads, var_dir
+from matcher.pipeline.runtime import ORT_NO_SPINNING, default_threads, var_dir
 from matcher.pipeline.weights import ISNET_MEDIUM, checkpoint_hash, default_path
 
 _sessions: dict[tuple[str, int], object] = {}
@@ -44,6 +44,8 @@ def _load_session(model_path: Path, threads: int):
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+            for name, value in ORT_NO_SPINNING.items():  # idle threads sleep (see runtime.py)
+                options.add_session_config_entry(name, value)
             previous = os.environ.get("U2NET_HOME")
             os.environ["U2NET_HOME"] = str(model_path.resolve().parent)
             try:
