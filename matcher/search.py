@@ -9,8 +9,8 @@ Three steps, each cheaper than the next is precise:
    shot in other colourways;
 3. the first VERIFY_TOP of those are compared with the query by the matching pipeline itself
    (keypoint geometry, colour where the keypoints land, the decision policy), as if the query
-   were a competitor's photo of the candidate: the photo re-used, cropped, bannered or
-   collaged comes first, the same shot recoloured falls behind.
+   were a competitor's photo of the candidate: those it takes for the same product (the photo
+   re-used, cropped, bannered or collaged) come first, the same shot recoloured does not.
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ VERIFY_TOP = 8  # of those, compared by the matching pipeline
 # the right colour first without letting colour outvote a clearly better look.
 COLOUR_WEIGHT = 0.1
 UNKNOWN_COLOUR_DISTANCE = 0.5
-# Step 3: the order of the compared candidates: same product (auto or review) first.
-_VERIFIED_ORDER = {"auto": 0, "review": 0, None: 1, "reject": 2}
+# Step 3: candidates the matching pipeline puts in these buckets come first.
+SAME_PRODUCT = ("auto", "review")
 
 
 @dataclass
@@ -157,17 +157,17 @@ def rank(
         c.confidence = comparison.decision.confidence
         c.bucket = comparison.decision.bucket
         c.inliers = comparison.evidence.inliers
-    head = sorted(found[:verify_top], key=_verified_key)
-    tail = found[verify_top:]
-    # A candidate the pipeline compared and rejected goes behind those it did not compare.
-    ordered = [c for c in head if _VERIFIED_ORDER[c.bucket] < 2] + tail + [c for c in head if _VERIFIED_ORDER[c.bucket] == 2]
+    # Those the pipeline takes for the same product first (most confident first); the rest, compared
+    # and rejected or not compared, stay in colour order: a rejected near-copy (a crop the keypoints
+    # missed, a photo on a busy background) is still the nearest picture, and its verdict is shown.
+    same = sorted(
+        (c for c in found[:verify_top] if c.bucket in SAME_PRODUCT),
+        key=lambda c: (-(c.confidence or 0.0), -c.colour_score),
+    )
+    ordered = same + [c for c in found if c.bucket not in SAME_PRODUCT]
     if hasattr(cache, "flush"):
         cache.flush()
     return ordered[:k]
-
-
-def _verified_key(c: Candidate) -> tuple:
-    return (_VERIFIED_ORDER[c.bucket], -(c.confidence or 0.0), -c.colour_score)
 
 
 def _stored_input(image: ImageFile) -> ImageInput:
