@@ -147,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import sizing
 
     print("\n" + sizing.table(results))
-    if out == common.RESULTS and sizing.update_readme(results):
-        print(f"\nsizing table updated in {sizing.README}")
+    if out == common.RESULTS:
+        for readme in (sizing.README, sizing.PROJECT_README):
+            if sizing.update_readme(results, path=readme):
+                print(f"\nsizing table updated in {readme}")
     print(f"\nresults: {out}")
     return status
 

@@ -18,6 +18,8 @@ from typing import Any
 IMAGES = 1_000_000
 HOURS = 8
 README = Path(__file__).resolve().parent / "README.md"
+# The project README carries the sizing table too (same markers, no results block).
+PROJECT_README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- sizing:start -->", "<!-- sizing:end -->"
 
 

@@ -70,3 +70,17 @@ def images_count() -> int:
 def test_an_unknown_section_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         run.main(["--only", "nonsense", "--out", str(tmp_path / "r.json")])
+
+
+def test_the_sizing_table_is_written_into_a_readme_that_has_only_its_markers(tmp_path):
+    from benchmarks import sizing
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Project\n\n{sizing.START}\nold\n{sizing.END}\n\nafter\n", encoding="utf-8")
+    results = {"e2e_images_per_minute": 50.0, "e2e_worker_cpu_s_per_image": 1.2, "e2e_speedup_2_workers": 1.8}
+
+    assert sizing.update_readme(results, path=readme)
+
+    text = readme.read_text(encoding="utf-8")
+    assert "old" not in text and "2,083 images/min" in text and text.endswith("after\n")
+    assert "| 2 cores | 1 | 50 |" in text
