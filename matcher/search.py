@@ -21,7 +21,7 @@ from matcher.models import ImageFile, ListingImage, ProductImage
 from matcher.pipeline.compare import ImageAnalysis, ImageInput, ListingSide, PairComparer, SkuSide
 
 CANDIDATES_PER_REGION = 60
-CANDIDATES = 30  # distinct images re-ordered by colour
+CANDIDATES = 60  # distinct images re-ordered by colour
 VERIFY_TOP = 8  # of those, compared by the matching pipeline
 # Step 2: cosine − COLOUR_WEIGHT × garment colour distance (0..1). Cosines of near neighbours
 # differ by hundredths, colour distances of another colourway are 0.6–1: this is enough to put
