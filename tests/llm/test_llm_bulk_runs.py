@@ -26,7 +26,7 @@ from matcher.pipeline.types import PairEvidence
 from matcher.runs import match_run_batch_process, match_run_start
 from tests.factories import ImageFileFactory, ListingFactory, ListingImageFactory, ProductFactory, ProductImageFactory, UserFactory
 from tests.fakes import gemini_server as fg
-from tests.pipeline.test_ocr import label
+from tests.pipeline.text_images import label
 from tests.llm.pairs import FAST, FLASH_CALL_USD, PRO_CALL_USD, STRONG
 
 pytestmark = pytest.mark.django_db

@@ -1,14 +1,12 @@
 """Tesseract OCR (kor+eng) on rendered text; skipped when Tesseract or its Korean data is missing."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from matcher.pipeline.attributes import compare_product_numbers, extract, extract_product_numbers, Lexicon, parse_product_number
 from matcher.pipeline.ocr import TesseractOcr
+from tests.pipeline.text_images import label
 
 
 @pytest.fixture(scope="module")
@@ -17,22 +15,6 @@ def ocr() -> TesseractOcr:
     if not engine.available():
         pytest.skip("tesseract with kor+eng is not installed (Debian: tesseract-ocr tesseract-ocr-kor)")
     return engine
-
-
-def korean_font(size: int) -> ImageFont.FreeTypeFont:
-    # koreanize-matplotlib (a project dependency) ships NanumGothic.
-    spec = importlib.util.find_spec("koreanize_matplotlib")
-    if spec is None or spec.origin is None:
-        pytest.skip("no Korean font available")
-    return ImageFont.truetype(str(Path(spec.origin).parent / "fonts" / "NanumGothic.ttf"), size)
-
-
-def label(lines: list[str], size=(760, 240)) -> Image.Image:
-    image = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(image)
-    for i, line in enumerate(lines):
-        draw.text((24, 30 + i * 80), line, font=korean_font(36), fill="black")
-    return image
 
 
 def test_it_reads_korean_and_a_product_number_from_a_label(ocr):

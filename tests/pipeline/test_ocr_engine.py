@@ -14,28 +14,7 @@ from PIL import Image, ImageDraw
 from matcher.pipeline.attributes import Lexicon, extract
 from matcher.pipeline.ocr import TesseractOcr, _library
 from matcher.pipeline.textgate import TextLineFinder
-
-
-
-def korean_font(size: int):
-    # koreanize-matplotlib (a project dependency) ships NanumGothic.
-    import importlib.util
-    from pathlib import Path
-
-    from PIL import ImageFont
-
-    spec = importlib.util.find_spec("koreanize_matplotlib")
-    if spec is None or spec.origin is None:
-        pytest.skip("no Korean font available")
-    return ImageFont.truetype(str(Path(spec.origin).parent / "fonts" / "NanumGothic.ttf"), size)
-
-
-def label(lines: list[str], size=(760, 240)) -> Image.Image:
-    image = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(image)
-    for i, line in enumerate(lines):
-        draw.text((24, 30 + i * 80), line, font=korean_font(36), fill="black")
-    return image
+from tests.pipeline.text_images import korean_font, label
 
 
 @pytest.fixture(scope="module")
