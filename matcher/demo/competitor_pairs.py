@@ -148,10 +148,9 @@ def recoloured_share(original: Image.Image, recoloured: Image.Image, category: s
     recolour's mask leaves its pixels alone as "skin", so they count here, or a recolour that
     only touched the seams would pass.
     """
-    fg = T.product_mask(original)
-    if colour.strip().lower() not in SKIN_LIKE_COLOURS:
-        fg = fg & ~T.skin_mask(original)
-    x0, y0, x1, y1 = T.bbox_of(T.product_mask(original))
+    product = T.product_mask(original)
+    fg = product if colour.strip().lower() in SKIN_LIKE_COLOURS else product & ~T.skin_mask(original)
+    x0, y0, x1, y1 = T.bbox_of(product)
     lo, hi = (0.55, 0.90) if "bottom" in category.lower() else (0.20, 0.55)
     band = np.zeros_like(fg)
     band[y0 + int((y1 - y0) * lo): y0 + int((y1 - y0) * hi), x0:x1] = True
@@ -200,6 +199,11 @@ def _choose(counter: Counter[str], options: Sequence[str], rng: np.random.Genera
     pick = best[int(rng.integers(len(best)))]
     counter[pick] += 1
     return pick
+
+
+def _drawn_fronts(rng: np.random.Generator, n: int) -> list[Image.Image]:
+    """n drawn garments seen from the front: collage company that is in no gallery."""
+    return [render(_random_spec(rng, int(rng.integers(1_000_000))), "front", size=512) for _ in range(n)]
 
 
 def _random_spec(rng: np.random.Generator, seed: int) -> GarmentSpec:
@@ -275,7 +279,7 @@ def build(
         """Company for a collage: main shots of three other styles."""
         pool = [s for s in mains if s.style != style]
         if not pool:  # a one-style run: drawn garments keep it company
-            return [render(_random_spec(rng, int(rng.integers(1_000_000))), "front", size=512) for _ in range(2)]
+            return _drawn_fronts(rng, 2)
         picks = rng.choice(len(pool), size=min(3, len(pool)), replace=False)
         return [photo(pool[int(i)]) for i in picks]
 
@@ -289,8 +293,6 @@ def build(
     query_writer = _Writer(out)
     query_rng = np.random.default_rng(seed + 1)
 
-    def drawn_company(g: np.random.Generator) -> list[Image.Image]:
-        return [render(_random_spec(g, int(g.integers(1_000_000))), "front", size=512) for _ in range(3)]
     skipped_recolours = 0
     used: dict[str, Counter[str]] = defaultdict(Counter)  # transforms so far, per pair type
     rows: list[dict[str, object]] = []
@@ -320,7 +322,7 @@ def build(
                     # a collage of its own with drawn garments (own generator and names, so the
                     # pairs and every other file stay as they were).
                     query = query_writer.save(
-                        T.competitor_copy(photo(src), "collage", query_rng, others=drawn_company(query_rng)),
+                        T.competitor_copy(photo(src), "collage", query_rng, others=_drawn_fronts(query_rng, 3)),
                         f"qry_{product}",
                     )
                 queries.append({"query": query, "expected": "|".join(rel(s) for s in own), "kind": kind, "sku_colour": product})
