@@ -123,8 +123,10 @@
   function replacesPair(e) { return e.detail && e.detail.target && e.detail.target.id === "pair"; }
   document.addEventListener("htmx:beforeRequest", function (e) { if (replacesPair(e)) busy = true; });
   document.addEventListener("htmx:afterRequest", function (e) { if (replacesPair(e)) busy = false; });
-  document.addEventListener("htmx:afterSwap", function () {
-    setArmed(false);
+  document.addEventListener("htmx:afterSwap", function (e) {
+    // A new pair ends an armed R; a lazy part (the queue summary after a decision, the price
+    // preview) landing between R and the reason must not.
+    if (replacesPair(e)) setArmed(false);
     if (document.activeElement && !document.body.contains(document.activeElement)) document.body.focus();
     if (document.activeElement && document.activeElement.closest && document.activeElement.closest("#pair")) {
       document.activeElement.blur();

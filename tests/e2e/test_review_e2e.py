@@ -139,6 +139,28 @@ def test_undo_with_the_keyboard_brings_the_last_decision_back(new_page, shot):
     assert Match.objects.get(pk=pairs[0].pk).status == "matched"
 
 
+def test_a_part_of_the_page_loading_between_r_and_the_reason_does_not_drop_the_rejection(new_page):
+    # The queue summary reloads after every decision and the price preview on every pair; a key
+    # sequence R, digit must survive such a swap landing in between.
+    reviewer("park")
+    pairs = _pairs(2)
+    page = new_page()
+    login(page, "park")
+    _expect_pair(page, pairs[0].pk)
+
+    page.evaluate(
+        "window.summarySwapped = false; document.body.addEventListener('htmx:afterSwap', function (e) {"
+        " if (e.detail.target.classList.contains('rv-summary-slot')) window.summarySwapped = true; })"
+    )
+    page.keyboard.press("r")
+    page.evaluate("htmx.trigger(document.body, 'review:decided')")  # the summary reloads
+    page.wait_for_function("window.summarySwapped")
+    page.keyboard.press("1")  # other colour
+
+    _expect_pair(page, pairs[1].pk)
+    assert Match.objects.get(pk=pairs[0].pk).status == "rejected"
+
+
 def test_two_reviewers_in_two_browsers_never_see_the_same_pair(new_page, shot):
     reviewer("park")
     reviewer("choi")
