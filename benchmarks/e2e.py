@@ -278,12 +278,21 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         started = time.time()
         with override_settings(**({} if batch_size is None else {"MATCHER_BATCH_SIZE": batch_size})):
             run = match_run_start(product_ids=product_ids, force=True)
+        next_report = started + PROGRESS_EVERY_S
         while True:
             run.refresh_from_db()
             if run.status in (MatchRun.Status.DONE, MatchRun.Status.FAILED):
                 break
             if time.time() - started > timeout_s:
                 raise RuntimeError(f"run #{run.pk} not done after {timeout_s:.0f} s: {run.batches_done}/{run.batches_total}")
+            if time.time() >= next_report:
+                # A long run (hours at full size) leaves a trail: if it is cut short, the log still
+                # says how far it got and at what CPU cost per listing.
+                next_report += PROGRESS_EVERY_S
+                spent = pool.cpu_seconds() - cpu0
+                print(f"    [{tag}] {time.time() - started:.0f} s: batches {run.batches_done}/{run.batches_total}, "
+                      f"listings {run.listings_done}, worker CPU {spent:.0f} s"
+                      + (f" ({spent / run.listings_done:.2f} s per listing)" if run.listings_done else ""), flush=True)
             time.sleep(1)
         finished = run.finished_at.timestamp() if run.finished_at else time.time()
         cpu = pool.cpu_seconds() - cpu0
@@ -333,6 +342,9 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
     }
 
 
+# How often a running match run prints its progress.
+PROGRESS_EVERY_S = 120
+
 SIZES = {
     # (SKUs, listings per SKU, SKUs in each speed-up run)
     "quick": (4, 10, 4),
@@ -367,15 +379,21 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {"e2e_dataset": {"skus": n_skus, "listings_per_sku": per_sku, **imported}}
     try:
         if not options.get("e2e_skip_main"):
-            print(f"  main run: {len(ids)} active SKUs, 1 worker × {cores} threads …", flush=True)
+            # One worker with a thread per core, or (--e2e-main-workers N) N single-threaded workers
+            # pinned to their own cores: the layout the README recommends for a worker machine.
+            n_workers = max(1, int(options.get("e2e_main_workers") or 1))
+            threads = cores if n_workers == 1 else 1
+            print(f"  main run: {len(ids)} active SKUs, {n_workers} worker(s) × {threads} thread(s) …", flush=True)
             # Production batching: batches are cut by listing count (MATCHER_BATCH_LISTINGS), so SKUs with
             # 50 listings go two to a batch and a batch stays inside the task time limit.
-            main = match_run(product_ids=ids, workers=1, pinned=False, threads=cores, fake_url=fake_url, tag="main",
-                             batch_size=None, timeout_s=timeout)
+            main = match_run(product_ids=ids, workers=n_workers, pinned=n_workers > 1, threads=threads,
+                             fake_url=fake_url, tag="main", batch_size=None, timeout_s=timeout)
             print(f"    {main['images_decided']} images in {main['seconds']} s → {main['images_per_minute']} /min",
                   flush=True)
             results.update({
                 "e2e_images_per_minute": main["images_per_minute"],
+                "e2e_main_workers": n_workers,
+                "e2e_main_threads_per_worker": threads,
                 "e2e_worker_cpu_s_per_image": main["worker_cpu_s_per_image"],
                 "e2e_fraction_pairs_llm": main["fraction_pairs_llm"],
                 "e2e_geometry_checks_per_pair": main["geometry_checks_per_pair"],

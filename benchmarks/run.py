@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-skus", type=int, default=None)
     parser.add_argument("--e2e-listings", type=int, default=None)
     parser.add_argument("--e2e-speedup-skus", type=int, default=None, help="SKUs in each pinned-worker run")
+    parser.add_argument("--e2e-main-workers", type=int, default=None,
+                        help="workers in the main run (default 1 with a thread per core; more: pinned, one thread each)")
     parser.add_argument("--e2e-main-skus", type=int, default=None, help="SKUs of the dataset in the main run")
     parser.add_argument("--e2e-skip-main", action="store_true", help="only the 1-vs-2 pinned worker runs")
     parser.add_argument("--e2e-skip-speedup", action="store_true", help="only the main end-to-end run")

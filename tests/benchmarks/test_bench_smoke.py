@@ -84,3 +84,17 @@ def test_the_sizing_table_is_written_into_a_readme_that_has_only_its_markers(tmp
     text = readme.read_text(encoding="utf-8")
     assert "old" not in text and "2,083 images/min" in text and text.endswith("after\n")
     assert "| 2 cores | 1 | 50 |" in text
+
+
+def test_the_sizing_table_counts_worker_processes_of_a_two_worker_layout():
+    """A main run with two pinned single-threaded workers measures a 2-core machine as a whole:
+    machines scale by pairs of cores, the worker column counts processes."""
+    from benchmarks import sizing
+
+    results = {"e2e_images_per_minute": 100.0, "e2e_worker_cpu_s_per_image": 1.2, "e2e_speedup_2_workers": 2.0,
+               "e2e_main_workers": 2}
+    text = sizing.table(results)
+
+    assert "| 2 cores | 2 | 100 | 21 |" in text  # 1,000,000 / (100 × 60 × 8) → 21 machines
+    assert "| 4 cores | 4 | 200 |" in text
+    assert "2 pinned workers, 1 thread each" in text
