@@ -185,12 +185,34 @@ def compare_runs(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
             moved.append({"url": p["url"], "truth": p["truth"], "kind": p["kind"], "before": q["bucket"],
                           "after": p["bucket"], "confidence": [q["confidence"], p["confidence"]]})
     new_false_auto = [m for m in moved if m["after"] == "auto" and m["truth"] == 0]
+    # A speed change that should not alter what stages return must leave every reading as it was.
+    changed = []
+    for p in after["pairs"]:
+        q = old.get(p["url"] + p["sku"])
+        if q is None:
+            continue
+        diff = {k: [q.get(k), p.get(k)] for k in EVIDENCE_KEYS if k in p and not _same_reading(q.get(k), p.get(k))}
+        if diff:
+            changed.append({"url": p["url"], "sku": p["sku"], **diff})
     return {
         "cpu_s_per_image": [before["cpu_s_per_image"], after["cpu_s_per_image"]],
         "buckets_by_truth": [before["buckets_by_truth"], after["buckets_by_truth"]],
         "moved": moved,
         "new_false_auto": new_false_auto,
+        "pairs_compared": sum(1 for p in after["pairs"] if p["url"] + p["sku"] in old),
+        "evidence_changed": changed,
     }
+
+
+# The per-pair readings compare_runs checks (besides the bucket).
+EVIDENCE_KEYS = ("confidence", "cosine", "inliers", "colour_distance", "colour_distance_in_place", "product_number",
+                 "conflicts")
+
+
+def _same_reading(a: Any, b: Any, tol: float = 1e-6) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= tol
+    return a == b
 
 
 def main(argv: list[str] | None = None) -> int:

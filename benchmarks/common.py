@@ -187,6 +187,13 @@ def measure(fn: Callable[[], Any], items: int) -> Rate:
     return Rate(items=items, wall_s=time.perf_counter() - wall, cpu_s=_cpu_seconds() - cpu)
 
 
+def measure_steady(fn: Callable[[], Any], items: int, repeats: int = 3) -> Rate:
+    """The median (by CPU time) of `repeats` measured passes: a worker's steady state, not one pass
+    that may carry a first-call allocation or a neighbour's burst."""
+    rates = sorted((measure(fn, items) for _ in range(repeats)), key=lambda r: r.cpu_s)
+    return rates[len(rates) // 2]
+
+
 def git_revision() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,

@@ -19,7 +19,7 @@ import os
 import time
 from typing import Any
 
-from benchmarks.common import Rate, measure
+from benchmarks.common import Rate, measure, measure_steady
 from benchmarks.images import real_images
 
 SIZES = {
@@ -88,8 +88,10 @@ def _embedder_figures(emb, images, threads: int, per_cpu_ceiling: float, wall_ce
     from matcher.pipeline.embed import _to_array, feature_net
 
     torch.set_num_threads(threads)
-    emb.embed(images[:4])  # warm-up: first-call allocations
-    rate = measure(lambda: emb.embed(images), len(images))
+    # Warm-up with a whole batch: ONNX Runtime sizes its buffers for the first batch shape it sees,
+    # and a worker embeds full batches all day.
+    emb.embed(images[: emb.batch_size])
+    rate = measure_steady(lambda: emb.embed(images), len(images))
     arrays = [_to_array(images[i : i + emb.batch_size], emb.image_size, emb._mean, emb._std)
               for i in range(0, len(images), emb.batch_size)]
     model = emb._model
@@ -121,7 +123,7 @@ def _embedder_figures(emb, images, threads: int, per_cpu_ceiling: float, wall_ce
                 for x in tensors:
                     net(x)
     forward()
-    model_rate = measure(forward, len(images))
+    model_rate = measure_steady(forward, len(images))
     gflop = flops / 1e9
     return {
         "images_per_s": round(rate.per_second, 3),

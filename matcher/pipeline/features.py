@@ -124,8 +124,21 @@ def border_background(lab: np.ndarray, *, plain_share: float = 0.5) -> BorderBac
 
 
 def _delta_e(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    d = lab - ref
-    return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
+    return np.sqrt(_delta_e_squared(lab, ref))
+
+
+def _delta_e_squared(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Squared CIELAB distance of every pixel to `ref`: for threshold tests on whole photos, where
+    the square root and the strided per-channel reads cost more than the comparison."""
+    import cv2
+
+    lab = np.asarray(lab, np.float32)
+    if lab.ndim == 2:  # (n, 3) pixels: OpenCV sees them as a column of 3-channel pixels
+        return _delta_e_squared(lab.reshape(-1, 1, 3), ref).reshape(-1)
+    if lab.size == 0:
+        return np.zeros(lab.shape[:-1], np.float32)
+    d = cv2.subtract(lab, tuple(float(v) for v in ref) + (0.0,))
+    return cv2.transform(cv2.multiply(d, d), np.ones((1, 3), np.float32))
 
 
 def _kp(keypoints: Sequence[tuple[float, float, float]] | None, idx: int, min_conf: float) -> np.ndarray | None:
@@ -249,7 +262,7 @@ def garment_mask(
     else:
         bg = border_background(lab)
         if bg.plain:
-            not_bg = keep & (_delta_e(lab_box, bg.lab) > bg.tolerance)
+            not_bg = keep & (_delta_e_squared(lab_box, bg.lab) > np.float32(bg.tolerance) ** 2)
             # In a close-up the garment itself fills the border: what looks like background
             # is the garment, unless it is studio white or grey.
             if bg.lab[0] > 80 and np.hypot(bg.lab[1], bg.lab[2]) < 12 or not_bg.sum() >= 0.25 * keep.sum():
@@ -258,7 +271,7 @@ def garment_mask(
         skin_like = _skin_like(lab_box)
         face = _skin_lab(lab, region)
         if face is not None:
-            skin_like |= _delta_e(lab_box, face) < 12.0
+            skin_like |= _delta_e_squared(lab_box, face) < np.float32(12.0**2)
         not_skin = keep & ~skin_like
         # A garment the colour of skin (beige, tan, pink) would vanish: then keep those pixels.
         # (A bra top or tank leaves far less than half the torso as cloth, hence a low bar.)
@@ -304,7 +317,12 @@ def colour_signature_in_mask(
     same as converting the whole photo and then picking them), unless the photo comes prepared."""
     mask = mask.astype(bool)
     if isinstance(image, PreparedImage):
-        pixels = image.lab[mask]
+        # Index inside the mask's bounding box: the same pixels in the same (row-major) order as
+        # indexing the whole photo, without a pass over everything outside the garment.
+        import cv2
+
+        x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+        pixels = image.lab[y : y + h, x : x + w][mask[y : y + h, x : x + w]]
     else:
         pixels = rgb_to_lab(to_rgb_array(image)[mask].reshape(-1, 1, 3)).reshape(-1, 3)
     return signature_of_pixels(pixels, min_pixels=min_pixels, seed=seed)

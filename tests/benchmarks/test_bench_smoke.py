@@ -98,3 +98,22 @@ def test_the_sizing_table_counts_worker_processes_of_a_two_worker_layout():
     assert "| 2 cores | 2 | 100 | 21 |" in text  # 1,000,000 / (100 × 60 × 8) → 21 machines
     assert "| 4 cores | 4 | 200 |" in text
     assert "2 pinned workers, 1 thread each" in text
+
+
+def test_comparing_two_cascade_runs_names_moved_pairs_and_changed_readings():
+    from benchmarks.cascade import compare_runs
+
+    def pair(url, bucket, confidence, inliers, truth=0):
+        return {"url": url, "sku": "S1", "truth": truth, "kind": "other_colour", "bucket": bucket,
+                "confidence": confidence, "cosine": 0.8, "inliers": inliers, "conflicts": []}
+
+    before = {"cpu_s_per_image": 1.0, "buckets_by_truth": {},
+              "pairs": [pair("u1", "review", 0.8, 10), pair("u2", "reject", 0.5, 3), pair("u3", "auto", 0.95, 50, 1)]}
+    after = {"cpu_s_per_image": 0.9, "buckets_by_truth": {},
+             "pairs": [pair("u1", "auto", 0.92, 10), pair("u2", "reject", 0.5, 4), pair("u3", "auto", 0.95 + 1e-9, 50, 1)]}
+
+    out = compare_runs(before, after)
+
+    assert [m["url"] for m in out["moved"]] == ["u1"] and [m["url"] for m in out["new_false_auto"]] == ["u1"]
+    assert {c["url"]: set(c) - {"url", "sku"} for c in out["evidence_changed"]} == {"u1": {"confidence"}, "u2": {"inliers"}}
+    assert out["pairs_compared"] == 3

@@ -157,6 +157,12 @@ def test_in_place_colour_forgives_a_whole_photo_tint_but_not_a_dark_recolour(lum
 # --- prepared photos: the same readings, converted once ------------------------------------------
 
 
+def _numpy_delta_e(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """CIELAB distance written out in numpy: the reference for features' OpenCV version."""
+    d = lab - ref
+    return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
+
+
 def _garment_mask_over_the_whole_photo(rgb: np.ndarray, region: Region) -> np.ndarray:
     """garment_mask as it was before it worked inside the region's box: the reference."""
     import cv2
@@ -177,14 +183,14 @@ def _garment_mask_over_the_whole_photo(rgb: np.ndarray, region: Region) -> np.nd
     keep = mask.astype(bool)
     bg = F.border_background(lab)
     if bg.plain:
-        not_bg = keep & (F._delta_e(lab, bg.lab) > bg.tolerance)
+        not_bg = keep & (_numpy_delta_e(lab, bg.lab) > bg.tolerance)
         if bg.lab[0] > 80 and np.hypot(bg.lab[1], bg.lab[2]) < 12 or not_bg.sum() >= 0.25 * keep.sum():
             keep = not_bg
     if region.keypoints:
         skin_like = F._skin_like(lab)
         face = F._skin_lab(lab, region)
         if face is not None:
-            skin_like |= F._delta_e(lab, face) < 12.0
+            skin_like |= _numpy_delta_e(lab, face) < 12.0
         not_skin = keep & ~skin_like
         if not_skin.sum() >= F.SKIN_KEEP_SHARE * keep.sum():
             keep = not_skin
@@ -232,3 +238,15 @@ def test_in_place_colour_is_not_fooled_by_a_new_background(luma, pose_finder):
     match = F.match_geometry(F.image_keypoints(ours), F.image_keypoints(theirs))
     found = F.in_place_colour(ours, mask, theirs, match.transform)
     assert found.agreement >= 0.9 and found.distance < 0.3
+
+
+def test_the_colour_distance_of_whole_photos_equals_the_formula_on_boxes_pixel_lists_and_empty_boxes(luma):
+    lab = F.rgb_to_lab(np.asarray(luma("ms08-black_main.jpg")))
+    ref = np.array([52.5, -3.25, 7.0], np.float32)
+    box = lab[40:-30, 17:-11]  # a window, as garment_mask reads it: not contiguous
+
+    assert np.array_equal(F._delta_e(box, ref), _numpy_delta_e(box, ref))
+    assert np.array_equal(F._delta_e_squared(box, ref) > np.float32(9.0) ** 2, _numpy_delta_e(box, ref) > 9.0)
+    pixels = box.reshape(-1, 3)[::97]
+    assert np.allclose(F._delta_e(pixels, ref), _numpy_delta_e(pixels, ref))
+    assert F._delta_e_squared(lab[0:0, 3:9], ref).shape == (0, 6)
