@@ -40,13 +40,19 @@ RUNTIMES = ("onnx", "torch")
 ONNX_OPSET = 17
 
 
-def letterbox(image: Image.Image, size: int, fill: tuple[int, int, int] = WHITE) -> Image.Image:
-    """The image scaled to fit a size×size square, centred, the rest filled with `fill`."""
+def _fitted(image: Image.Image, size: int, fill: tuple[int, int, int]) -> tuple[Image.Image, int, int]:
+    """The image scaled to fit a size×size square, and where it sits in it (x0, y0), centred."""
     image = as_rgb(image, fill)
     scale = size / max(image.size)
     w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    return image.resize((w, h), Image.Resampling.BICUBIC), (size - w) // 2, (size - h) // 2
+
+
+def letterbox(image: Image.Image, size: int, fill: tuple[int, int, int] = WHITE) -> Image.Image:
+    """The image scaled to fit a size×size square, centred, the rest filled with `fill`."""
+    fitted, x0, y0 = _fitted(image, size, fill)
     canvas = Image.new("RGB", (size, size), fill)
-    canvas.paste(image.resize((w, h), Image.Resampling.BICUBIC), ((size - w) // 2, (size - h) // 2))
+    canvas.paste(fitted, (x0, y0))
     return canvas
 
 
@@ -60,11 +66,9 @@ def _to_array(images: Sequence[Image.Image], size: int, mean: Sequence[float], s
     out = np.empty((len(images), 3, size, size), np.float32)
     for i, im in enumerate(images):
         # letterbox() without its canvas: the margin is the fill colour, normalised once.
-        im = as_rgb(im, WHITE)
-        ratio = size / max(im.size)
-        w, h = max(1, round(im.width * ratio)), max(1, round(im.height * ratio))
-        x0, y0 = (size - w) // 2, (size - h) // 2
-        pixels = np.asarray(im.resize((w, h), Image.Resampling.BICUBIC))
+        fitted, x0, y0 = _fitted(im, size, WHITE)
+        pixels = np.asarray(fitted)
+        h, w = pixels.shape[:2]
         for c in range(3):
             plane = out[i, c]
             plane[...] = np.float32(WHITE[c] * scale[c] + offset[c])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher.pipeline.embed import OpenClipEmbedder, letterbox
+from matcher.pipeline.embed import OpenClipEmbedder, _to_array, letterbox
 from matcher.pipeline.types import Embedder
 from matcher.pipeline.weights import checkpoint_hash
 
@@ -18,6 +18,22 @@ def test_letterbox_pads_a_tall_photo_with_white_instead_of_stretching_it():
     assert square.shape == (64, 64, 3)
     assert (square[:, :14] == 255).all() and (square[:, -14:] == 255).all()  # white bars left and right
     assert (square[:, 20:44] == (10, 20, 30)).all()  # the photo, whole height, undistorted colour
+
+
+def test_the_batch_is_the_letterboxed_photos_normalised(bus, zidane, luma):
+    """_to_array writes the normalised batch without a letterbox canvas; it must hold what
+    letterboxing and normalising each photo gives (tall, wide, transparent)."""
+    transparent = Image.new("RGBA", (120, 300), (200, 30, 30, 0))
+    transparent.paste((20, 40, 200, 255), (30, 60, 90, 240))
+    images = [bus, zidane, luma("ms08-black_main.jpg"), transparent]
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+    expected = np.stack([np.asarray(letterbox(im, 260), np.float32) / 255.0 for im in images])
+    expected = ((expected - np.float32(mean)) / np.float32(std)).transpose(0, 3, 1, 2)
+
+    batch = _to_array(images, 260, mean, std)
+    assert batch.shape == (4, 3, 260, 260) and batch.dtype == np.float32 and batch.flags["C_CONTIGUOUS"]
+    assert np.abs(batch - expected).max() < 1e-5
 
 
 # --- EfficientNet-Lite2 (offline default) ---------------------------------------------------
