@@ -328,7 +328,7 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         "worker_cpu_s_per_image": round(cpu / images, 3) if images else None,
         "drain_s_after_run": round(drain_s, 1),
         "buckets": buckets,
-        "fraction_pairs_llm": round(counts.get("llm_pairs", 0) / pairs, 4),
+        **llm_fractions(counts, pairs),
         "geometry_checks_per_pair": round(counts.get("stage:geometry_checks", 0) / pairs, 3),
         "images_analysed": counts.get("stage:region_images", 0),
         "fraction_images_cutout": round(counts.get("stage:cutout_images", 0) / analysed, 4),
@@ -340,6 +340,15 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         "errors": (run.errors or [])[:5],
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def llm_fractions(counts: dict[str, Any], pairs: int) -> dict[str, float]:
+    """Share of decided pairs sent to the vision LLM: online calls (`llm_pairs`) and requests submitted
+    through the Batch API (`llm_batch_requests`, which a run with many uncertain pairs uses instead)."""
+    online = counts.get("llm_pairs", 0) / max(1, pairs)
+    batch = counts.get("llm_batch_requests", 0) / max(1, pairs)
+    return {"fraction_pairs_llm": round(online + batch, 4), "fraction_pairs_llm_online": round(online, 4),
+            "fraction_pairs_llm_batch": round(batch, 4)}
 
 
 # How often a running match run prints its progress.
@@ -396,6 +405,7 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
                 "e2e_main_threads_per_worker": threads,
                 "e2e_worker_cpu_s_per_image": main["worker_cpu_s_per_image"],
                 "e2e_fraction_pairs_llm": main["fraction_pairs_llm"],
+                "e2e_fraction_pairs_llm_batch": main["fraction_pairs_llm_batch"],
                 "e2e_geometry_checks_per_pair": main["geometry_checks_per_pair"],
                 # On two cores nobody else uses: what the CPU time per image allows.
                 "e2e_images_per_minute_cpu_bound": round(2 * 60 / main["worker_cpu_s_per_image"], 1)

@@ -117,3 +117,12 @@ def test_comparing_two_cascade_runs_names_moved_pairs_and_changed_readings():
     assert [m["url"] for m in out["moved"]] == ["u1"] and [m["url"] for m in out["new_false_auto"]] == ["u1"]
     assert {c["url"]: set(c) - {"url", "sku"} for c in out["evidence_changed"]} == {"u1": {"confidence"}, "u2": {"inliers"}}
     assert out["pairs_compared"] == 3
+
+
+def test_the_llm_share_counts_pairs_sent_through_the_batch_api_too():
+    from benchmarks.e2e import llm_fractions
+
+    assert llm_fractions({"llm_batch_requests": 45, "llm_batch_jobs": 2}, 100) == {
+        "fraction_pairs_llm": 0.45, "fraction_pairs_llm_online": 0.0, "fraction_pairs_llm_batch": 0.45}
+    assert llm_fractions({"llm_pairs": 40}, 100)["fraction_pairs_llm"] == 0.4
+    assert llm_fractions({}, 0)["fraction_pairs_llm"] == 0.0
