@@ -27,6 +27,7 @@ from PIL import Image
 from matcher import pipeline_config
 from matcher.models import (
     AttributeTerm,
+    FetchStatus,
     ImageAnalysisRecord,
     ImageFile,
     Listing,
@@ -316,13 +317,20 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
         for im in [pi.image for pi in product.ok_images][:5] + [li.image for li in listing.ok_images]:
             inputs.setdefault(im.sha256, image_input(im, kit.timings))
     t = time.perf_counter()
+    unreadable: dict[str, str] = {}
     if inputs:
         from matcher.pipeline.compare import StageCounts
 
+        def note_unreadable(ref: ImageInput, exc: BaseException) -> None:
+            unreadable[ref.sha256] = f"저장된 이미지를 읽을 수 없음 (stored photo unreadable): {exc!r}"[:500]
+            log.warning("image %s unreadable: %r", ref.sha256[:12], exc)
+
         batch_stats = StageCounts()
-        kit.comparer.analyse(list(inputs.values()), batch_stats)
+        kit.comparer.analyse(list(inputs.values()), batch_stats, on_unreadable=note_unreadable)
         kit.comparer.totals.add(batch_stats)
     analyse_s = time.perf_counter() - t
+    if unreadable:
+        todo = _without_unreadable(todo, unreadable, out)
 
     # Compare.
     results: list[tuple[Product, Listing, str, Comparison]] = []
@@ -374,6 +382,45 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
     timings["decide_total"] = time.perf_counter() - wall
     out.timings = timings
     return out
+
+
+def _without_unreadable(
+    todo: list[tuple[Product, Listing, str]], unreadable: dict[str, str], out: Outcome
+) -> list[tuple[Product, Listing, str]]:
+    """One photo that cannot be read fails that photo, not the batch.
+
+    Its image rows are marked failed with the reason (admin shows it; a later fetch or import
+    replaces it), the pairs are compared on the photos that remain, and a side left with none is
+    skipped like one that never had any.
+    """
+    for model in (ProductImage, ListingImage):
+        for sha, reason in unreadable.items():
+            model.objects.filter(image__sha256=sha, fetch_status=FetchStatus.OK).update(
+                fetch_status=FetchStatus.FAILED, fetch_error=reason
+            )
+    out.counts["unreadable_images"] += len(unreadable)
+    out.errors.extend(f"image {sha[:12]}: {reason}"[:300] for sha, reason in unreadable.items())
+    kept: list[tuple[Product, Listing, str]] = []
+    without_photos: set[int] = set()
+    for product, listing, _ in todo:
+        # The prefetched lists are shared by every pair of the SKU, so this filters them once for all.
+        product.ok_images = [pi for pi in product.ok_images if pi.image.sha256 not in unreadable]
+        listing.ok_images = [li for li in listing.ok_images if li.image.sha256 not in unreadable]
+        if not product.ok_images:
+            out.skipped += 1
+            if product.id not in without_photos:
+                without_photos.add(product.id)
+                out.counts["no_sku_images"] += 1
+                out.errors.append(f"{product.sku}: 상품 이미지 없음 (no usable photos of ours)")
+            continue
+        if not listing.ok_images:
+            out.skipped += 1
+            out.counts["no_listing_images"] += 1
+            continue
+        # What the decision depends on has changed with the photos it is made from.
+        our_shas = [pi.image.sha256 for pi in product.ok_images[:5]]
+        kept.append((product, listing, pair_fingerprint(product, listing, our_shas)))
+    return kept
 
 
 def _sides(product: Product, listing: Listing, input_of: Callable[[ImageFile], ImageInput]) -> tuple[SkuSide, ListingSide]:

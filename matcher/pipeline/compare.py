@@ -67,6 +67,12 @@ COMPATIBLE_KINDS: frozenset[tuple[str, str]] = frozenset(
 )
 GARMENT_FALLBACK_ORDER = ("upper", "lower", "item", "outfit", "whole")
 
+# What loading a photo raises when its file is missing, truncated or not an image (PIL raises
+# UnidentifiedImageError, an OSError, and for some broken files SyntaxError or EOFError).
+UNREADABLE_IMAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
+)
+
 
 class Ocr(Protocol):
     name: str
@@ -298,6 +304,7 @@ class StageCounts:
     geometry_checks: int = 0
     cutout_images: int = 0
     ocr_images: int = 0
+    unreadable_images: int = 0
     # Pairs where a stage was due by the old rule (near a threshold) but could not change the bucket.
     cutout_skipped: int = 0
     ocr_skipped: int = 0
@@ -402,8 +409,19 @@ class PairComparer:
 
     # -- per-image analysis --
 
-    def analyse(self, images: Sequence[ImageInput], stats: StageCounts | None = None) -> list[ImageAnalysis]:
-        """Analyses for these images, computing (in one batch) only what the cache lacks."""
+    def analyse(
+        self,
+        images: Sequence[ImageInput],
+        stats: StageCounts | None = None,
+        *,
+        on_unreadable: Callable[[ImageInput, BaseException], None] | None = None,
+    ) -> list[ImageAnalysis]:
+        """Analyses for these images, computing (in one batch) only what the cache lacks.
+
+        A photo whose pixels cannot be loaded (missing file, not an image) raises, unless
+        `on_unreadable` is given: then it is reported there, left out of the result, and the
+        rest of the batch is analysed as usual.
+        """
         stats = stats if stats is not None else StageCounts()
         out: list[ImageAnalysis | None] = []
         missing: list[int] = []
@@ -417,8 +435,18 @@ class PairComparer:
                 out.append(found)  # may carry regions from another embedder
                 missing.append(idx)
         if missing:
+            pixels: dict[int, Image.Image] = {}
+            for i in missing:
+                try:
+                    pixels[i] = images[i].load()
+                except UNREADABLE_IMAGE_ERRORS as exc:
+                    if on_unreadable is None:
+                        raise
+                    on_unreadable(images[i], exc)
+                    stats.unreadable_images += 1
+                    out[i] = None
+            missing = [i for i in missing if i in pixels]
             need_regions = [i for i in missing if out[i] is None]
-            pixels = {i: images[i].load() for i in missing}
             found_regions: dict[int, list[Region]] = {}
             if need_regions:
                 stats.region_images += len(need_regions)

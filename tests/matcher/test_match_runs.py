@@ -130,3 +130,52 @@ def test_a_batch_out_of_time_is_handed_back_not_marked_failed(imported_demo, set
     run.refresh_from_db()
     assert batch.state == MatchRunBatch.State.PENDING
     assert run.failures == 0 and run.batches_done == 0
+
+
+def test_an_unreadable_photo_fails_that_photo_not_the_batch(imported_demo):
+    from django.core.files.storage import default_storage
+    from django.db.models import Count
+
+    from matcher.models import FetchStatus, ImageFile, ListingImage, ProductImage
+
+    # Two competitor photos used nowhere else: one file gone from storage, one overwritten with junk.
+    used_once = [
+        row["image"]
+        for row in ListingImage.objects.filter(fetch_status=FetchStatus.OK)
+        .values("image")
+        .annotate(n=Count("id"))
+        .filter(n=1)
+        .order_by("image")
+    ]
+    ours = set(ProductImage.objects.values_list("image", flat=True))
+    gone, junk = ImageFile.objects.filter(id__in=[i for i in used_once if i not in ours]).order_by("id")[:2]
+    default_storage.delete(gone.file.name)
+    with default_storage.open(junk.file.name, "wb") as fh:
+        fh.write(b"not an image at all")
+    listings_hit = set(ListingImage.objects.filter(image__in=[gone, junk]).values_list("listing", flat=True))
+    expected = Listing.objects.filter(images__fetch_status=FetchStatus.OK).distinct().count()
+
+    run = match_run_start(product_ids=None, enqueue=False)
+    for batch in run.batches.all():
+        assert match_run_batch_process(batch_id=batch.id) is True
+    run.refresh_from_db()
+
+    assert run.status == MatchRun.Status.DONE
+    assert run.failures == 0
+    assert set(run.batches.values_list("state", flat=True)) == {MatchRunBatch.State.DONE}
+    for image in (gone, junk):
+        ref = ListingImage.objects.get(image=image)
+        assert ref.fetch_status == FetchStatus.FAILED
+        assert "unreadable" in ref.fetch_error
+        assert any(image.sha256[:12] in e for e in run.errors)
+    assert run.counts["unreadable_images"] == 2
+    # Every other listing is decided; a hit listing is decided on the photos it has left, or
+    # skipped when none are left.
+    for listing in Listing.objects.filter(id__in=listings_hit):
+        left = listing.images.filter(fetch_status=FetchStatus.OK).exists()
+        assert Match.objects.filter(listing=listing).exists() == left
+    left_without = [
+        lid for lid in listings_hit if not ListingImage.objects.filter(listing=lid, fetch_status=FetchStatus.OK).exists()
+    ]
+    assert run.listings_done == expected - len(left_without)
+    assert Match.objects.count() == run.listings_done

@@ -131,6 +131,31 @@ def test_nothing_is_computed_twice(luma, make_comparer):
     assert second.decision.confidence == pytest.approx(first.decision.confidence)
 
 
+def test_an_unreadable_photo_is_reported_and_the_others_are_analysed(luma, make_comparer):
+    from matcher.pipeline.compare import StageCounts
+
+    def missing():
+        raise FileNotFoundError("images/2026/11/gone.jpg")
+
+    good = ImageInput.from_image(luma("mj02-orange_main.jpg"))
+    junk = ImageInput.from_bytes(b"not an image", label="junk")
+    gone = ImageInput(sha256="0" * 64, loader=missing, label="gone")
+    comparer = make_comparer()
+    with pytest.raises(FileNotFoundError):
+        comparer.analyse([good, gone])  # without a place to report it, the error stands
+
+    reported: dict[str, str] = {}
+    stats = StageCounts()
+    comparer = make_comparer()
+    out = comparer.analyse(
+        [junk, good, gone], stats, on_unreadable=lambda ref, exc: reported.update({ref.label: type(exc).__name__})
+    )
+    assert [a.sha256 for a in out] == [good.sha256]
+    assert out[0].regions and out[0].embeddings.shape[0] == len(out[0].regions)
+    assert reported == {"junk": "UnidentifiedImageError", "gone": "FileNotFoundError"}
+    assert stats.unreadable_images == 2 and stats.region_images == 1
+
+
 def test_an_analysis_round_trips_through_bytes(luma, make_comparer):
     cache = MemoryAnalysisCache()
     ref = ImageInput.from_image(luma("mh02-black_main.jpg"))
