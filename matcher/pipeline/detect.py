@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from matcher.pipeline.pixels import as_rgb
+from matcher.pipeline.pixels import as_rgb, delta_e_squared
 from matcher.pipeline.runtime import configure_threads, var_dir
 from matcher.pipeline.types import Box, Region
 from matcher.pipeline.weights import POSE, checkpoint_hash, default_path
@@ -90,12 +90,6 @@ class WorkingCopy:
         return cls(rgb.shape[:2], small, _to_lab(small), cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
 
 
-def _within(values: np.ndarray, centre: np.ndarray, tolerance: float) -> np.ndarray:
-    """|values - centre| < tolerance along the last axis, without a square root per pixel."""
-    d = values - centre.astype(np.float32)
-    return np.einsum("...k,...k->...", d, d) < np.float32(tolerance) ** 2
-
-
 def border_texture_of(grey: np.ndarray, t: int) -> np.ndarray:
     """|grey - blurred grey| (sigma 2) on the frame of width t, in the order of a frame mask's pixels.
 
@@ -151,7 +145,7 @@ def background_of(
 
     best_share, best_lab, best_match = -1.0, border[0], np.zeros(len(border), bool)
     for candidate in [np.median(s.reshape(-1, 3), axis=0) for s in sides] + [np.median(border, axis=0)]:
-        match = _within(border, candidate, tolerance)
+        match = delta_e_squared(border, candidate) < np.float32(tolerance) ** 2
         if match.mean() > best_share:
             best_share, best_lab, best_match = float(match.mean()), candidate, match
 
@@ -189,7 +183,7 @@ def split_items(
     h, w = small.shape[:2]
     scale_x, scale_y = w0 / w, h0 / h
 
-    mask = (~_within(copy.lab, background.lab, colour_tolerance)).astype(np.uint8)
+    mask = (delta_e_squared(copy.lab, background.lab) >= np.float32(colour_tolerance) ** 2).astype(np.uint8)
     edges = cv2.Canny(cv2.GaussianBlur(copy.grey, (3, 3), 0), 40, 120)
     mask |= (edges > 0).astype(np.uint8)
 

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from matcher.pipeline.pixels import delta_e_squared
 from matcher.pipeline.types import ColourSignature, Region
 
 # COCO keypoints.
@@ -124,21 +125,7 @@ def border_background(lab: np.ndarray, *, plain_share: float = 0.5) -> BorderBac
 
 
 def _delta_e(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    return np.sqrt(_delta_e_squared(lab, ref))
-
-
-def _delta_e_squared(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Squared CIELAB distance of every pixel to `ref`: for threshold tests on whole photos, where
-    the square root and the strided per-channel reads cost more than the comparison."""
-    import cv2
-
-    lab = np.asarray(lab, np.float32)
-    if lab.ndim == 2:  # (n, 3) pixels: OpenCV sees them as a column of 3-channel pixels
-        return _delta_e_squared(lab.reshape(-1, 1, 3), ref).reshape(-1)
-    if lab.size == 0:
-        return np.zeros(lab.shape[:-1], np.float32)
-    d = cv2.subtract(lab, tuple(float(v) for v in ref) + (0.0,))
-    return cv2.transform(cv2.multiply(d, d), np.ones((1, 3), np.float32))
+    return np.sqrt(delta_e_squared(lab, ref))
 
 
 def _kp(keypoints: Sequence[tuple[float, float, float]] | None, idx: int, min_conf: float) -> np.ndarray | None:
@@ -262,7 +249,7 @@ def garment_mask(
     else:
         bg = border_background(lab)
         if bg.plain:
-            not_bg = keep & (_delta_e_squared(lab_box, bg.lab) > np.float32(bg.tolerance) ** 2)
+            not_bg = keep & (delta_e_squared(lab_box, bg.lab) > np.float32(bg.tolerance) ** 2)
             # In a close-up the garment itself fills the border: what looks like background
             # is the garment, unless it is studio white or grey.
             if bg.lab[0] > 80 and np.hypot(bg.lab[1], bg.lab[2]) < 12 or not_bg.sum() >= 0.25 * keep.sum():
@@ -271,7 +258,7 @@ def garment_mask(
         skin_like = _skin_like(lab_box)
         face = _skin_lab(lab, region)
         if face is not None:
-            skin_like |= _delta_e_squared(lab_box, face) < np.float32(12.0**2)
+            skin_like |= delta_e_squared(lab_box, face) < np.float32(12.0**2)
         not_skin = keep & ~skin_like
         # A garment the colour of skin (beige, tan, pink) would vanish: then keep those pixels.
         # (A bra top or tank leaves far less than half the torso as cloth, hence a low bar.)

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from matcher.pipeline import features as F
+from matcher.pipeline.pixels import delta_e_squared
 from matcher.pipeline.types import Box, Region
 
 
@@ -246,7 +247,7 @@ def test_the_colour_distance_of_whole_photos_equals_the_formula_on_boxes_pixel_l
     box = lab[40:-30, 17:-11]  # a window, as garment_mask reads it: not contiguous
 
     assert np.array_equal(F._delta_e(box, ref), _numpy_delta_e(box, ref))
-    assert np.array_equal(F._delta_e_squared(box, ref) > np.float32(9.0) ** 2, _numpy_delta_e(box, ref) > 9.0)
+    assert np.array_equal(delta_e_squared(box, ref) > np.float32(9.0) ** 2, _numpy_delta_e(box, ref) > 9.0)
     pixels = box.reshape(-1, 3)[::97]
     assert np.allclose(F._delta_e(pixels, ref), _numpy_delta_e(pixels, ref))
-    assert F._delta_e_squared(lab[0:0, 3:9], ref).shape == (0, 6)
+    assert delta_e_squared(lab[0:0, 3:9], ref).shape == (0, 6)
