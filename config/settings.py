@@ -228,7 +228,11 @@ MATCHER_OCR_ENABLED = env.bool("MATCHER_OCR_ENABLED", default=True)
 # ~2.8x less CPU: the models are loaded once, not per pass), else the `tesseract` command; "cli"
 # forces the command.
 MATCHER_OCR_ENGINE = env.str("MATCHER_OCR_ENGINE", default="auto")
-# "skip": photos without a text-like line (matcher/pipeline/textgate.py) are not OCRed. Off: on the
+# "lines": read each text-like line the finder marks on its own (default; on the benchmark catalogue
+# 31 of 31 near-miss banners read, 0.15 CPU s per photo); "page": Tesseract lays out the whole photo
+# (29 of 31, 0.51 CPU s). matcher/pipeline/ocr.py says why.
+MATCHER_OCR_LAYOUT = env.str("MATCHER_OCR_LAYOUT", default="lines")
+# "page" layout only. "skip": photos without a text-like line (matcher/pipeline/textgate.py) are not OCRed. Off: on the
 # benchmark photos it skipped 14 % of them for ~20 ms each, missed no banner, and saves ~2 % of a
 # competitor image's CPU; not worth a banner it might miss on photos it was not tuned on.
 MATCHER_OCR_TEXT_GATE = env.str("MATCHER_OCR_TEXT_GATE", default="off")

@@ -183,7 +183,9 @@ def _ocr():
         from matcher.pipeline.ocr import TesseractOcr
     except ImportError:
         return None
-    ocr = TesseractOcr(engine=settings.MATCHER_OCR_ENGINE, text_gate=settings.MATCHER_OCR_TEXT_GATE)
+    ocr = TesseractOcr(
+        engine=settings.MATCHER_OCR_ENGINE, text_gate=settings.MATCHER_OCR_TEXT_GATE, layout=settings.MATCHER_OCR_LAYOUT
+    )
     return ocr if ocr.available() else None
 
 

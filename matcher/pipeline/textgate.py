@@ -48,9 +48,12 @@ class TextLineFinder:
         _, _, stats, _ = cv2.connectedComponentsWithStats(strokes, connectivity=8)
         x, y, cw, ch, area = (stats[1:, i] for i in range(5))
         # Character (or, at small sizes, whole-word) pieces: not a speck, not taller than a quarter
-        # of the photo, not a long rule, and not a hollow outline of something large.
+        # of the photo (of half its width, for a strip wider than twice its height: a label or a
+        # banner cut out on its own has letters of half its height), not a long rule, and not a
+        # hollow outline of something large.
+        tallest = max(self.min_char_px + 1, 0.25 * max(h, w / 2))
         piece = (
-            (ch >= self.min_char_px * scale) & (ch <= max(self.min_char_px + 1, 0.25 * h))
+            (ch >= self.min_char_px * scale) & (ch <= tallest)
             & (cw <= 20 * ch) & (cw >= 0.08 * ch) & (area >= 0.12 * cw * ch)
         )
         idx = np.nonzero(piece)[0]

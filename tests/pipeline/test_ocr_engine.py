@@ -41,12 +41,14 @@ def _banners(luma) -> list[Image.Image]:
     return [T.banner(photos[i % 2], 6 + i, text=text) for i, text in enumerate(texts)]
 
 
-def test_the_library_reads_byte_for_byte_what_the_command_reads(cli, library, luma):
+@pytest.mark.parametrize("layout", ["lines", "page"])
+def test_the_library_reads_byte_for_byte_what_the_command_reads(cli, library, luma, layout):
     lexicon = Lexicon.load()
     read_something = 0
+    by_library, by_command = TesseractOcr(engine="library", layout=layout), TesseractOcr(engine="cli", layout=layout)
     for image in _banners(luma)[:5] + [label(["품번 NJ1DN55A 구스다운", "키즈 해외배송"]), luma("mh02-black_back.jpg")]:
-        text = library.read(image)
-        assert text == cli.read(image)
+        text = by_library.read(image)
+        assert text == by_command.read(image)
         read_something += bool(extract(text, lexicon))
     assert read_something >= 4  # the comparison covered banners that were read, not only blanks
 
@@ -78,7 +80,9 @@ def test_a_pass_past_the_deadline_reads_nothing_through_the_library(library):
 def test_the_command_is_used_when_passes_run_side_by_side(library, luma):
     # parallel_passes is a property of the command engine; the text is the same either way.
     image = label(["리퍼 상품 NJ1DP85A"])
-    assert TesseractOcr(parallel_passes=True).read(image) == library.read(image)
+    assert TesseractOcr(parallel_passes=True, layout="page").read(image) == TesseractOcr(
+        engine="library", layout="page"
+    ).read(image)
 
 
 def test_an_unknown_engine_or_gate_is_refused():
@@ -114,18 +118,19 @@ def test_the_finder_marks_a_small_brand_label_on_a_garment(luma):
 def test_a_plain_studio_back_shot_has_no_text_line_and_the_gate_reads_nothing(library, luma):
     photo = luma("mj02-green_back.jpg")
     assert TextLineFinder().find(np.asarray(photo.convert("L"))) == []
-    assert TesseractOcr(text_gate="skip").read(photo) == ""
+    assert TesseractOcr(text_gate="skip", layout="page").read(photo) == ""
+    assert TesseractOcr().read(photo) == ""  # the line layout reads only lines, and there are none
 
 
 def test_the_gate_passes_a_banner_photo_whole_so_the_text_is_unchanged(library, luma):
     from matcher.demo import transforms as T
 
     image = T.banner(luma("mj01-red_main.jpg"), 7, text="해외배송 ★ 병행수입 정품")
-    gated = TesseractOcr(text_gate="skip").read(image)
-    assert gated == library.read(image)
+    gated = TesseractOcr(text_gate="skip", layout="page").read(image)
+    assert gated == TesseractOcr(engine="library", layout="page").read(image)
     assert extract(gated, Lexicon.load()).get("shipping") == {"overseas"}
 
 
 def test_the_gate_is_part_of_the_signature_so_cached_texts_are_read_again():
-    assert TesseractOcr().signature != TesseractOcr(text_gate="skip").signature
+    assert TesseractOcr(layout="page").signature != TesseractOcr(text_gate="skip", layout="page").signature
     assert TesseractOcr(engine="cli").signature == TesseractOcr(engine="library").signature  # same text
