@@ -235,11 +235,16 @@ def bench_ocr(images, threads: int) -> dict[str, Any]:
         return run
 
     # The library reads in this process; the command's CPU is in RUSAGE_CHILDREN, which `measure` adds.
-    out = _row("ocr", measure(reader(ocr), len(images)), threads=1, batch=1, engine=engine,
-               note=f"tesseract kor+eng, psm {'+'.join(map(str, ocr.psm))}, engine {engine}")
+    layout = "line by line (psm 7)" if ocr.layout == "lines" else f"whole photo, psm {'+'.join(map(str, ocr.psm))}"
+    out = _row("ocr", measure(reader(ocr), len(images)), threads=1, batch=1, engine=engine, layout=ocr.layout,
+               note=f"tesseract kor+eng, {layout}, engine {engine}")
+    # For comparison: the other layout, and the command instead of the library.
+    other = "page" if ocr.layout == "lines" else "lines"
+    comparisons = [(f"ocr_{other}", TesseractOcr(layout=other))]
     if engine == "library":
-        cli = TesseractOcr(engine="cli")
-        row = _row("ocr_cli", measure(reader(cli), len(images)), threads=1, batch=1)
+        comparisons.append(("ocr_cli", TesseractOcr(engine="cli", layout=ocr.layout)))
+    for name, engine_ocr in comparisons:
+        row = _row(name, measure(reader(engine_ocr), len(images)), threads=1, batch=1)
         out.update({k: v for k, v in row.items() if k.endswith(("_per_s", "_per_image", "_per_cpu_s"))})
     # The optional text gate: how many of these photos it would leave unread, and what it costs.
     import numpy as np
