@@ -104,6 +104,38 @@ def dataset(n_skus: int, listings_per_sku: int) -> tuple[Path, str]:
     return out, prefix
 
 
+def truth_of(n_skus: int, listings_per_sku: int) -> dict[str, dict[str, str]]:
+    """The generator's truth by listing URL (replicas share their base listing's: URL up to `?r=`)."""
+    base = BENCH_VAR / f"e2e_base_{min(n_skus, BASE_SKUS)}x{listings_per_sku}"
+    if not (base / "truth.csv").is_file():
+        return {}
+    with (base / "truth.csv").open(encoding="utf-8") as f:
+        return {row["url"]: row for row in csv.DictReader(f)}
+
+
+def precision_by_truth(bucket_by_url: dict[str, str], truth: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Buckets by the generator's truth, the automatic matches' precision and the false ones' kinds."""
+    by_truth: dict[str, dict[str, int]] = {}
+    false_auto: dict[str, int] = {}
+    for url, bucket in bucket_by_url.items():
+        row = truth.get(url.split("?r=")[0])
+        if row is None:
+            continue
+        same = row["same_product"]
+        by_truth.setdefault(same, {}).setdefault(bucket, 0)
+        by_truth[same][bucket] += 1
+        if bucket == "auto" and same == "0":
+            false_auto[row["kind"]] = false_auto.get(row["kind"], 0) + 1
+    autos = sum(by_truth.get(t, {}).get("auto", 0) for t in ("0", "1"))
+    positives = sum(by_truth.get("1", {}).values())
+    return {
+        "buckets_by_truth": by_truth,
+        "auto_precision": round(by_truth.get("1", {}).get("auto", 0) / autos, 4) if autos else None,
+        "auto_recall": round(by_truth.get("1", {}).get("auto", 0) / positives, 4) if positives else None,
+        "false_auto_by_kind": false_auto,
+    }
+
+
 def _manage(*args: str) -> str:
     env = {**os.environ, **bench_env()}
     done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True)
@@ -260,7 +292,7 @@ class Workers:
 
 
 def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: int, fake_url: str, tag: str,
-              batch_size: int | None, timeout_s: float) -> dict[str, Any]:
+              batch_size: int | None, timeout_s: float, truth: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """One forced match run processed by `workers` Celery workers; batch_size None keeps the production
     batching (MATCHER_BATCH_LISTINGS listings, MATCHER_BATCH_SIZE SKUs at most)."""
     from django.db.models import Count
@@ -328,6 +360,8 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         "worker_cpu_s_per_image": round(cpu / images, 3) if images else None,
         "drain_s_after_run": round(drain_s, 1),
         "buckets": buckets,
+        # Against the generator's truth; review pairs still awaiting a Batch API verdict count as review.
+        **precision_by_truth(dict(decided.values_list("listing__url", "bucket")), truth or {}),
         **llm_fractions(counts, pairs),
         "geometry_checks_per_pair": round(counts.get("stage:geometry_checks", 0) / pairs, 3),
         "images_analysed": counts.get("stage:region_images", 0),
@@ -383,6 +417,7 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
     if options.get("e2e_main_skus"):
         ids = ids[: int(options["e2e_main_skus"])]
 
+    truth = truth_of(n_skus, per_sku)
     fake = FakeGemini()
     fake_url = fake.start()
     results: dict[str, Any] = {"e2e_dataset": {"skus": n_skus, "listings_per_sku": per_sku, **imported}}
@@ -396,7 +431,7 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
             # Production batching: batches are cut by listing count (MATCHER_BATCH_LISTINGS), so SKUs with
             # 50 listings go two to a batch and a batch stays inside the task time limit.
             main = match_run(product_ids=ids, workers=n_workers, pinned=n_workers > 1, threads=threads,
-                             fake_url=fake_url, tag="main", batch_size=None, timeout_s=timeout)
+                             fake_url=fake_url, tag="main", batch_size=None, timeout_s=timeout, truth=truth)
             print(f"    {main['images_decided']} images in {main['seconds']} s → {main['images_per_minute']} /min",
                   flush=True)
             results.update({
@@ -407,6 +442,9 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
                 "e2e_fraction_pairs_llm": main["fraction_pairs_llm"],
                 "e2e_fraction_pairs_llm_batch": main["fraction_pairs_llm_batch"],
                 "e2e_geometry_checks_per_pair": main["geometry_checks_per_pair"],
+                "e2e_auto_precision": main["auto_precision"],
+                "e2e_auto_recall": main["auto_recall"],
+                "e2e_false_auto_by_kind": main["false_auto_by_kind"],
                 # On two cores nobody else uses: what the CPU time per image allows.
                 "e2e_images_per_minute_cpu_bound": round(2 * 60 / main["worker_cpu_s_per_image"], 1)
                 if main["worker_cpu_s_per_image"] else None,
@@ -427,10 +465,10 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
             batch = max(1, min(8, len(subset) // 8))
             print(f"  speed-up runs: {len(subset)} SKUs, batches of {batch} …", flush=True)
             one = match_run(product_ids=subset, workers=1, pinned=True, threads=1, fake_url=fake_url, tag="one",
-                            batch_size=batch, timeout_s=timeout)
+                            batch_size=batch, timeout_s=timeout, truth=truth)
             print(f"    1 pinned worker: {one['images_per_minute']} images/min", flush=True)
             two = match_run(product_ids=subset, workers=2, pinned=True, threads=1, fake_url=fake_url, tag="two",
-                            batch_size=batch, timeout_s=timeout)
+                            batch_size=batch, timeout_s=timeout, truth=truth)
             print(f"    2 pinned workers: {two['images_per_minute']} images/min", flush=True)
             results.update({
                 "e2e_speedup_2_workers": round(two["images_per_minute"] / one["images_per_minute"], 3),

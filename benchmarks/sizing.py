@@ -117,6 +117,8 @@ SUMMARY_ROWS: list[tuple[str, str, str, Any]] = [
     ("end to end, images/min if CPU-bound on 2 free cores", "e2e_images_per_minute_cpu_bound", "≥ 300",
      lambda v: v >= 300),
     ("end to end, worker CPU s per competitor image", "e2e_worker_cpu_s_per_image", "", None),
+    ("end to end, automatic matches that are the same product (generator's truth)", "e2e_auto_precision", "", None),
+    ("end to end, true matches decided automatically", "e2e_auto_recall", "", None),
     ("two pinned workers / one", "e2e_speedup_2_workers", "≥ 1.7", lambda v: v >= 1.7),
     ("pgvector 1M top-10 p95 ms", "pgvector_p95_ms_1m", "≤ 20", lambda v: v <= 20),
     ("pgvector 1M recall@10", "pgvector_recall_1m", "≥ 0.95", lambda v: v >= 0.95),

@@ -126,3 +126,23 @@ def test_the_llm_share_counts_pairs_sent_through_the_batch_api_too():
         "fraction_pairs_llm": 0.45, "fraction_pairs_llm_online": 0.0, "fraction_pairs_llm_batch": 0.45}
     assert llm_fractions({"llm_pairs": 40}, 100)["fraction_pairs_llm"] == 0.4
     assert llm_fractions({}, 0)["fraction_pairs_llm"] == 0.0
+
+
+def test_the_end_to_end_run_reports_its_buckets_against_the_generators_truth():
+    from benchmarks.e2e import precision_by_truth
+
+    truth = {
+        "https://m.test/1": {"same_product": "1", "kind": "reused"},
+        "https://m.test/2": {"same_product": "0", "kind": "banner_kids"},
+        "https://m.test/3": {"same_product": "1", "kind": "rephoto"},
+    }
+    buckets = {
+        "https://m.test/1": "auto", "https://m.test/1?r=2": "auto",  # a replica shares its base's truth
+        "https://m.test/2?r=1": "auto", "https://m.test/2": "review",
+        "https://m.test/3": "review", "https://elsewhere.test/9": "auto",  # unknown: left out
+    }
+    out = precision_by_truth(buckets, truth)
+    assert out["buckets_by_truth"] == {"1": {"auto": 2, "review": 1}, "0": {"auto": 1, "review": 1}}
+    assert out["auto_precision"] == round(2 / 3, 4) and out["auto_recall"] == round(2 / 3, 4)
+    assert out["false_auto_by_kind"] == {"banner_kids": 1}
+    assert precision_by_truth({}, truth)["auto_precision"] is None
