@@ -54,6 +54,7 @@ def test_quick_ocr_section_measures_the_library_beside_the_command_and_the_text_
 
     results = json.loads(out.read_text())
     assert results["ocr_cpu_s_per_image"] > 0
+    assert results["ocr_layout"] == "lines" and results["ocr_page_cpu_s_per_image"] > 0  # the other layout beside it
     if _library("kor+eng") is not None:
         assert results["ocr_engine"] == "library"
         assert results["ocr_cli_cpu_s_per_image"] > 0  # the command on the same images, for comparison
