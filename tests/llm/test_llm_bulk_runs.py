@@ -52,7 +52,7 @@ class ScriptedComparer(PairComparer):
     def __init__(self, policy, ocr=None) -> None:
         super().__init__(finder=None, embedder=_NoEmbedder(), lexicon=Lexicon.load(), policy=policy, ocr=ocr)
 
-    def analyse(self, images, stats=None):
+    def analyse(self, images, stats=None, *, on_unreadable=None):
         # No regions or vectors: only the photo itself, for the OCR.
         out = []
         for ref in images:
