@@ -260,6 +260,8 @@ def _joined(outputs: list[bytes | None]) -> str:
         text = out.decode("utf-8", errors="replace")
         lines += [line.strip() for line in text.splitlines() if line.strip() and line.strip() not in lines]
     return "\n".join(lines)
+
+
 def _finish(proc: subprocess.Popen, timeout: float) -> bytes | None:
     """A Tesseract pass's output; None if it outlasts `timeout` (then it is killed)."""
     try:
