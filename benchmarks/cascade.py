@@ -35,9 +35,18 @@ def _rows(folder: Path, name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def load_dataset(folder: Path, *, skus: int | None, listings: int | None):
-    """[(sku row, [(listing row, truth row)])] from an e2e dataset folder (catalog, listings, truth)."""
-    catalogue = _rows(folder, "catalog.csv")[: skus or None]
+def load_dataset(folder: Path, *, skus: int | None, listings: int | None, only: list[str] | None = None):
+    """[(sku row, [(listing row, truth row)])] from an e2e dataset folder (catalog, listings, truth).
+
+    `only`: these SKU codes (in the catalogue's order) instead of the first `skus`."""
+    catalogue = _rows(folder, "catalog.csv")
+    if only:
+        unknown = set(only) - {row["sku"] for row in catalogue}
+        if unknown:
+            raise SystemExit(f"not in {folder / 'catalog.csv'}: {', '.join(sorted(unknown))}")
+        catalogue = [row for row in catalogue if row["sku"] in only]
+    else:
+        catalogue = catalogue[: skus or None]
     truth_folder = folder
     if not (folder / "truth.csv").is_file():
         # Replica datasets keep the base catalogue's truth (same URLs up to ?r=).
@@ -219,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="e2e_6x50", help="folder under var/bench/ (made by the e2e section)")
     parser.add_argument("--skus", type=int, default=2)
+    parser.add_argument("--sku", action="append", dest="only", metavar="CODE",
+                        help="this SKU (repeatable) instead of the first --skus")
     parser.add_argument("--listings", type=int, default=50)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-ocr", action="store_true")
@@ -238,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (folder / "catalog.csv").is_file():
         print(f"no dataset in {folder}: run `python -m benchmarks.run --only e2e` once to generate it", file=sys.stderr)
         return 2
-    data = load_dataset(folder, skus=args.skus, listings=args.listings)
+    data = load_dataset(folder, skus=args.skus, listings=args.listings, only=args.only)
     for sku, _ in data:
         sku["_folder"] = str(folder)
     comparer = build_comparer(args.threads, ocr=not args.no_ocr, gates=not args.no_gates)
@@ -252,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         prof.dump_stats(args.profile)
     else:
         result = run_pairs(comparer, data)
-    result["settings"] = {"dataset": args.dataset, "skus": args.skus, "listings": args.listings,
+    result["settings"] = {"dataset": args.dataset, "skus": args.only or args.skus, "listings": args.listings,
                           "threads": args.threads, "ocr": not args.no_ocr, "gates": not args.no_gates,
                           "embedder_runtime": getattr(comparer.embedder._inner, "runtime", "torch")}
     summary = {k: v for k, v in result.items() if k != "pairs"}

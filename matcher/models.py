@@ -170,6 +170,7 @@ class AttributeTerm(models.Model):
         ("condition", "상태 condition"),
         ("shipping", "배송 shipping"),
         ("colour", "색상 colour"),
+        ("sleeve", "소매 sleeve"),
     ]
     group = models.CharField(max_length=20, choices=GROUPS)
     value = models.CharField(max_length=40)

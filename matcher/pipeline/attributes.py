@@ -7,7 +7,8 @@ attribute values. A value of "-" consumes the term without producing a value: it
 shorter term from matching inside a longer word ("솜털" is down, not the synthetic "솜";
 "베스트셀러" is a best-seller, not a vest). Terms match longest first and each character of
 a title is used by at most one term, so "women" never also yields "men" and "맨투맨"
-(a sweatshirt) never yields the audience "맨".
+(a sweatshirt) never yields the audience "맨". One term may have several rows: "반팔티" is a
+T-shirt and short-sleeved, and the match yields both.
 """
 from __future__ import annotations
 
@@ -42,10 +43,19 @@ GROUP_LABELS: dict[str, str] = {
     "colour": "색상/colour",
     "season": "시즌/season",
     "year": "연도/year",
+    "sleeve": "소매/sleeve",
+}
+
+# Garment values that are kinds of a broader one. A title naming only the broad value ("top",
+# "상의") agrees with any of its kinds; a T-shirt and a sweatshirt are different garments even
+# though both are tops (the same print on both is a common copy: see the lexicon's garment rows).
+GARMENT_FAMILY: dict[str, str] = {
+    kind: "top" for kind in ("tshirt", "sweatshirt", "hoodie", "knit", "cardigan", "shirt", "sleeveless")
 }
 
 GARMENT_REGION: dict[str, RegionKind] = {
     "top": "upper",
+    **{kind: "upper" for kind in GARMENT_FAMILY},
     "jacket": "upper",
     "vest": "upper",
     "bottom": "lower",
@@ -104,11 +114,14 @@ class Lexicon:
     entries: list[LexiconEntry]
     flag_groups: frozenset[str] = DEFAULT_FLAG_GROUPS
     flag_values: frozenset[tuple[str, str]] = DEFAULT_FLAG_VALUES
-    _ordered: list[LexiconEntry] = field(init=False, repr=False)
+    _ordered: list[tuple[str, list[LexiconEntry]]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Longest term first; ties broken deterministically.
-        self._ordered = sorted(self.entries, key=lambda e: (-len(e.term), e.term, e.group, e.value))
+        # Longest term first; ties broken deterministically. A term's rows are applied together.
+        by_term: dict[str, list[LexiconEntry]] = {}
+        for entry in sorted(self.entries, key=lambda e: (-len(e.term), e.term, e.group, e.value)):
+            by_term.setdefault(entry.term, []).append(entry)
+        self._ordered = list(by_term.items())
 
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, str]], **kwargs) -> "Lexicon":
@@ -158,8 +171,7 @@ def extract(text: str, lexicon: Lexicon) -> Attributes:
     compact, breaks = _compact_with_breaks(text or "")
     used = [False] * len(compact)
     found: Attributes = {}
-    for entry in lexicon._ordered:
-        term = entry.term
+    for term, entries in lexicon._ordered:
         ascii_term = all(_is_ascii_alnum(c) for c in term)
         start = compact.find(term)
         while start != -1:
@@ -167,8 +179,9 @@ def extract(text: str, lexicon: Lexicon) -> Attributes:
             if not any(used[start:end]) and (not ascii_term or _ascii_bounded(compact, breaks, start, end)):
                 for i in range(start, end):
                     used[i] = True
-                if entry.value != IGNORE_VALUE:
-                    found.setdefault(entry.group, set()).add(entry.value)
+                for entry in entries:
+                    if entry.value != IGNORE_VALUE:
+                        found.setdefault(entry.group, set()).add(entry.value)
             start = compact.find(term, start + 1)
     seasons, years = _seasons(text or "")
     if seasons:
@@ -196,7 +209,7 @@ def conflicts(ours: Attributes, theirs: Attributes, lexicon: Lexicon | None = No
     reasons: list[str] = []
     for group in sorted(set(ours) & set(theirs)):
         a, b = ours[group], theirs[group]
-        if a and b and not (a & b):
+        if a and b and not _agree(group, a, b):
             reasons.append(f"{GROUP_LABELS.get(group, group)}: ours {_fmt(a)} vs listing {_fmt(b)}")
     for group in sorted(theirs):
         for value in sorted(theirs[group]):
@@ -204,6 +217,19 @@ def conflicts(ours: Attributes, theirs: Attributes, lexicon: Lexicon | None = No
             if is_flag and value not in ours.get(group, set()) and not _already(reasons, group):
                 reasons.append(f"{GROUP_LABELS.get(group, group)}: listing only — {value} (목록에만 표기)")
     return reasons
+
+
+def _agree(group: str, a: set[str], b: set[str]) -> bool:
+    if group != "garment":
+        return bool(a & b)
+    # "top" beside "tshirt" in one title says nothing more; alone it agrees with every kind of top.
+    a, b = _narrowest(a), _narrowest(b)
+    return bool(a & b) or any(GARMENT_FAMILY.get(x) == y or GARMENT_FAMILY.get(y) == x for x in a for y in b)
+
+
+def _narrowest(values: set[str]) -> set[str]:
+    broader = {GARMENT_FAMILY[v] for v in values if v in GARMENT_FAMILY}
+    return values - broader
 
 
 def _already(reasons: list[str], group: str) -> bool:

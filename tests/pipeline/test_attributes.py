@@ -76,7 +76,11 @@ def test_longer_terms_win_and_consume_their_characters(lexicon):
     # "women" must not also count as "men"; "맨투맨" is a sweatshirt, not the audience "맨".
     assert extract("Women's Jacket", lexicon)["audience"] == {"women"}
     assert "audience" not in extract("오버핏 맨투맨", lexicon)
-    assert extract("오버핏 맨투맨", lexicon)["garment"] == {"top"}
+    assert extract("오버핏 맨투맨", lexicon)["garment"] == {"sweatshirt"}
+    # "셔츠" (a shirt) inside "티셔츠" and "스웨트셔츠" is not a shirt.
+    assert extract("그래픽 반팔 티셔츠", lexicon)["garment"] == {"tshirt"}
+    assert extract("프린팅 스웨트셔츠", lexicon)["garment"] == {"sweatshirt"}
+    assert extract("T-shirt", lexicon)["garment"] == {"tshirt"}
     # 솜털 is down, not the synthetic filling 솜; 베스트셀러 is a best-seller, not a vest.
     assert extract("구스 솜털 90%", lexicon)["material"] == {"goose_down"}
     assert "garment" not in extract("베스트셀러 인기상품", lexicon)
@@ -136,6 +140,60 @@ def test_shared_values_and_unnamed_groups_do_not_conflict(lexicon):
     # Our own flags are no conflict when the listing names them too.
     kids = extract("키즈 패딩", lexicon)
     assert conflicts(kids, extract("KIDS 패딩", lexicon), lexicon) == []
+
+
+def test_one_term_can_name_a_garment_and_its_sleeves(lexicon):
+    assert extract("로고 반팔티", lexicon) == {"garment": {"tshirt"}, "sleeve": {"short"}}
+    assert extract("무지 긴팔 티셔츠", lexicon) == {"garment": {"tshirt"}, "sleeve": {"long"}}
+    rows = [
+        {"group": "garment", "value": "tshirt", "term": "반팔티"},
+        {"group": "sleeve", "value": "short", "term": "반팔티"},
+        {"group": "garment", "value": "tshirt", "term": "티"},
+    ]
+    assert extract("반팔티", Lexicon.from_rows(rows)) == {"garment": {"tshirt"}, "sleeve": {"short"}}
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        # Our printed T-shirt against a sweatshirt or a hoodie with the same print: a common copy.
+        ("그래픽 반팔 티셔츠", "그래픽 맨투맨"),
+        ("프린팅 티셔츠", "로고 후드티"),
+        ("로고 맨투맨 스웨트셔츠", "레터링 후디"),
+        ("그래픽 후드 스웨트셔츠", "프린팅 맨투맨"),
+        ("케이블 니트", "케이블 가디건"),
+        ("옥스포드 셔츠", "오버핏 반팔 티셔츠"),
+        ("그래픽 반팔 티셔츠", "그래픽 긴팔 티셔츠"),
+        ("구스다운 숏패딩", "구스다운 패딩 베스트"),
+    ],
+)
+def test_different_kinds_of_top_conflict(ours, theirs, lexicon):
+    assert conflicts(extract(ours, lexicon), extract(theirs, lexicon), lexicon), (ours, theirs)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        ("상의 > 반팔티셔츠 그래픽 반팔 티셔츠", "basic top"),  # the broad "top" agrees with any top
+        ("그래픽 반팔 티셔츠", "상의 로고 티"),
+        ("로고 맨투맨", "맨투맨 스웨트셔츠"),
+        ("스크립트 로고 후드티", "Script logo hoodie"),
+        ("오버핏 반팔", "오버핏 맨투맨"),  # a sleeve alone names no garment
+    ],
+)
+def test_the_same_kind_of_top_or_a_broader_word_does_not_conflict(ours, theirs, lexicon):
+    assert conflicts(extract(ours, lexicon), extract(theirs, lexicon), lexicon) == [], (ours, theirs)
+
+
+def test_a_broad_word_beside_a_kind_does_not_hide_a_different_kind(lexicon):
+    ours = extract("상의 > 반팔티셔츠 그래픽 반팔 티셔츠", lexicon)
+    assert ours["garment"] == {"top", "tshirt"}
+    assert conflicts(ours, extract("상의 그래픽 맨투맨", lexicon), lexicon)
+
+
+def test_every_kind_of_top_is_read_on_the_upper_body(lexicon):
+    for title in ("반팔 티셔츠", "맨투맨", "후드티", "니트", "가디건", "셔츠", "나시", "top"):
+        assert garment_region_kind(extract(title, lexicon)) == "upper", title
 
 
 # --- product numbers -------------------------------------------------------------------------
