@@ -150,8 +150,17 @@ _SEASON_RE = re.compile(
 _YEAR_RE = re.compile(r"(?<![0-9])(20[1-3]\d)(?![0-9])")
 
 
-def _seasons(text: str) -> tuple[set[str], set[str]]:
+# OCR of a banner reads a season's year with a letter for a digit ("24FW" as "2AFW"); text read
+# from photos gets those letters back as digits, when the other character is a digit and a season
+# follows at once.
+_OCR_YEAR_RE = re.compile(r"(?<![0-9A-Z])(?=[0-9OILSZBA]{2}\s*(?:S/?S|F/?W|A/?W)(?![0-9A-Z]))(?=.?[0-9])([0-9OILSZBA]{2})")
+_OCR_DIGITS = str.maketrans("OILSZBA", "0115284")
+
+
+def _seasons(text: str, *, ocr: bool = False) -> tuple[set[str], set[str]]:
     upper = unicodedata.normalize("NFKC", text).upper()
+    if ocr:
+        upper = _OCR_YEAR_RE.sub(lambda m: m.group(1).translate(_OCR_DIGITS), upper)
     seasons: set[str] = set()
     years: set[str] = set()
     for m in _SEASON_RE.finditer(upper):
@@ -166,8 +175,10 @@ def _seasons(text: str) -> tuple[set[str], set[str]]:
     return seasons, years
 
 
-def extract(text: str, lexicon: Lexicon) -> Attributes:
-    """Attribute values named in a title: {group: {value, ...}}. Groups without a value are absent."""
+def extract(text: str, lexicon: Lexicon, *, ocr: bool = False) -> Attributes:
+    """Attribute values named in a title: {group: {value, ...}}. Groups without a value are absent.
+
+    ocr: the text was read from photos; a season's year may have a look-alike letter for a digit."""
     compact, breaks = _compact_with_breaks(text or "")
     used = [False] * len(compact)
     found: Attributes = {}
@@ -183,7 +194,7 @@ def extract(text: str, lexicon: Lexicon) -> Attributes:
                     if entry.value != IGNORE_VALUE:
                         found.setdefault(entry.group, set()).add(entry.value)
             start = compact.find(term, start + 1)
-    seasons, years = _seasons(text or "")
+    seasons, years = _seasons(text or "", ocr=ocr)
     if seasons:
         found["season"] = seasons
     if years:

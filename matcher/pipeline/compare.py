@@ -588,7 +588,7 @@ class PairComparer:
         our_attrs = ours.attributes if ours.attributes is not None else extract(ours.title, self.lexicon)
         b_list = _analyses if _analyses is not None else self.analyse(theirs.images)
         texts = self._ocr_texts(theirs, b_list, comparison.stats)
-        printed = extract("\n".join(texts), self.lexicon)
+        printed = extract("\n".join(texts), self.lexicon, ocr=True)
         known = {c.removesuffix(OCR_CONFLICT_SUFFIX) for c in comparison.evidence.conflicts}
         found = [c for c in attribute_conflicts(our_attrs, printed, self.lexicon) if c not in known]
         if not found:

@@ -110,6 +110,20 @@ def test_seasons_and_years_are_read(lexicon):
     assert attrs["year"] == {"2023", "2024"}
 
 
+@pytest.mark.parametrize(
+    ("read", "season"),
+    [("무료배송 ★ 정품 ★ 2AFW 신상", "2024FW"), ("Z3FW 신상", "2023FW"), ("2A F/W", "2024FW"), ("2OSS", "2020SS")],
+)
+def test_text_read_from_photos_gets_a_seasons_digits_back(read, season, lexicon):
+    assert extract(read, lexicon, ocr=True)["season"] == {season}
+    assert "season" not in extract(read, lexicon)  # a title is taken as written
+
+
+@pytest.mark.parametrize("read", ["AAFW", "ABFW 신상", "12AFW", "BEST 24[", "2A 신상"])
+def test_look_alike_letters_need_a_digit_beside_them_and_a_season_after(read, lexicon):
+    assert "season" not in extract(read, lexicon, ocr=True)
+
+
 def test_garment_tells_where_to_read_colour(lexicon):
     assert garment_region_kind(extract("경량 패딩 점퍼", lexicon)) == "upper"
     assert garment_region_kind(extract("와이드 슬랙스", lexicon)) == "lower"

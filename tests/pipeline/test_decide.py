@@ -54,6 +54,19 @@ def test_two_kinds_with_colour_verified_auto_match():
     ).bucket == "auto"
 
 
+def test_another_print_on_the_same_garment_template_is_not_an_automatic_match():
+    # Our tee against the same tee with another print, shot on the same template (the 200 x 50
+    # benchmark's false automatic matches): the garment's own keypoints agree, colour agrees,
+    # and the cosine, 0.85, is below what counts as the same look.
+    other_print = PairEvidence(cosine=0.85, inliers=107, inlier_colour_agreement=0.93, colour_distance=0.13)
+    d = decide(other_print, POLICY)
+    assert d.bucket == "review"
+    assert any("only 1 kind" in r for r in d.reasons)
+    # The same photo as ours scores far higher; with the product number the pair is matched.
+    assert decide(replace(other_print, cosine=0.9), POLICY).bucket == "auto"
+    assert decide(replace(other_print, product_number="match"), POLICY).bucket == "auto"
+
+
 def test_two_kinds_without_colour_do_not_auto_match():
     # Same model by number and by look, but nothing shows it is the same colour.
     d = decide(PairEvidence(cosine=0.95, product_number="match"), POLICY)
