@@ -291,11 +291,44 @@ class Workers:
 # --- one run ------------------------------------------------------------------------------------------
 
 
+def write_back(pool: "Workers", fake: Any, run_id: int, timeout_s: float) -> dict[str, Any]:
+    """The run's Batch API jobs finished by the fake and collected by the workers, as celery beat's
+    llm_batch_resume does every few minutes in production: the verdicts' write-back, timed."""
+    from matcher.models import LlmBatchJob, Match
+    from matcher.tasks import llm_batch_resume
+
+    awaiting = Match.objects.filter(
+        run_id=run_id, evidence__has_key="llm_pending", decided_by_human=False, status=Match.Status.PENDING
+    )
+    open_jobs = LlmBatchJob.objects.filter(run_id=run_id).exclude(
+        state__in=[LlmBatchJob.State.COLLECTED, LlmBatchJob.State.FAILED]
+    )
+    pairs = awaiting.count()
+    cpu0, started, kicked = pool.cpu_seconds(), time.time(), 0.0
+    while awaiting.exists() or open_jobs.exists():
+        if time.time() - started > timeout_s:
+            raise RuntimeError(f"write-back of run #{run_id} not done after {timeout_s:.0f} s: {awaiting.count()} pairs wait")
+        fake.complete_batch()  # every job submitted so far (escalations make new ones)
+        if not queued_tasks() and time.time() - kicked > 2:
+            llm_batch_resume.delay()
+            kicked = time.time()
+        time.sleep(0.5)
+    while queued_tasks() and time.time() - started < timeout_s:  # re-pricing after the verdicts
+        time.sleep(0.5)
+    return {
+        "pairs": pairs,
+        "jobs": LlmBatchJob.objects.filter(run_id=run_id).count(),
+        "seconds": round(time.time() - started, 1),
+        "worker_cpu_s": round(pool.cpu_seconds() - cpu0, 1),
+    }
+
+
 def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: int, fake_url: str, tag: str,
-              batch_size: int | None, timeout_s: float, truth: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+              batch_size: int | None, timeout_s: float, truth: dict[str, dict[str, str]] | None = None,
+              fake: Any = None) -> dict[str, Any]:
     """One forced match run processed by `workers` Celery workers; batch_size None keeps the production
-    batching (MATCHER_BATCH_LISTINGS listings, MATCHER_BATCH_SIZE SKUs at most)."""
-    from django.db.models import Count
+    batching (MATCHER_BATCH_LISTINGS listings, MATCHER_BATCH_SIZE SKUs at most). With `fake` (the fake
+    Gemini server) the Batch API jobs the run submitted are then finished and written back, and timed."""
     from django.test import override_settings
 
     from matcher.models import ListingImage, Match, MatchRun
@@ -332,12 +365,14 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         while queued_tasks() and time.time() - drain_started < 300:  # re-pricing tasks after the decisions
             time.sleep(1)
         drain_s = time.time() - drain_started
+        decided = Match.objects.filter(run_id=run.pk)
+        before_write_back = dict(decided.values_list("listing__url", "bucket"))
+        wb = write_back(pool, fake, run.pk, timeout_s) if fake is not None else None
     finally:
         pool.stop()
     elapsed = finished - started
-    decided = Match.objects.filter(run_id=run.pk)
     images = ListingImage.objects.filter(listing__match__run_id=run.pk, fetch_status="ok").count()
-    buckets = dict(decided.values_list("bucket").annotate(n=Count("id")).values_list("bucket", "n"))
+    buckets = bucket_counts(before_write_back)
     counts = run.counts or {}
     pairs = max(1, run.listings_done)
     analysed = max(1, counts.get("stage:region_images", 0))  # images analysed (cache misses)
@@ -361,7 +396,19 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         "drain_s_after_run": round(drain_s, 1),
         "buckets": buckets,
         # Against the generator's truth; review pairs still awaiting a Batch API verdict count as review.
-        **precision_by_truth(dict(decided.values_list("listing__url", "bucket")), truth or {}),
+        **precision_by_truth(before_write_back, truth or {}),
+        # The Batch API's verdicts written back: its time counts as the run's too. The fake says "match"
+        # (confidence 0.93) to every pair, so the buckets after it show how far an LLM that always
+        # agrees could lift pairs the rules still guard (colour, conflicts), not the matcher's precision.
+        **({
+            "write_back": {
+                **wb,
+                "buckets": bucket_counts(dict(decided.values_list("listing__url", "bucket"))),
+                "with_an_always_yes_llm": precision_by_truth(dict(decided.values_list("listing__url", "bucket")), truth or {}),
+            },
+            "images_per_minute_with_write_back": round(images / (elapsed + wb["seconds"]) * 60, 1),
+            "worker_cpu_s_per_image_with_write_back": round((cpu + wb["worker_cpu_s"]) / images, 3) if images else None,
+        } if wb is not None else {}),
         **llm_fractions(counts, pairs),
         "geometry_checks_per_pair": round(counts.get("stage:geometry_checks", 0) / pairs, 3),
         "images_analysed": counts.get("stage:region_images", 0),
@@ -374,6 +421,13 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         "errors": (run.errors or [])[:5],
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def bucket_counts(bucket_by_url: dict[str, str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for bucket in bucket_by_url.values():
+        out[bucket] = out.get(bucket, 0) + 1
+    return out
 
 
 def llm_fractions(counts: dict[str, Any], pairs: int) -> dict[str, float]:
@@ -431,7 +485,8 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
             # Production batching: batches are cut by listing count (MATCHER_BATCH_LISTINGS), so SKUs with
             # 50 listings go two to a batch and a batch stays inside the task time limit.
             main = match_run(product_ids=ids, workers=n_workers, pinned=n_workers > 1, threads=threads,
-                             fake_url=fake_url, tag="main", batch_size=None, timeout_s=timeout, truth=truth)
+                             fake_url=fake_url, tag="main", batch_size=None, timeout_s=timeout, truth=truth,
+                             fake=fake)
             print(f"    {main['images_decided']} images in {main['seconds']} s → {main['images_per_minute']} /min",
                   flush=True)
             results.update({
@@ -456,6 +511,13 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
                 "e2e_embedded_crops_per_image": main["embedded_crops_per_image"],
                 "e2e_images_analysed_per_competitor_image": round(
                     main["images_analysed"] / max(1, main["images_decided"]), 3),
+                # The Batch API's verdicts written back after the run (the fake finishes its jobs at once).
+                **({
+                    "e2e_images_per_minute_with_write_back": main["images_per_minute_with_write_back"],
+                    "e2e_worker_cpu_s_per_image_with_write_back": main["worker_cpu_s_per_image_with_write_back"],
+                    "e2e_write_back_s": main["write_back"]["seconds"],
+                    "e2e_write_back_pairs": main["write_back"]["pairs"],
+                } if "write_back" in main else {}),
                 "e2e_main_run": main,
                 "e2e_fake_llm_requests": fake.generate_count(),
             })

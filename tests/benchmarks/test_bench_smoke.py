@@ -87,6 +87,16 @@ def test_the_sizing_table_is_written_into_a_readme_that_has_only_its_markers(tmp
     assert "| 2 cores | 1 | 50 |" in text
 
 
+def test_the_sizing_table_counts_the_batch_verdicts_write_back_when_it_was_measured():
+    from benchmarks import sizing
+
+    results = {"e2e_images_per_minute": 100.0, "e2e_worker_cpu_s_per_image": 1.0, "e2e_speedup_2_workers": 2.0,
+               "e2e_images_per_minute_with_write_back": 80.0, "e2e_worker_cpu_s_per_image_with_write_back": 1.2}
+    text = sizing.table(results)
+    assert "| 2 cores | 1 | 80 | 27 | 100 | 21 |" in text
+    assert "e2e_images_per_minute_with_write_back = 80.0" in text
+
+
 def test_the_sizing_table_counts_worker_processes_of_a_two_worker_layout():
     """A main run with two pinned single-threaded workers measures a 2-core machine as a whole:
     machines scale by pairs of cores, the worker column counts processes."""
