@@ -113,10 +113,17 @@ def truth_of(n_skus: int, listings_per_sku: int) -> dict[str, dict[str, str]]:
         return {row["url"]: row for row in csv.DictReader(f)}
 
 
-def precision_by_truth(bucket_by_url: dict[str, str], truth: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """Buckets by the generator's truth, the automatic matches' precision and the false ones' kinds."""
+def precision_by_truth(bucket_by_url: dict[str, str], truth: dict[str, dict[str, str]],
+                       llm_agreed: set[str] | None = None) -> dict[str, Any]:
+    """Buckets by the generator's truth, the automatic matches' precision and the false ones' kinds.
+
+    llm_agreed: the URLs whose decision counted an agreeing LLM verdict. The fake Gemini server says
+    "match" to every pair, so the automatic matches are also split into those the rules made alone
+    (the matcher's own precision) and those the fake's "yes" lifted (what an LLM that always agrees
+    could do past the rules' remaining guards: colour, conflicts, a second kind of evidence)."""
     by_truth: dict[str, dict[str, int]] = {}
     false_auto: dict[str, int] = {}
+    auto_by: dict[str, dict[str, int]] = {"rules": {"1": 0, "0": 0}, "llm": {"1": 0, "0": 0}}
     for url, bucket in bucket_by_url.items():
         row = truth.get(url.split("?r=")[0])
         if row is None:
@@ -124,16 +131,28 @@ def precision_by_truth(bucket_by_url: dict[str, str], truth: dict[str, dict[str,
         same = row["same_product"]
         by_truth.setdefault(same, {}).setdefault(bucket, 0)
         by_truth[same][bucket] += 1
+        if bucket == "auto":
+            auto_by["llm" if llm_agreed and url in llm_agreed else "rules"][same] += 1
         if bucket == "auto" and same == "0":
             false_auto[row["kind"]] = false_auto.get(row["kind"], 0) + 1
     autos = sum(by_truth.get(t, {}).get("auto", 0) for t in ("0", "1"))
     positives = sum(by_truth.get("1", {}).values())
+    rules = auto_by["rules"]["1"] + auto_by["rules"]["0"]
     return {
         "buckets_by_truth": by_truth,
         "auto_precision": round(by_truth.get("1", {}).get("auto", 0) / autos, 4) if autos else None,
         "auto_recall": round(by_truth.get("1", {}).get("auto", 0) / positives, 4) if positives else None,
         "false_auto_by_kind": false_auto,
+        "auto_precision_rules_alone": round(auto_by["rules"]["1"] / rules, 4) if rules else None,
+        "auto_true_false_by_rules": [auto_by["rules"]["1"], auto_by["rules"]["0"]],
+        "auto_true_false_lifted_by_llm": [auto_by["llm"]["1"], auto_by["llm"]["0"]],
     }
+
+
+def llm_agreed_urls(matches) -> set[str]:
+    """Listings whose decision counted an agreeing LLM verdict (decide()'s reason line)."""
+    return {url for url, reasons in matches.values_list("listing__url", "reasons")
+            if any(r.startswith("agrees: LLM") for r in reasons or [])}
 
 
 def _manage(*args: str) -> str:
@@ -367,6 +386,7 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         drain_s = time.time() - drain_started
         decided = Match.objects.filter(run_id=run.pk)
         before_write_back = dict(decided.values_list("listing__url", "bucket"))
+        llm_before = llm_agreed_urls(decided)
         wb = write_back(pool, fake, run.pk, timeout_s) if fake is not None else None
     finally:
         pool.stop()
@@ -396,7 +416,7 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         "drain_s_after_run": round(drain_s, 1),
         "buckets": buckets,
         # Against the generator's truth; review pairs still awaiting a Batch API verdict count as review.
-        **precision_by_truth(before_write_back, truth or {}),
+        **precision_by_truth(before_write_back, truth or {}, llm_before),
         # The Batch API's verdicts written back: its time counts as the run's too. The fake says "match"
         # (confidence 0.93) to every pair, so the buckets after it show how far an LLM that always
         # agrees could lift pairs the rules still guard (colour, conflicts), not the matcher's precision.
@@ -404,7 +424,8 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
             "write_back": {
                 **wb,
                 "buckets": bucket_counts(dict(decided.values_list("listing__url", "bucket"))),
-                "with_an_always_yes_llm": precision_by_truth(dict(decided.values_list("listing__url", "bucket")), truth or {}),
+                "with_an_always_yes_llm": precision_by_truth(
+                    dict(decided.values_list("listing__url", "bucket")), truth or {}, llm_agreed_urls(decided)),
             },
             "images_per_minute_with_write_back": round(images / (elapsed + wb["seconds"]) * 60, 1),
             "worker_cpu_s_per_image_with_write_back": round((cpu + wb["worker_cpu_s"]) / images, 3) if images else None,
@@ -499,6 +520,8 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
                 "e2e_geometry_checks_per_pair": main["geometry_checks_per_pair"],
                 "e2e_auto_precision": main["auto_precision"],
                 "e2e_auto_recall": main["auto_recall"],
+                "e2e_auto_precision_rules_alone": main["auto_precision_rules_alone"],
+                "e2e_auto_true_false_lifted_by_llm": main["auto_true_false_lifted_by_llm"],
                 "e2e_false_auto_by_kind": main["false_auto_by_kind"],
                 # On two cores nobody else uses: what the CPU time per image allows.
                 "e2e_images_per_minute_cpu_bound": round(2 * 60 / main["worker_cpu_s_per_image"], 1)

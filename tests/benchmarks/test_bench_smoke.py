@@ -157,3 +157,7 @@ def test_the_end_to_end_run_reports_its_buckets_against_the_generators_truth():
     assert out["auto_precision"] == round(2 / 3, 4) and out["auto_recall"] == round(2 / 3, 4)
     assert out["false_auto_by_kind"] == {"banner_kids": 1}
     assert precision_by_truth({}, truth)["auto_precision"] is None
+    # The false one was lifted by the fake LLM's "yes": the rules alone made no false automatic match.
+    split = precision_by_truth(buckets, truth, {"https://m.test/2?r=1"})
+    assert split["auto_precision_rules_alone"] == 1.0
+    assert split["auto_true_false_by_rules"] == [2, 0] and split["auto_true_false_lifted_by_llm"] == [0, 1]
