@@ -289,12 +289,14 @@ class OpenVinoSession:
             "PERFORMANCE_HINT": "THROUGHPUT",
             "NUM_STREAMS": threads,
             "INFERENCE_NUM_THREADS": threads,
-            # float32 keeps the ONNX Runtime / PyTorch vectors; OpenVINO would pick bf16 itself on CPUs that have it.
+            # float32 keeps the ONNX Runtime / PyTorch vectors; OpenVINO would pick bf16 itself on CPUs
+            # that have it.
             "INFERENCE_PRECISION_HINT": precision,
         }
         self.compiled = ov.Core().compile_model(str(xml_path), "CPU", config)
         # What the plugin settled on ("bf16" or "f32"), not what was asked for.
-        self.precision = "bf16" if self.compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.bf16 else "f32"
+        chosen = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.precision = "bf16" if chosen == ov.Type.bf16 else "f32"
         self._requests = [self.compiled.create_infer_request() for _ in range(threads)]
         self._lock = threading.Lock()
 
