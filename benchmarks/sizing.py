@@ -111,8 +111,12 @@ SUMMARY_START, SUMMARY_END = "<!-- results:start -->", "<!-- results:end -->"
 
 # (label, key, target text, met?) — the targets first.
 SUMMARY_ROWS: list[tuple[str, str, str, Any]] = [
-    ("embedder FLOP rate / matmul rate", "embed_flops_fraction", "≥ 0.5", lambda v: v >= 0.5),
+    ("embedder FLOP rate / matmul rate (runtime in `embed_runtime`)", "embed_flops_fraction", "≥ 0.5",
+     lambda v: v >= 0.5),
     ("the same network in PyTorch eager", "embed_torch_flops_fraction", "", None),
+    ("the same network in ONNX Runtime, float32", "embed_onnx_flops_fraction", "", None),
+    ("the same network in OpenVINO, float32 (same vectors as ONNX Runtime)", "embed_openvino_flops_fraction", "",
+     None),
     ("open_clip ViT-B/32 (random weights), same measure", "embed_vit_b32_flops_fraction", "", None),
     ("end to end, images/min on 2 cores (measured; layout in `e2e_main_workers`)", "e2e_images_per_minute", "≥ 300",
      lambda v: v >= 300),

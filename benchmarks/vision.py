@@ -9,8 +9,9 @@ forward pass, multiply-add = 2 FLOPs) per CPU second, over the FLOPs per CPU sec
 float32 matrix multiply measured in the same process with the same threads: the practical
 ceiling of this CPU. The figure for `embed()` includes preprocessing (letterbox, normalise); the
 `embed_model_*` figures are the network alone on a ready tensor. The active embedder runs in its
-configured runtime (ONNX Runtime by default); the other runtime is measured too
-(`embed_torch_*` / `embed_onnx_*`), and so is a randomly initialised open_clip ViT-B/32
+configured runtime (ONNX Runtime by default); the other runtimes are measured too
+(`embed_torch_*`, `embed_onnx_*`, `embed_openvino_*`, `embed_openvino_bf16_*`, where installed and
+supported), and so is a randomly initialised open_clip ViT-B/32
 (`embed_vit_b32_*`), a network made of large matrix multiplies, for comparison.
 """
 from __future__ import annotations
@@ -143,8 +144,9 @@ def _embedder_figures(emb, images, threads: int, per_cpu_ceiling: float, wall_ce
 
 
 def bench_embed(images, threads: int) -> dict[str, Any]:
-    """The active embedder (figures `embed_*`), the same network in the other runtime
-    (`embed_torch_*` or `embed_onnx_*`), and a randomly initialised open_clip ViT-B/32
+    """The active embedder (figures `embed_*`), the same network in the other runtimes
+    (`embed_torch_*`, `embed_onnx_*`, `embed_openvino_*`, `embed_openvino_bf16_*`), and a randomly
+    initialised open_clip ViT-B/32
     (`embed_vit_b32_*`: speed does not depend on the weights): is the 50 % target a property of
     the network or of how it is run?"""
     from matcher.pipeline.embed import EfficientNetLiteEmbedder, OpenClipEmbedder
@@ -158,11 +160,16 @@ def bench_embed(images, threads: int) -> dict[str, Any]:
     out.update({f"embed_{k}": v for k, v in active.items() if k not in ("images_per_s", "cpu_s_per_image", "load_average")})
     out.update({"matmul_gflops": round(ceiling, 1), "matmul_gflops_per_cpu_s": round(ceiling_per_cpu, 1)})
     if isinstance(emb, EfficientNetLiteEmbedder):
-        other = "torch" if emb.runtime == "onnx" else "onnx"
-        alt = EfficientNetLiteEmbedder(threads=threads, batch_size=32, runtime=other)
-        if alt.runtime == other:
-            out.update({f"embed_{other}_{k}": v for k, v in
-                        _embedder_figures(alt, images, threads, ceiling_per_cpu, ceiling).items()})
+        from matcher.pipeline.embed import RUNTIMES
+
+        for other in RUNTIMES:
+            if other == emb.runtime:
+                continue
+            alt = EfficientNetLiteEmbedder(threads=threads, batch_size=32, runtime=other)
+            if alt.runtime == other:  # a runtime that fell back to another one is not measured twice
+                key = other.replace("-", "_")
+                out.update({f"embed_{key}_{k}": v for k, v in
+                            _embedder_figures(alt, images, threads, ceiling_per_cpu, ceiling).items()})
     vit = OpenClipEmbedder("ViT-B-32", pretrained=None, threads=threads, batch_size=32)
     out.update({f"embed_vit_b32_{k}": v for k, v in
                 _embedder_figures(vit, images, threads, ceiling_per_cpu, ceiling).items()})

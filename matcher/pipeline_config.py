@@ -26,9 +26,11 @@ def active_embedder_label() -> str:
         pretrained = settings.OPEN_CLIP_PRETRAINED
         tag = weights.checkpoint_hash(pretrained) if Path(pretrained).is_file() else f"tag:{pretrained}"
         return f"open_clip:{settings.OPEN_CLIP_MODEL}@{tag}"
+    from matcher.pipeline.embed import efficientnet_name
+
     path = weights.default_path(weights.EFFICIENTNET_LITE2)
     tag = weights.checkpoint_hash(path) if path.is_file() else "missing"
-    return f"efficientnet_lite2@{tag}"
+    return f"{efficientnet_name(getattr(settings, 'MATCHER_EMBEDDER_RUNTIME', 'onnx'))}@{tag}"
 
 
 def _threads() -> int | None:

@@ -138,6 +138,91 @@ def test_onnx_runtime_falls_back_to_pytorch_when_the_graph_cannot_be_exported(we
     assert not embed.onnx_path_for(lonely, embedder.arch, embedder.image_size).exists()
 
 
+# --- EfficientNet-Lite2 in OpenVINO ------------------------------------------------------------
+
+
+def _photos(luma, bus, zidane):
+    photos = [luma(n) for n in ("mj08-green_main.jpg", "mj08-gray_back.jpg", "mh02-black_alt1.jpg")]
+    return photos + [bus, zidane, bus.crop((40, 200, 300, 900)), photos[0].crop((100, 150, 420, 400))]
+
+
+@pytest.mark.slow
+def test_openvino_float32_gives_the_onnx_vectors_under_the_same_key(weights_copy, luma, bus, zidane, threads):
+    pytest.importorskip("openvino")
+    from matcher.pipeline.embed import EfficientNetLiteEmbedder, efficientnet_name, openvino_path_for
+
+    onnx = EfficientNetLiteEmbedder(weights_copy, threads=threads, runtime="onnx")
+    openvino = EfficientNetLiteEmbedder(weights_copy, threads=threads, runtime="openvino")
+    photos = _photos(luma, bus, zidane)
+
+    a, b = onnx.embed(photos), openvino.embed(photos)
+
+    assert openvino.runtime == "openvino" and openvino._session.precision == "f32"
+    # Converted once, beside the weights and the .onnx it came from.
+    xml = openvino_path_for(weights_copy, openvino.arch, openvino.image_size)
+    assert xml.is_file() and xml.with_suffix(".bin").is_file()
+    assert (openvino.name, openvino.checkpoint_hash) == (onnx.name, onnx.checkpoint_hash) == (
+        efficientnet_name("openvino"), onnx.checkpoint_hash)
+    assert b.shape == (7, 1280) and b.dtype == np.float32
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert float((a * b).sum(axis=1).min()) >= 0.9999
+    # A batch split across the streams gives what one image at a time gives.
+    assert np.allclose(np.concatenate([openvino.embed([p]) for p in photos[:3]]), b[:3], atol=1e-4)
+    assert openvino.embed([]).shape == (0, 1280)
+
+
+@pytest.mark.slow
+def test_openvino_bfloat16_vectors_stay_close_and_are_keyed_apart(weights_copy, luma, bus, zidane, threads):
+    from matcher.pipeline.embed import EfficientNetLiteEmbedder, efficientnet_name, openvino_bf16_available
+
+    if not openvino_bf16_available():
+        pytest.skip("openvino missing or no native bfloat16 on this CPU")
+    onnx = EfficientNetLiteEmbedder(weights_copy, threads=threads, runtime="onnx")
+    bf16 = EfficientNetLiteEmbedder(weights_copy, threads=threads, runtime="openvino-bf16")
+    photos = _photos(luma, bus, zidane)
+
+    a, b = onnx.embed(photos), bf16.embed(photos)
+
+    assert bf16.runtime == "openvino-bf16" and bf16._session.precision == "bf16"
+    # Other vectors, other key: nothing embedded in float32 is reused for them, or the other way round.
+    assert bf16.name == efficientnet_name("openvino-bf16") == "efficientnet_lite2:bf16" != onnx.name
+    assert bf16.checkpoint_hash == onnx.checkpoint_hash
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    cos = (a * b).sum(axis=1)
+    assert float(cos.min()) >= 0.99  # 0.994 at worst on 100 evaluation photos
+    assert not np.allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_openvino_bfloat16_runs_float32_where_the_cpu_has_no_bfloat16(weights_copy, monkeypatch, bus, threads):
+    pytest.importorskip("openvino")
+    from matcher.pipeline import embed
+
+    monkeypatch.setattr(embed, "openvino_bf16_available", lambda: False)
+    embedder = embed.EfficientNetLiteEmbedder(weights_copy, threads=threads, runtime="openvino-bf16")
+    assert embedder.runtime == "openvino" and embedder._session.precision == "f32"
+    assert embedder.name == embed.efficientnet_name("openvino-bf16") == "efficientnet_lite2"
+
+
+@pytest.mark.slow
+def test_openvino_falls_back_to_onnx_runtime_when_it_cannot_convert(weights_copy, tmp_path, monkeypatch, bus, threads):
+    import shutil
+
+    from matcher.pipeline import embed
+
+    lonely = Path(shutil.copy(weights_copy, tmp_path / weights_copy.name))
+
+    def no_openvino(*args, **kwargs):
+        raise ImportError("No module named 'openvino'")
+
+    monkeypatch.setattr(embed, "convert_openvino", no_openvino)
+    for runtime in ("openvino", "openvino-bf16"):
+        embedder = embed.EfficientNetLiteEmbedder(lonely, threads=threads, runtime=runtime)
+        assert embedder.runtime == "onnx" and embedder.name == "efficientnet_lite2"
+        assert embedder.embed([bus]).shape == (1, 1280)
+    assert not embed.openvino_path_for(lonely, embedder.arch, embedder.image_size).exists()
+
+
 def test_an_unknown_embedder_runtime_is_refused(tmp_path):
     from matcher.pipeline.embed import EfficientNetLiteEmbedder
 
