@@ -33,18 +33,20 @@ SIZES = {
 }
 
 
-def matmul_gflops(threads: int, *, n: int = 2048, seconds: float = 3.0) -> tuple[float, float]:
-    """Float32 GEMM rate over repeated n×n multiplies: (best wall GFLOP/s, GFLOP per CPU second).
+def matmul_gflops(threads: int, *, n: int = 2048, seconds: float = 3.0, dtype: str = "float32") -> tuple[float, float]:
+    """GEMM rate over repeated n×n multiplies: (best wall GFLOP/s, GFLOP per CPU second).
 
     The best wall rate is what the cores do when nobody else runs; the per-CPU-second rate stays
     meaningful on a machine shared with other jobs, and is what the embedder is compared with.
+    dtype "bfloat16": the ceiling a bfloat16 network should be held to (AMX runs it ~4× faster).
     """
     import torch
 
     torch.set_num_threads(threads)
-    a = torch.randn(n, n)
-    b = torch.randn(n, n)
-    c = torch.empty(n, n)
+    kind = getattr(torch, dtype)
+    a = torch.randn(n, n).to(kind)
+    b = torch.randn(n, n).to(kind)
+    c = torch.empty(n, n, dtype=kind)
     torch.mm(a, b, out=c)
     best, runs = 0.0, 0
     cpu = time.process_time()
@@ -162,6 +164,9 @@ def bench_embed(images, threads: int) -> dict[str, Any]:
     if isinstance(emb, EfficientNetLiteEmbedder):
         from matcher.pipeline.embed import RUNTIMES
 
+        # The active runtime's figures under its own name too, so that no runtime's keys are left
+        # over from a run in which another one was active.
+        out.update({f"embed_{emb.runtime.replace('-', '_')}_{k}": v for k, v in active.items()})
         for other in RUNTIMES:
             if other == emb.runtime:
                 continue
@@ -170,6 +175,14 @@ def bench_embed(images, threads: int) -> dict[str, Any]:
                 key = other.replace("-", "_")
                 out.update({f"embed_{key}_{k}": v for k, v in
                             _embedder_figures(alt, images, threads, ceiling_per_cpu, ceiling).items()})
+        bf16 = "openvino_bf16" if "embed_openvino_bf16_gflops_per_cpu_s" in out else (
+            "" if emb.runtime == "openvino-bf16" else None)
+        if bf16 is not None:
+            # Held to a bfloat16 GEMM, the same precision: the fraction against float32 flatters it.
+            _, bf16_per_cpu = matmul_gflops(threads, dtype="bfloat16")
+            prefix = f"embed_{bf16}_" if bf16 else "embed_"
+            out["matmul_bf16_gflops_per_cpu_s"] = round(bf16_per_cpu, 1)
+            out[f"{prefix}flops_fraction_of_bf16_matmul"] = round(out[f"{prefix}gflops_per_cpu_s"] / bf16_per_cpu, 4)
     vit = OpenClipEmbedder("ViT-B-32", pretrained=None, threads=threads, batch_size=32)
     out.update({f"embed_vit_b32_{k}": v for k, v in
                 _embedder_figures(vit, images, threads, ceiling_per_cpu, ceiling).items()})

@@ -219,12 +219,12 @@ MATCHER_BACKGROUND_REMOVER = env.str(
 )
 # "efficientnet" (offline, ships in a registry package) or "open_clip" (needs CLIP weights).
 MATCHER_EMBEDDER = env.str("MATCHER_EMBEDDER", default="efficientnet")
-# EfficientNet-Lite2 in "openvino-bf16" (default: OpenVINO in bfloat16 where the CPU has it, AVX512-BF16 or
-# AMX; ~2.5x less CPU for the network than ONNX Runtime, vectors within cosine 0.994 of the float32 ones,
-# keyed as "efficientnet_lite2:bf16", so analyses and Region rows of the float32 embedder are not reused;
-# float32 under the float32 key on other CPUs), "openvino" (float32), "onnx" (ONNX Runtime, float32) or
-# "torch" (eager PyTorch): the last three give the same vectors under one key.
-MATCHER_EMBEDDER_RUNTIME = env.str("MATCHER_EMBEDDER_RUNTIME", default="openvino-bf16")
+# EfficientNet-Lite2 in "openvino" (default: OpenVINO, float32), "onnx" (ONNX Runtime) or "torch" (eager
+# PyTorch): the same vectors under one key, OpenVINO with the least CPU. "openvino-bf16": bfloat16 on CPUs
+# that have it (AVX512-BF16 / AMX), ~2x less CPU again, but the vectors move (cosine >= 0.994 to the
+# float32 ones) and are keyed "efficientnet_lite2:bf16"; every machine of a fleet must then have bfloat16,
+# or the workers without it write float32 vectors under the other key (see benchmarks/README.md).
+MATCHER_EMBEDDER_RUNTIME = env.str("MATCHER_EMBEDDER_RUNTIME", default="openvino")
 OPEN_CLIP_MODEL = env.str("OPEN_CLIP_MODEL", default="ViT-B-32")
 OPEN_CLIP_PRETRAINED = env.str("OPEN_CLIP_PRETRAINED", default="laion2b_s34b_b79k")
 MATCHER_OCR_ENABLED = env.bool("MATCHER_OCR_ENABLED", default=True)

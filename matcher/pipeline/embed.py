@@ -17,11 +17,12 @@ ONNX Runtime folds the batch norms into the convolutions and runs the depthwise 
 with its own kernels. The embedder's name and checkpoint hash are the key of its
 vectors either way, so analyses and Region rows made by either runtime stay valid.
 
-OpenVINO runs the same graph (converted once to IR beside the .onnx): `runtime="openvino"` in
-float32, the same vectors again, and `runtime="openvino-bf16"`, the project's setting default, in
-bfloat16 on CPUs that have it (AMX / AVX512-BF16): the network takes ~2.5x less CPU than in ONNX
-Runtime, and the vectors move a little (cosine ≥ 0.994 to the float32 ones on the evaluation photos;
-evaluate_pairs buckets unchanged), so they are keyed by their own name, "efficientnet_lite2:bf16".
+OpenVINO runs the same graph (converted once to IR beside the .onnx): `runtime="openvino"`, the
+project's setting default, in float32, the same vectors again with ~20 % less CPU than ONNX Runtime;
+and `runtime="openvino-bf16"` in bfloat16 on CPUs that have it (AMX / AVX512-BF16): the network takes
+~2.5x less CPU than in ONNX Runtime, and the vectors move a little (cosine ≥ 0.994 to the float32 ones
+on the evaluation photos; 120 competitor-style pairs kept their buckets), so they are keyed by their
+own name, "efficientnet_lite2:bf16".
 """
 from __future__ import annotations
 
