@@ -45,7 +45,7 @@ _models: dict[tuple[str, ...], object] = {}
 _models_lock = threading.Lock()
 RUNTIMES = ("onnx", "torch", "openvino", "openvino-bf16")
 ONNX_OPSET = 17
-# Runtimes whose vectors are not the float32 ones: the embedder's name says so (see `_name_for`).
+# Runtimes whose vectors are not the float32 ones: the embedder's name says so (see `efficientnet_name`).
 BF16_RUNTIMES = ("openvino-bf16",)
 
 
