@@ -1,0 +1,28 @@
+"""System checks (`manage.py check`, run at every start): settings a worker would only trip over later."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import checks
+
+
+@checks.register()
+def embedder_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    from matcher.pipeline.embed import BF16_RUNTIMES, RUNTIMES, openvino_bf16_available
+
+    if getattr(settings, "MATCHER_EMBEDDER", "efficientnet") != "efficientnet":
+        return []
+    runtime = getattr(settings, "MATCHER_EMBEDDER_RUNTIME", "onnx")
+    if runtime not in RUNTIMES:
+        return [checks.Error(
+            f"MATCHER_EMBEDDER_RUNTIME={runtime!r} is not one of {', '.join(RUNTIMES)}",
+            id="matcher.E001",
+        )]
+    if runtime in BF16_RUNTIMES and not openvino_bf16_available():
+        return [checks.Warning(
+            "MATCHER_EMBEDDER_RUNTIME=openvino-bf16, but this machine has no native bfloat16 (or no openvino): "
+            "it embeds in float32, under the key efficientnet_lite2 rather than efficientnet_lite2:bf16",
+            hint="Machines sharing one database must embed alike: set MATCHER_EMBEDDER_RUNTIME=openvino on every "
+                 "machine of a fleet whose CPUs are not all bfloat16-capable (AMX / AVX512-BF16).",
+            id="matcher.W001",
+        )]
+    return []
