@@ -18,6 +18,8 @@ Everything runs in the bench database and Redis DBs 4-6 (benchmarks/common.py).
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import csv
 import math
 import os
@@ -445,10 +447,7 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
 
 
 def bucket_counts(bucket_by_url: dict[str, str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for bucket in bucket_by_url.values():
-        out[bucket] = out.get(bucket, 0) + 1
-    return out
+    return dict(Counter(bucket_by_url.values()))
 
 
 def llm_fractions(counts: dict[str, Any], pairs: int) -> dict[str, float]:
