@@ -18,8 +18,6 @@ Everything runs in the bench database and Redis DBs 4-6 (benchmarks/common.py).
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import csv
 import math
 import os
@@ -28,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
