@@ -95,6 +95,14 @@ def weights_copy(tmp_path_factory):
     return Path(shutil.copy(source, folder / EFFICIENTNET_LITE2.filename))
 
 
+@pytest.fixture
+def lonely_weights(weights_copy, tmp_path):
+    """The weights alone in a fresh folder: no exported or converted graph beside them yet."""
+    import shutil
+
+    return Path(shutil.copy(weights_copy, tmp_path / weights_copy.name))
+
+
 @pytest.mark.slow
 def test_onnx_runtime_gives_the_pytorch_vectors_on_real_photos(weights_copy, efficientnet, luma, bus, zidane, threads):
     from matcher.pipeline.embed import EfficientNetLiteEmbedder, onnx_path_for
@@ -121,21 +129,18 @@ def test_onnx_runtime_gives_the_pytorch_vectors_on_real_photos(weights_copy, eff
 
 
 @pytest.mark.slow
-def test_onnx_runtime_falls_back_to_pytorch_when_the_graph_cannot_be_exported(weights_copy, tmp_path, monkeypatch, bus, threads):
-    import shutil
-
+def test_onnx_runtime_falls_back_to_pytorch_when_the_graph_cannot_be_exported(lonely_weights, monkeypatch, bus, threads):
     from matcher.pipeline import embed
 
-    lonely = Path(shutil.copy(weights_copy, tmp_path / weights_copy.name))
 
     def no_exporter(*args, **kwargs):
         raise ImportError("No module named 'onnx'")
 
     monkeypatch.setattr(embed, "export_onnx", no_exporter)
-    embedder = embed.EfficientNetLiteEmbedder(lonely, threads=threads, runtime="onnx")
+    embedder = embed.EfficientNetLiteEmbedder(lonely_weights, threads=threads, runtime="onnx")
     assert embedder.runtime == "torch"
     assert embedder.embed([bus]).shape == (1, 1280)
-    assert not embed.onnx_path_for(lonely, embedder.arch, embedder.image_size).exists()
+    assert not embed.onnx_path_for(lonely_weights, embedder.arch, embedder.image_size).exists()
 
 
 # --- EfficientNet-Lite2 in OpenVINO ------------------------------------------------------------
@@ -148,7 +153,6 @@ def _photos(luma, bus, zidane):
 
 @pytest.mark.slow
 def test_openvino_float32_gives_the_onnx_vectors_under_the_same_key(weights_copy, luma, bus, zidane, threads):
-    pytest.importorskip("openvino")
     from matcher.pipeline.embed import EfficientNetLiteEmbedder, efficientnet_name, openvino_path_for
 
     onnx = EfficientNetLiteEmbedder(weights_copy, threads=threads, runtime="onnx")
@@ -175,8 +179,10 @@ def test_openvino_float32_gives_the_onnx_vectors_under_the_same_key(weights_copy
 def test_openvino_bfloat16_vectors_stay_close_and_are_keyed_apart(weights_copy, luma, bus, zidane, threads):
     from matcher.pipeline.embed import EfficientNetLiteEmbedder, efficientnet_name, openvino_bf16_available
 
+    import openvino  # noqa: F401  (a pinned dependency: missing, the test fails rather than skips)
+
     if not openvino_bf16_available():
-        pytest.skip("openvino missing or no native bfloat16 on this CPU")
+        pytest.skip("this CPU has no native bfloat16 (AMX / AVX512-BF16): the float32 fallback is tested below")
     onnx = EfficientNetLiteEmbedder(weights_copy, threads=threads, runtime="onnx")
     bf16 = EfficientNetLiteEmbedder(weights_copy, threads=threads, runtime="openvino-bf16")
     photos = _photos(luma, bus, zidane)
@@ -195,7 +201,6 @@ def test_openvino_bfloat16_vectors_stay_close_and_are_keyed_apart(weights_copy, 
 
 @pytest.mark.slow
 def test_openvino_bfloat16_runs_float32_where_the_cpu_has_no_bfloat16(weights_copy, monkeypatch, bus, threads):
-    pytest.importorskip("openvino")
     from matcher.pipeline import embed
 
     monkeypatch.setattr(embed, "openvino_bf16_available", lambda: False)
@@ -205,22 +210,19 @@ def test_openvino_bfloat16_runs_float32_where_the_cpu_has_no_bfloat16(weights_co
 
 
 @pytest.mark.slow
-def test_openvino_falls_back_to_onnx_runtime_when_it_cannot_convert(weights_copy, tmp_path, monkeypatch, bus, threads):
-    import shutil
-
+def test_openvino_falls_back_to_onnx_runtime_when_it_cannot_convert(lonely_weights, monkeypatch, bus, threads):
     from matcher.pipeline import embed
 
-    lonely = Path(shutil.copy(weights_copy, tmp_path / weights_copy.name))
 
     def no_openvino(*args, **kwargs):
         raise ImportError("No module named 'openvino'")
 
     monkeypatch.setattr(embed, "convert_openvino", no_openvino)
     for runtime in ("openvino", "openvino-bf16"):
-        embedder = embed.EfficientNetLiteEmbedder(lonely, threads=threads, runtime=runtime)
+        embedder = embed.EfficientNetLiteEmbedder(lonely_weights, threads=threads, runtime=runtime)
         assert embedder.runtime == "onnx" and embedder.name == "efficientnet_lite2"
         assert embedder.embed([bus]).shape == (1, 1280)
-    assert not embed.openvino_path_for(lonely, embedder.arch, embedder.image_size).exists()
+    assert not embed.openvino_path_for(lonely_weights, embedder.arch, embedder.image_size).exists()
 
 
 def test_an_unknown_embedder_runtime_is_refused(tmp_path):
