@@ -7,7 +7,7 @@ from django.db import migrations, models
 # Rows an earlier `load_lexicon` wrote as garment/top are re-filed here; `load_lexicon` then adds
 # the new terms. A row an admin deactivated keeps its flag; one an admin re-filed is left alone.
 REFILED: dict[str, str] = {
-    "티셔츠": "tshirt", "반팔티": "tshirt", "긴팔티": "tshirt", "tshirt": "tshirt", "tee": "tshirt",
+    "티셔츠": "tshirt", "반팔티": "tshirt", "긴팔티": "tshirt", "tshirt": "tshirt", "t-shirt": "tshirt", "tee": "tshirt",
     "맨투맨": "sweatshirt", "스웨트셔츠": "sweatshirt", "sweatshirt": "sweatshirt",
     "후드티": "hoodie", "후디": "hoodie", "hoodie": "hoodie",
     "니트": "knit", "스웨터": "knit", "sweater": "knit",
@@ -17,26 +17,28 @@ REFILED: dict[str, str] = {
 }
 
 
-def refile_tops(apps, schema_editor):
-    AttributeTerm = apps.get_model("matcher", "AttributeTerm")
-    for row in AttributeTerm.objects.filter(group="garment", value="top", term__in=list(REFILED) + ["t-shirt"]):
-        value = REFILED.get(row.term, "tshirt")
-        if AttributeTerm.objects.filter(group="garment", value=value, term=row.term).exists():
+def _move(AttributeTerm, rows, value_of) -> None:
+    """Give each row its new value; a row whose new (group, value, term) exists already goes."""
+    for row in rows:
+        value = value_of(row.term)
+        if AttributeTerm.objects.filter(group=row.group, value=value, term=row.term).exists():
             row.delete()
         else:
             row.value = value
             row.save(update_fields=["value"])
 
 
+def refile_tops(apps, schema_editor):
+    AttributeTerm = apps.get_model("matcher", "AttributeTerm")
+    rows = AttributeTerm.objects.filter(group="garment", value="top", term__in=list(REFILED))
+    _move(AttributeTerm, rows, REFILED.__getitem__)
+
+
 def unfile_tops(apps, schema_editor):
     AttributeTerm = apps.get_model("matcher", "AttributeTerm")
     AttributeTerm.objects.filter(group="sleeve").delete()
-    for row in AttributeTerm.objects.filter(group="garment", value__in=set(REFILED.values()), term__in=list(REFILED) + ["t-shirt"]):
-        if AttributeTerm.objects.filter(group="garment", value="top", term=row.term).exists():
-            row.delete()
-        else:
-            row.value = "top"
-            row.save(update_fields=["value"])
+    rows = AttributeTerm.objects.filter(group="garment", value__in=set(REFILED.values()), term__in=list(REFILED))
+    _move(AttributeTerm, rows, lambda term: "top")
 
 
 class Migration(migrations.Migration):
