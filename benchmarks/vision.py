@@ -188,22 +188,28 @@ def bench_embed(images, threads: int) -> dict[str, Any]:
 
 
 def bench_detect(images, threads: int) -> dict[str, Any]:
-    """The configured input side (MATCHER_DETECT_IMAGE_SIZE, default 640) and, for comparison, 480."""
+    """The configured runtime (MATCHER_DETECTOR_RUNTIME) and input side (MATCHER_DETECT_IMAGE_SIZE,
+    default 640); for comparison the other runtime at that side (`detect_<runtime>_*`) and 480."""
     from django.conf import settings
 
-    from matcher.pipeline.detect import PoseRegionFinder
+    from matcher.pipeline.detect import RUNTIMES, PoseRegionFinder
 
     size = getattr(settings, "MATCHER_DETECT_IMAGE_SIZE", 0) or 640
+    active = getattr(settings, "MATCHER_DETECTOR_RUNTIME", "openvino")
     out: dict[str, Any] = {}
-    for imgsz in dict.fromkeys((size, 480)):
-        finder = PoseRegionFinder(threads=threads, batch_size=8, image_size=imgsz)
+    runs = [(active, size, "detect_")] + [(rt, size, f"detect_{rt}_") for rt in RUNTIMES if rt != active]
+    if size != 480:
+        runs.append((active, 480, "detect_480_"))
+    for runtime, imgsz, prefix in runs:
+        finder = PoseRegionFinder(threads=threads, batch_size=8, image_size=imgsz, runtime=runtime)
         finder.find(images[:2])
         row = _row("detect", measure(lambda: finder.find(images), len(images)), threads=threads, batch=8,
-                   image_size=imgsz, note=f"YOLO11n-pose {imgsz} + background analysis and item split")
-        if imgsz == size:
+                   image_size=imgsz, runtime=finder.runtime,
+                   note=f"YOLO11n-pose {imgsz} ({finder.runtime}) + background analysis and item split")
+        if prefix == "detect_":
             out.update(row)
         else:
-            out.update({k.replace("detect_", f"detect_{imgsz}_", 1): v for k, v in row.items()
+            out.update({k.replace("detect_", prefix, 1): v for k, v in row.items()
                         if k.endswith(("_per_s", "_per_image", "_per_cpu_s"))})
     return out
 

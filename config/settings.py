@@ -214,6 +214,9 @@ MATCHER_REGION_FINDER = env.str("MATCHER_REGION_FINDER", default="matcher.pipeli
 # The detector's input side (0: the finder's default, 640 for YOLO pose). 480 costs ~0.56x the FLOPs;
 # regions and keypoints move a little, so check with evaluate_pairs before changing it.
 MATCHER_DETECT_IMAGE_SIZE = env.int("MATCHER_DETECT_IMAGE_SIZE", default=0)
+# The pose detector in "openvino" (default: exported once beside the .pt, float32, the same boxes and
+# keypoints for ~0.7x the CPU) or "torch" (ultralytics' PyTorch model).
+MATCHER_DETECTOR_RUNTIME = env.str("MATCHER_DETECTOR_RUNTIME", default="openvino")
 MATCHER_BACKGROUND_REMOVER = env.str(
     "MATCHER_BACKGROUND_REMOVER", default="matcher.pipeline.segment.RembgRemover"
 )

@@ -26,3 +26,16 @@ def embedder_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             id="matcher.W001",
         )]
     return []
+
+
+@checks.register()
+def detector_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    from matcher.pipeline.detect import RUNTIMES
+
+    runtime = getattr(settings, "MATCHER_DETECTOR_RUNTIME", "openvino")
+    if runtime not in RUNTIMES:
+        return [checks.Error(
+            f"MATCHER_DETECTOR_RUNTIME={runtime!r} is not one of {', '.join(RUNTIMES)}",
+            id="matcher.E002",
+        )]
+    return []

@@ -4,6 +4,7 @@ Django-side glue: matcher/pipeline/ itself never reads settings.
 """
 from __future__ import annotations
 
+import inspect
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,8 +41,12 @@ def _threads() -> int | None:
 def region_finder():
     from matcher.pipeline.registry import load_stage
 
+    from matcher.pipeline.registry import import_dotted
+
     size = getattr(settings, "MATCHER_DETECT_IMAGE_SIZE", 0)
     extra = {"image_size": size} if size else {}
+    if "runtime" in inspect.signature(import_dotted(settings.MATCHER_REGION_FINDER)).parameters:
+        extra["runtime"] = getattr(settings, "MATCHER_DETECTOR_RUNTIME", "openvino")
     return load_stage(settings.MATCHER_REGION_FINDER, threads=_threads(), **extra)
 
 

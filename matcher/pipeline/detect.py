@@ -11,9 +11,13 @@ plain sources:
 """
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -21,9 +25,11 @@ import numpy as np
 from PIL import Image
 
 from matcher.pipeline.pixels import as_rgb, delta_e_squared
-from matcher.pipeline.runtime import configure_threads, var_dir
+from matcher.pipeline.runtime import configure_threads, default_threads, var_dir
 from matcher.pipeline.types import Box, Region
 from matcher.pipeline.weights import POSE, checkpoint_hash, default_path
+
+log = logging.getLogger(__name__)
 
 # COCO keypoint indices used for garment regions.
 L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 5, 6, 7, 8, 9, 10
@@ -319,8 +325,14 @@ def shows_a_body(keypoints: np.ndarray, *, min_conf: float = 0.5, sure_conf: flo
 
 # --- the stage ---------------------------------------------------------------------
 
-_models: dict[str, object] = {}
+_models: dict[tuple[str, str, int], object] = {}
 _models_lock = threading.Lock()
+
+# "torch": ultralytics' own PyTorch model. "openvino": the same network exported once to OpenVINO IR
+# beside the .pt and run in float32 (about two thirds of PyTorch's CPU per image here; boxes and
+# keypoints agree to a fraction of a pixel). Only float32: OpenVINO picks bfloat16 by itself on CPUs
+# that have it, which moves scores and keypoints (see benchmarks/README.md).
+RUNTIMES = ("torch", "openvino")
 
 
 def _restore_pillow_open() -> None:
@@ -341,20 +353,102 @@ def _restore_pillow_open() -> None:
         Image.open = original
 
 
-def _load_pose_model(path: Path):
-    """One ultralytics model per weights file per process."""
-    key = str(path.resolve())
+def _ultralytics():
+    # Offline and quiet: never reach for the network, never pip-install, keep settings in var/.
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(var_dir() / "ultralytics"))
+    Path(os.environ["YOLO_CONFIG_DIR"]).mkdir(parents=True, exist_ok=True)
+    from ultralytics import YOLO
+
+    _restore_pillow_open()
+    return YOLO
+
+
+def openvino_dir_for(weights_path: Path) -> Path:
+    """Where the OpenVINO export of a .pt lives: ultralytics' own name for it, beside the weights."""
+    return weights_path.with_name(f"{weights_path.stem}_openvino_model")
+
+
+def export_openvino(weights_path: Path) -> Path:
+    """Export the pose model to OpenVINO IR once (dynamic batch and sides, float32 weights).
+
+    The export runs on a copy in a temporary folder and the finished folder is renamed into place,
+    so a worker never loads half an export; when two workers export at once, the first rename wins
+    and the other's copy is dropped."""
+    target = openvino_dir_for(weights_path)
+    tmp = Path(tempfile.mkdtemp(dir=weights_path.parent, prefix=".ov-export-"))
+    try:
+        copy = tmp / weights_path.name
+        shutil.copyfile(weights_path, copy)
+        exported = Path(_ultralytics()(str(copy), task="pose").export(format="openvino", dynamic=True, verbose=False))
+        if not (exported / f"{weights_path.stem}.xml").is_file():
+            raise RuntimeError(f"ultralytics exported no {weights_path.stem}.xml into {exported}")
+        try:
+            os.rename(exported, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _compile_float32(model, xml_path: Path, threads: int) -> None:
+    """Recompile the OpenVINO network behind ultralytics' predictor in float32 with our threads.
+
+    Ultralytics compiles with OpenVINO's defaults, which on a CPU with AMX or AVX512-BF16 means
+    bfloat16 (other scores and keypoints than the .pt) and every core. The predictor is set up by one
+    call on a blank image, then its compiled model is replaced; `compile_model` too, for the
+    recompiles ultralytics makes itself."""
+    import openvino as ov
+
+    model.predict(np.full((32, 32, 3), 114, np.uint8), device="cpu", verbose=False)
+    backend = model.predictor.model.backend
+    if not hasattr(backend, "ov_compiled_model"):
+        raise RuntimeError(f"ultralytics loaded {xml_path.parent} with {type(backend).__name__}, not OpenVINO")
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
+    core = ov.Core()
+    backend.compile_model = partial(core.compile_model, device_name="CPU", config=config)
+    backend.ov_compiled_model = backend.compile_model(core.read_model(str(xml_path)))
+
+
+def compiled_precision(model) -> str | None:
+    """The precision the OpenVINO network behind a loaded model runs in ("f32"), None for PyTorch."""
+    backend = getattr(getattr(model, "predictor", None), "model", None)
+    compiled = getattr(getattr(backend, "backend", None), "ov_compiled_model", None)
+    return None if compiled is None else compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+
+
+def _load_pose_model(path: Path, runtime: str, threads: int):
+    """One ultralytics model per weights file, runtime and thread count per process.
+
+    "openvino" exports the .pt on first use; without openvino, or if the export fails, the
+    finder runs the .pt in PyTorch with a warning (the same boxes and keypoints, more CPU)."""
+    key = (str(path.resolve()), runtime, threads if runtime == "openvino" else 0)
     with _models_lock:
         if key not in _models:
-            # Offline and quiet: never reach for the network, never pip-install, keep settings in var/.
-            os.environ.setdefault("YOLO_OFFLINE", "1")
-            os.environ.setdefault("YOLO_AUTOINSTALL", "0")
-            os.environ.setdefault("YOLO_CONFIG_DIR", str(var_dir() / "ultralytics"))
-            Path(os.environ["YOLO_CONFIG_DIR"]).mkdir(parents=True, exist_ok=True)
-            from ultralytics import YOLO
+            YOLO = _ultralytics()
+            if runtime == "openvino":
+                try:
+                    folder = openvino_dir_for(path)
+                    if not (folder / f"{path.stem}.xml").is_file():
+                        export_openvino(path)
+                    model = YOLO(str(folder), task="pose")
+                    _compile_float32(model, folder / f"{path.stem}.xml", threads)
+                    _models[key] = model
+                except Exception as exc:  # noqa: BLE001 - any failure falls back to the .pt
+                    log.warning("pose detector in OpenVINO unavailable (%r); running the .pt in PyTorch", exc)
+                    _models[key] = _load_pose_model_torch(path, YOLO)
+            else:
+                _models[key] = YOLO(str(path), task="pose")
+    return _models[key]
 
-            _restore_pillow_open()
-            _models[key] = YOLO(str(path), task="pose")
+
+def _load_pose_model_torch(path: Path, YOLO):
+    key = (str(path.resolve()), "torch", 0)
+    if key not in _models:
+        _models[key] = YOLO(str(path), task="pose")
     return _models[key]
 
 
@@ -364,6 +458,8 @@ class PoseRegionFinder:
     weights_path: a local YOLO pose .pt (never a bare model name, which would download);
         default var/models/yolo11n-pose.pt from `python -m matcher.pipeline.weights fetch`.
     image_size: the detector's input side; 640 is what the model was trained at.
+    runtime: "openvino" (the .pt exported once to OpenVINO IR beside it, run in float32) or
+        "torch" (ultralytics' PyTorch model); see RUNTIMES. `self.runtime` says which one runs.
     person_conf: minimum person score; min_person_share: people smaller than this share
         of the image (passers-by in a street photo) are ignored; max_people: largest kept.
     """
@@ -381,7 +477,10 @@ class PoseRegionFinder:
         max_people: int = 4,
         batch_size: int = 8,
         threads: int | None = None,
+        runtime: str = "torch",
     ) -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown detector runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
         self.weights_path = Path(weights_path) if weights_path else default_path(POSE)
         if not self.weights_path.is_file():
             raise FileNotFoundError(
@@ -396,27 +495,37 @@ class PoseRegionFinder:
         self.batch_size = batch_size
         self.threads = threads
         self.checkpoint_hash = checkpoint_hash(self.weights_path)
-        self._model = _load_pose_model(self.weights_path)
+        self._model = _load_pose_model(self.weights_path, runtime, max(1, threads or default_threads()))
+        self.runtime = "openvino" if compiled_precision(self._model) else "torch"
 
     def find(self, images: Sequence[Image.Image]) -> list[list[Region]]:
         import torch
 
         configure_threads(self.threads)
         rgbs = [np.asarray(as_rgb(im)) for im in images]
-        people: list[list[tuple[Box, float, np.ndarray]]] = []
-        for start in range(0, len(rgbs), self.batch_size):
-            chunk = rgbs[start : start + self.batch_size]
-            with torch.inference_mode():
-                # ultralytics reads numpy arrays as BGR.
-                results = self._model.predict(
-                    [np.ascontiguousarray(a[:, :, ::-1]) for a in chunk],
-                    imgsz=self.image_size,
-                    conf=self.person_conf,
-                    device="cpu",
-                    batch=len(chunk),
-                    verbose=False,
-                )
-            people.extend(self._people(result, a.shape) for result, a in zip(results, chunk))
+        people: list[list[tuple[Box, float, np.ndarray]]] = [[] for _ in rgbs]
+        # Batches of one photo size only: ultralytics letterboxes a batch of equal sizes to the
+        # smallest stride-aligned rectangle, as it does a photo alone, but a batch of mixed sizes to
+        # the full square, which moves scores (a 0.46 passer-by found alone, missed beside another
+        # photo). Grouped by size, a photo's regions do not depend on what it was batched with.
+        by_size: dict[tuple[int, ...], list[int]] = {}
+        for i, a in enumerate(rgbs):
+            by_size.setdefault(a.shape, []).append(i)
+        for indices in by_size.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                with torch.inference_mode():
+                    # ultralytics reads numpy arrays as BGR.
+                    results = self._model.predict(
+                        [np.ascontiguousarray(rgbs[i][:, :, ::-1]) for i in chunk],
+                        imgsz=self.image_size,
+                        conf=self.person_conf,
+                        device="cpu",
+                        batch=len(chunk),
+                        verbose=False,
+                    )
+                for i, result in zip(chunk, results):
+                    people[i] = self._people(result, rgbs[i].shape)
         return [self._regions(rgb, found) for rgb, found in zip(rgbs, people)]
 
     def _people(self, result, shape: tuple[int, ...]) -> list[tuple[Box, float, np.ndarray]]:

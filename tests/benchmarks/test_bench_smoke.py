@@ -43,6 +43,20 @@ def test_quick_keypoints_section_writes_its_figures_and_keeps_other_sections(sma
     assert "keypoints_images_per_s" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_quick_detect_section_measures_the_active_runtime_beside_the_other(small_demo, tmp_path, settings):
+    settings.MATCHER_DETECTOR_RUNTIME, settings.MATCHER_DETECT_IMAGE_SIZE = "openvino", 0
+    out = tmp_path / "results.json"
+
+    assert run.main(["--only", "detect", "--quick", "--out", str(out)]) == 0
+
+    results = json.loads(out.read_text())
+    assert results["detect_runtime"] == "openvino" and results["detect_image_size"] == 640
+    assert results["detect_cpu_s_per_image"] > 0
+    assert results["detect_torch_cpu_s_per_image"] > 0  # PyTorch on the same photos, for comparison
+    assert results["detect_480_cpu_s_per_image"] > 0
+
+
 def test_quick_ocr_section_measures_the_library_beside_the_command_and_the_text_gate(small_demo, tmp_path):
     from matcher.pipeline.ocr import TesseractOcr, _library
 

@@ -1,4 +1,4 @@
-"""System checks on the embedder settings."""
+"""System checks on the embedder and detector settings."""
 from __future__ import annotations
 
 from django.core import checks
@@ -36,3 +36,11 @@ def test_bfloat16_on_a_machine_without_it_warns_that_its_vectors_are_keyed_apart
 def test_another_embedder_is_not_checked_here(settings):
     settings.MATCHER_EMBEDDER, settings.MATCHER_EMBEDDER_RUNTIME = "open_clip", "whatever"
     assert matcher_checks.embedder_runtime() == []
+
+
+def test_the_detector_runtime_is_checked_at_start(settings):
+    settings.MATCHER_DETECTOR_RUNTIME = "openvino"
+    assert matcher_checks.detector_runtime() == []
+    settings.MATCHER_DETECTOR_RUNTIME = "tensorrt"
+    (message,) = matcher_checks.detector_runtime()
+    assert message.id == "matcher.E002" and message.level == checks.ERROR and "tensorrt" in message.msg

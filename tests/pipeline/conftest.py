@@ -75,11 +75,14 @@ def luma():
     return _luma
 
 
-@pytest.fixture(scope="session")
-def pose_finder():
+@pytest.fixture(scope="session", params=["torch", "openvino"])
+def pose_finder(request):
+    """The region finder in each detector runtime: every region test runs on both."""
     from matcher.pipeline.detect import PoseRegionFinder
 
-    return PoseRegionFinder(model_file(POSE), threads=THREADS)
+    finder = PoseRegionFinder(model_file(POSE), threads=THREADS, runtime=request.param)
+    assert finder.runtime == request.param
+    return finder
 
 
 @pytest.fixture(scope="session")

@@ -201,3 +201,13 @@ def test_no_person_on_a_busy_background_gives_only_the_whole_view_for_cutout(
 @pytest.mark.slow
 def test_an_empty_batch_gives_no_regions(pose_finder):
     assert pose_finder.find([]) == []
+
+
+def test_a_photos_regions_do_not_depend_on_the_photos_batched_with_it(pose_finder, bus, zidane):
+    # bus.jpg alone has a fourth, half-hidden person at a score of ~0.46; letterboxed to the square of
+    # a mixed-size batch it fell under the threshold. Batches are made of one size now.
+    together = pose_finder.find([bus, zidane, bus])
+    alone = [pose_finder.find([bus])[0], pose_finder.find([zidane])[0]]
+    for a, b in zip(together, alone + alone[:1]):
+        assert [(r.kind, r.box) for r in a] == [(r.kind, r.box) for r in b]
+    assert sum(r.kind == "outfit" for r in alone[0]) == 4
