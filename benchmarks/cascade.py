@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BENCH_VAR, _cpu_seconds
+from benchmarks.common import BENCH_VAR, _cpu_seconds, cpu_speed
 
 
 def _rows(folder: Path, name: str) -> list[dict[str, str]]:
@@ -123,6 +123,7 @@ def run_pairs(comparer, data) -> dict[str, Any]:
             comparer.remover._method = "masks"
     pairs: list[dict[str, Any]] = []
     images_decided = 0
+    speed_before = cpu_speed()
     cpu0, wall0 = _cpu_seconds(), time.perf_counter()
     for sku, listings in data:
         folder = Path(sku["_folder"])
@@ -181,6 +182,7 @@ def run_pairs(comparer, data) -> dict[str, Any]:
             str(t): dict(Counter(p["bucket"] for p in pairs if p["truth"] == t)) for t in (1, 0)
         },
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "cpu_speed_gflops_before_after": [speed_before, cpu_speed()],
     }
 
 

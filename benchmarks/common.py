@@ -181,6 +181,28 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def cpu_speed(seconds: float = 1.0) -> float:
+    """This core's speed right now: GFLOP per CPU second of a one-thread float32 1024² matmul.
+
+    The machine is a VM whose CPU time per unit of work drifts by up to ~40 % over an hour
+    (neighbours on the host); runs compared with each other should be compared at like speed, so
+    the long sections record this before and after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+        torch.mm(a, b)
+        start, n = time.process_time(), 0
+        while time.process_time() - start < seconds:
+            torch.mm(a, b)
+            n += 1
+        return round(2 * 1024**3 * n / (time.process_time() - start) / 1e9, 1)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def measure(fn: Callable[[], Any], items: int) -> Rate:
     cpu, wall = _cpu_seconds(), time.perf_counter()
     fn()

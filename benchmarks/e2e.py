@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BENCH_VAR, REPO, bench_env
+from benchmarks.common import BENCH_VAR, REPO, bench_env, cpu_speed
 
 BASE_SKUS = 30  # what matcher.demo.generate can draw distinct
 QUEUES = ("vision", "default", "ingest", "llm")
@@ -356,6 +356,7 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
 
     reset_decisions(product_ids)
     clear_broker()
+    speed_before = cpu_speed()
     pool = Workers(count=workers, pinned=pinned, threads=threads, fake_url=fake_url, tag=tag)
     try:
         pool.wait_ready()
@@ -442,6 +443,8 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         "timings_s": run.timings,
         "errors": (run.errors or [])[:5],
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        # GFLOP per CPU s of a one-thread matmul before and after: this VM's speed drifts (common.cpu_speed).
+        "cpu_speed_gflops_before_after": [speed_before, cpu_speed()],
     }
 
 
@@ -513,6 +516,7 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
                 "e2e_main_workers": n_workers,
                 "e2e_main_threads_per_worker": threads,
                 "e2e_worker_cpu_s_per_image": main["worker_cpu_s_per_image"],
+                "e2e_cpu_speed_gflops_before_after": main["cpu_speed_gflops_before_after"],
                 "e2e_fraction_pairs_llm": main["fraction_pairs_llm"],
                 "e2e_fraction_pairs_llm_batch": main["fraction_pairs_llm_batch"],
                 "e2e_geometry_checks_per_pair": main["geometry_checks_per_pair"],

@@ -134,14 +134,15 @@ class DbAnalysisCache:
 
 
 class _Timed:
-    """Wraps a stage object and adds the seconds spent in one method to a shared counter."""
+    """Wraps a stage object and adds the seconds spent in its work methods to a shared counter."""
 
-    def __init__(self, inner: Any, method: str, key: str, timings: Counter) -> None:
-        self._inner, self._method, self._key, self._timings = inner, method, key, timings
+    def __init__(self, inner: Any, methods: str | tuple[str, ...], key: str, timings: Counter) -> None:
+        self._inner, self._key, self._timings = inner, key, timings
+        self._methods = (methods,) if isinstance(methods, str) else methods
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if name != self._method:
+        if name not in self._methods:
             return attr
 
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -214,7 +215,7 @@ def toolkit(*, thresholds: ThresholdSet | None = None, with_ocr: bool = True, wi
     comparer = PairComparer(
         finder=_Timed(pipeline_config.region_finder(), "find", "regions", timings),
         embedder=_Timed(emb, "embed", "embed", timings),
-        remover=_Timed(remover, "cutout", "cutout", timings) if remover is not None else None,
+        remover=_Timed(remover, ("masks", "cutout"), "cutout", timings) if remover is not None else None,
         ocr=_Timed(ocr, "read", "ocr", timings) if ocr is not None else None,
         lexicon=lexicon(),
         policy=policy,

@@ -413,14 +413,21 @@ class ImageKeypoints:
         return len(self.points)
 
     def to_bytes(self) -> bytes:
-        """Compact serialisation for a per-image cache (descriptors as float16)."""
+        """Compact serialisation for a per-image cache.
+
+        OpenCV's SIFT descriptors are whole numbers 0..255 stored as float32, so they are kept as
+        uint8, exactly, and written uncompressed: zlib cost ~19 ms per photo for ~12 % fewer bytes.
+        Descriptors that are not whole bytes (another extractor) fall back to float16. Blobs written
+        earlier (float16, compressed) still load."""
         import io
 
+        desc = self.descriptors
+        exact = desc.size == 0 or (desc.min() >= 0 and desc.max() <= 255 and np.array_equal(desc, np.round(desc)))
         buf = io.BytesIO()
-        np.savez_compressed(
+        np.savez(
             buf,
             points=self.points.astype(np.float32),
-            descriptors=self.descriptors.astype(np.float16),
+            descriptors=desc.astype(np.uint8 if exact else np.float16),
             patch_lab=self.patch_lab.astype(np.float16),
             size=np.array(self.size, np.int32),
         )

@@ -175,3 +175,11 @@ def test_the_end_to_end_run_reports_its_buckets_against_the_generators_truth():
     split = precision_by_truth(buckets, truth, {"https://m.test/2?r=1"})
     assert split["auto_precision_rules_alone"] == 1.0
     assert split["auto_true_false_by_rules"] == [2, 0] and split["auto_true_false_lifted_by_llm"] == [0, 1]
+
+
+def test_the_cpu_speed_reading_is_a_positive_rate_and_leaves_torch_threads_alone():
+    import torch
+
+    threads = torch.get_num_threads()
+    assert common.cpu_speed(0.05) > 0
+    assert torch.get_num_threads() == threads

@@ -129,6 +129,22 @@ def test_keypoints_survive_a_round_trip_through_bytes_and_are_computed_once(luma
     restored = F.ImageKeypoints.from_bytes(kp.to_bytes())
     assert restored.size == kp.size and len(restored) == len(kp)
     assert F.match_geometry(kp, restored).inliers >= 0.8 * len(kp)
+    # SIFT descriptors are whole bytes: stored exactly, points too.
+    assert np.array_equal(restored.descriptors, kp.descriptors) and np.array_equal(restored.points, kp.points)
+
+
+def test_keypoint_blobs_of_the_earlier_format_still_load(luma):
+    import io
+
+    kp = F.image_keypoints(luma("mh02-black_main.jpg"))
+    buf = io.BytesIO()  # what to_bytes wrote before: float16 descriptors, compressed
+    np.savez_compressed(buf, points=kp.points, descriptors=kp.descriptors.astype(np.float16),
+                        patch_lab=kp.patch_lab.astype(np.float16), size=np.array(kp.size, np.int32))
+    old = F.ImageKeypoints.from_bytes(buf.getvalue())
+    assert np.array_equal(old.descriptors, kp.descriptors) and old.size == kp.size
+    # Descriptors that are not whole bytes (another extractor) keep their fractions, to float16.
+    odd = F.ImageKeypoints(kp.points[:3], kp.descriptors[:3] / 7, kp.patch_lab[:3], kp.size)
+    assert np.allclose(F.ImageKeypoints.from_bytes(odd.to_bytes()).descriptors, odd.descriptors, atol=0.02)
 
 
 def tint(image: Image.Image, rgb_gain=(1.06, 1.0, 0.9)) -> Image.Image:
