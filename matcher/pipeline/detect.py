@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from matcher.pipeline.pixels import as_rgb, delta_e_squared
+from matcher.pipeline.pixels import as_rgb, delta_e_squared, rgb_to_lab
 from matcher.pipeline.runtime import configure_threads, default_threads, var_dir
 from matcher.pipeline.types import Box, Region
 from matcher.pipeline.weights import POSE, checkpoint_hash, default_path
@@ -47,19 +47,6 @@ class Background:
     lab: np.ndarray  # (3,) the background colour in CIELAB (L 0..100)
     share: float  # share of border pixels that have that colour
     roughness: float  # mean |grey - blurred grey| over those pixels: texture (brick, grass) vs paper
-
-
-# OpenCV's 8-bit CIELAB (L scaled to 0..255, a and b offset by 128) → L 0..100, a and b signed, as
-# float32. A lookup table gives the same values as converting and rescaling the array, in one pass.
-_LAB_LUT = np.stack(
-    [np.arange(256, dtype=np.float32) * (100.0 / 255.0)] + [np.arange(256, dtype=np.float32) - 128.0] * 2, axis=1
-).reshape(256, 1, 3)
-
-
-def _to_lab(rgb: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.LUT(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), _LAB_LUT)
 
 
 def _downscale(rgb: np.ndarray, max_side: int) -> np.ndarray:
@@ -93,7 +80,7 @@ class WorkingCopy:
         import cv2
 
         small = np.ascontiguousarray(_downscale(rgb, ANALYSIS_SIDE))
-        return cls(rgb.shape[:2], small, _to_lab(small), cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+        return cls(rgb.shape[:2], small, rgb_to_lab(small), cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
 
 
 def border_texture_of(grey: np.ndarray, t: int) -> np.ndarray:

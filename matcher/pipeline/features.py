@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from matcher.pipeline.pixels import delta_e_squared
+from matcher.pipeline.pixels import delta_e_squared, rgb_to_lab  # noqa: F401  (rgb_to_lab: F.rgb_to_lab for callers)
 from matcher.pipeline.types import ColourSignature, Region
 
 # COCO keypoints.
@@ -50,16 +50,6 @@ def to_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
     if isinstance(image, np.ndarray):
         return image
     return np.asarray(image.convert("RGB"))
-
-
-def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """uint8 RGB → float32 CIELAB with L in 0..100 and a, b centred on 0."""
-    import cv2
-
-    lab = cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0
-    lab[..., 1:] -= 128.0
-    return lab
 
 
 def image_sha256(data: bytes) -> str:

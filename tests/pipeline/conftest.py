@@ -110,10 +110,10 @@ def garment_cutout(photo: Image.Image, box: tuple[int, int, int, int]) -> Image.
     """
     import cv2
 
-    from matcher.pipeline.detect import _to_lab
+    from matcher.pipeline.pixels import rgb_to_lab
 
     crop = np.asarray(photo)[box[1] : box[3], box[0] : box[2]]
-    lab = _to_lab(crop)
+    lab = rgb_to_lab(crop)
     h, w = lab.shape[:2]
     garment_colour = np.median(lab[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].reshape(-1, 3), axis=0)
     mask = (np.linalg.norm(lab - garment_colour, axis=2) < 25).astype(np.uint8)

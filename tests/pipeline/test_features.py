@@ -267,3 +267,18 @@ def test_the_colour_distance_of_whole_photos_equals_the_formula_on_boxes_pixel_l
     pixels = box.reshape(-1, 3)[::97]
     assert np.allclose(F._delta_e(pixels, ref), _numpy_delta_e(pixels, ref))
     assert delta_e_squared(lab[0:0, 3:9], ref).shape == (0, 6)
+
+
+def test_cielab_from_the_lookup_table_equals_the_rescaled_conversion_for_every_colour():
+    import cv2
+
+    from matcher.pipeline.pixels import rgb_to_lab
+
+    every = np.stack(np.meshgrid(*[np.arange(256)] * 3, indexing="ij"), -1).reshape(-1, 1, 3).astype(np.uint8)
+    plain = cv2.cvtColor(every, cv2.COLOR_RGB2LAB).astype(np.float32)
+    plain[..., 0] *= 100.0 / 255.0
+    plain[..., 1:] -= 128.0
+    lab = rgb_to_lab(every)
+    assert lab.dtype == np.float32 and lab.shape == plain.shape
+    assert np.array_equal(lab, plain)
+    assert F.rgb_to_lab is rgb_to_lab  # one conversion for the detector and the evidence
