@@ -70,7 +70,9 @@ def table(results: dict[str, Any]) -> str:
         f"From: e2e_images_per_minute{suffix} = {_num(measured, '{:,.1f}')}, e2e_worker_cpu_s_per_image{suffix} = "
         f"{_num(cpu, '{:.3f}')}, e2e_speedup_2_workers = {_num(speedup, '{:.2f}')} "
         f"(scaling efficiency {efficiency:.2f} applied beyond two cores); measured with "
-        f"{_layout(results)} on 2 cores.",
+        f"{_layout(results)} on 2 cores"
+        + (f"; one-thread matmul before and after the run: {speed[0]} / {speed[1]} GFLOP per CPU s."
+           if isinstance(speed := results.get("e2e_cpu_speed_gflops_before_after"), list) and len(speed) == 2 else "."),
     ]
     stage_rows = []
     # Per competitor image: SKU photos are analysed too (once per batch), and embed runs per region crop.
@@ -90,7 +92,10 @@ def table(results: dict[str, Any]) -> str:
             "Where a worker's CPU goes: each stage's CPU seconds per call (stage benchmarks) × calls per "
             "competitor image in the e2e run (SKU photos analysed alongside, embed once per region crop, "
             "the rest only where the cascade sends an image). The remainder of the e2e CPU time is colour "
-            "and geometry evidence, decoding, the database and Celery.",
+            "and geometry evidence, decoding, the database and Celery. The stage figures come from the stage "
+            "sections, run at other times with both cores; this VM's speed drifts (a one-thread matmul read "
+            "73-115 GFLOP per CPU s on one day; the e2e run records it in e2e_cpu_speed_gflops_before_after), "
+            "so the column need not add up to the e2e figure.",
             "",
             "| stage | CPU s / call | calls per competitor image | CPU s per competitor image |",
             "| --- | --- | --- | --- |",

@@ -109,6 +109,9 @@ def test_the_sizing_table_counts_the_batch_verdicts_write_back_when_it_was_measu
     text = sizing.table(results)
     assert "| 2 cores | 1 | 80 | 27 | 100 | 21 |" in text
     assert "e2e_images_per_minute_with_write_back = 80.0" in text
+    assert "GFLOP per CPU s." not in text.split("Where a worker")[0]  # no speed reading: none claimed
+    results["e2e_cpu_speed_gflops_before_after"] = [114.9, 113.0]
+    assert "one-thread matmul before and after the run: 114.9 / 113.0 GFLOP per CPU s." in sizing.table(results)
 
 
 def test_the_sizing_table_counts_worker_processes_of_a_two_worker_layout():
