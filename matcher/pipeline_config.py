@@ -39,9 +39,7 @@ def _threads() -> int | None:
 
 
 def region_finder():
-    from matcher.pipeline.registry import load_stage
-
-    from matcher.pipeline.registry import import_dotted
+    from matcher.pipeline.registry import import_dotted, load_stage
 
     size = getattr(settings, "MATCHER_DETECT_IMAGE_SIZE", 0)
     extra = {"image_size": size} if size else {}
