@@ -88,39 +88,18 @@ def build_comparer(threads: int, *, ocr: bool = True, remover: bool = True, gate
     )
 
 
-class _StageClock:
-    """CPU seconds spent inside one method of a stage object (children included: Tesseract)."""
-
-    def __init__(self, inner: Any, method: str, key: str, clock: Counter) -> None:
-        self._inner, self._method, self._key, self._clock = inner, method, key, clock
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if name != self._method:
-            return attr
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            t = _cpu_seconds()
-            try:
-                return attr(*args, **kwargs)
-            finally:
-                self._clock[self._key] += _cpu_seconds() - t
-
-        return timed
-
-
 def run_pairs(comparer, data) -> dict[str, Any]:
+    from matcher.analysis import StageTimer
     from matcher.pipeline.compare import ImageInput, ListingSide, SkuSide, StageCounts
 
+    # CPU seconds inside each stage (children included: Tesseract), by the match run's own timer.
     clock: Counter = Counter()
-    comparer.finder = _StageClock(comparer.finder, "find", "detect", clock)
-    comparer.embedder = _StageClock(comparer.embedder, "embed", "embed", clock)
+    comparer.finder = StageTimer(comparer.finder, "find", "detect", clock, clock=_cpu_seconds)
+    comparer.embedder = StageTimer(comparer.embedder, "embed", "embed", clock, clock=_cpu_seconds)
     if comparer.ocr is not None:
-        comparer.ocr = _StageClock(comparer.ocr, "read", "ocr", clock)
+        comparer.ocr = StageTimer(comparer.ocr, "read", "ocr", clock, clock=_cpu_seconds)
     if comparer.remover is not None:
-        comparer.remover = _StageClock(comparer.remover, "cutout", "cutout", clock)
-        if hasattr(comparer.remover._inner, "masks"):
-            comparer.remover._method = "masks"
+        comparer.remover = StageTimer(comparer.remover, ("masks", "cutout"), "cutout", clock, clock=_cpu_seconds)
     pairs: list[dict[str, Any]] = []
     images_decided = 0
     speed_before = cpu_speed()

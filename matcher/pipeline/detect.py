@@ -428,11 +428,12 @@ def _load_pose_model(path: Path, runtime: str, threads: int):
                     log.warning("pose detector in OpenVINO unavailable (%r); running the .pt in PyTorch", exc)
                     _models[key] = _load_pose_model_torch(path, YOLO)
             else:
-                _models[key] = YOLO(str(path), task="pose")
+                _load_pose_model_torch(path, YOLO)
     return _models[key]
 
 
 def _load_pose_model_torch(path: Path, YOLO):
+    """The .pt in PyTorch, one per weights file (also what a failed OpenVINO load falls back to)."""
     key = (str(path.resolve()), "torch", 0)
     if key not in _models:
         _models[key] = YOLO(str(path), task="pose")

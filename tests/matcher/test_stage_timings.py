@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from matcher.analysis import _Timed
+from matcher.analysis import StageTimer
 
 
 class SlowRemover:
@@ -20,7 +20,7 @@ class SlowRemover:
 
 def test_background_removal_is_timed_whichever_method_the_comparer_calls():
     timings: Counter = Counter()
-    remover = _Timed(SlowRemover(), ("masks", "cutout"), "cutout", timings)
+    remover = StageTimer(SlowRemover(), ("masks", "cutout"), "cutout", timings)
 
     assert remover.masks([1, 2]) == ["mask", "mask"]
     after_masks = timings["cutout"]
