@@ -187,9 +187,15 @@ def bench_embed(images, threads: int) -> dict[str, Any]:
     return out
 
 
+def _figures_only(row: dict[str, Any], prefix: str, new_prefix: str) -> dict[str, Any]:
+    return {k.replace(prefix, new_prefix, 1): v for k, v in row.items() if k.endswith(("_per_s", "_per_image", "_per_cpu_s"))}
+
+
 def bench_detect(images, threads: int) -> dict[str, Any]:
     """The configured runtime (MATCHER_DETECTOR_RUNTIME) and input side (MATCHER_DETECT_IMAGE_SIZE,
-    default 640); for comparison the other runtime at that side (`detect_<runtime>_*`) and 480."""
+    default 640); for comparison every runtime under its own name (`detect_<runtime>_*`, the active one
+    too) and 480. A runtime that falls back to another here (bfloat16 without the CPU for it) is not
+    measured twice."""
     from django.conf import settings
 
     from matcher.pipeline.detect import RUNTIMES, PoseRegionFinder
@@ -197,30 +203,46 @@ def bench_detect(images, threads: int) -> dict[str, Any]:
     size = getattr(settings, "MATCHER_DETECT_IMAGE_SIZE", 0) or 640
     active = getattr(settings, "MATCHER_DETECTOR_RUNTIME", "openvino")
     out: dict[str, Any] = {}
-    runs = [(active, size, "detect_")] + [(rt, size, f"detect_{rt}_") for rt in RUNTIMES if rt != active]
+    runs = [(active, size)] + [(rt, size) for rt in RUNTIMES if rt != active]
     if size != 480:
-        runs.append((active, 480, "detect_480_"))
-    for runtime, imgsz, prefix in runs:
+        runs.append((active, 480))
+    for runtime, imgsz in runs:
         finder = PoseRegionFinder(threads=threads, batch_size=8, image_size=imgsz, runtime=runtime)
+        if (runtime, imgsz) != runs[0] and finder.runtime != runtime:
+            continue
         finder.find(images[:2])
         row = _row("detect", measure(lambda: finder.find(images), len(images)), threads=threads, batch=8,
                    image_size=imgsz, runtime=finder.runtime,
                    note=f"YOLO11n-pose {imgsz} ({finder.runtime}) + background analysis and item split")
-        if prefix == "detect_":
+        if imgsz != size:
+            out.update(_figures_only(row, "detect_", f"detect_{imgsz}_"))
+            continue
+        if runtime == active:
             out.update(row)
-        else:
-            out.update({k.replace("detect_", prefix, 1): v for k, v in row.items()
-                        if k.endswith(("_per_s", "_per_image", "_per_cpu_s"))})
+        out.update(_figures_only(row, "detect_", f"detect_{finder.runtime.replace('-', '_')}_"))
     return out
 
 
 def bench_cutout(images, threads: int) -> dict[str, Any]:
-    from matcher.pipeline.segment import RembgRemover
+    """The configured runtime (MATCHER_CUTOUT_RUNTIME); for comparison every runtime under its own name
+    (`cutout_<runtime>_*`), as in bench_detect."""
+    from django.conf import settings
 
-    remover = RembgRemover(threads=threads)
-    remover.cutout(images[:1])
-    return _row("cutout", measure(lambda: remover.cutout(images), len(images)), threads=threads, batch=1,
-                model=remover.name)
+    from matcher.pipeline.segment import RUNTIMES, RembgRemover
+
+    active = getattr(settings, "MATCHER_CUTOUT_RUNTIME", "openvino-bf16")
+    out: dict[str, Any] = {}
+    for runtime in [active] + [rt for rt in RUNTIMES if rt != active]:
+        remover = RembgRemover(threads=threads, runtime=runtime)
+        if runtime != active and remover.runtime != runtime:
+            continue
+        remover.cutout(images[:1])
+        row = _row("cutout", measure(lambda: remover.cutout(images), len(images)), threads=threads, batch=1,
+                   model=remover.name, runtime=remover.runtime)
+        if runtime == active:
+            out.update(row)
+        out.update(_figures_only(row, "cutout_", f"cutout_{remover.runtime.replace('-', '_')}_"))
+    return out
 
 
 def bench_keypoints(images, threads: int) -> dict[str, Any]:

@@ -39,3 +39,16 @@ def detector_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             id="matcher.E002",
         )]
     return []
+
+
+@checks.register()
+def cutout_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    from matcher.pipeline.segment import RUNTIMES
+
+    runtime = getattr(settings, "MATCHER_CUTOUT_RUNTIME", "openvino-bf16")
+    if runtime not in RUNTIMES:
+        return [checks.Error(
+            f"MATCHER_CUTOUT_RUNTIME={runtime!r} is not one of {', '.join(RUNTIMES)}",
+            id="matcher.E003",
+        )]
+    return []

@@ -50,10 +50,13 @@ def region_finder():
 
 def background_remover():
     """The background remover, or None when its model file is missing (the pipeline runs without it)."""
-    from matcher.pipeline.registry import load_stage
+    from matcher.pipeline.registry import import_dotted, load_stage
 
+    extra = {}
+    if "runtime" in inspect.signature(import_dotted(settings.MATCHER_BACKGROUND_REMOVER)).parameters:
+        extra["runtime"] = getattr(settings, "MATCHER_CUTOUT_RUNTIME", "openvino-bf16")
     try:
-        return load_stage(settings.MATCHER_BACKGROUND_REMOVER, threads=_threads())
+        return load_stage(settings.MATCHER_BACKGROUND_REMOVER, threads=_threads(), **extra)
     except FileNotFoundError:
         return None
 

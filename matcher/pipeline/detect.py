@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from matcher.pipeline.pixels import as_rgb, delta_e_squared, rgb_to_lab
-from matcher.pipeline.runtime import configure_threads, default_threads, var_dir
+from matcher.pipeline.runtime import configure_threads, default_threads, openvino_bf16_available, var_dir
 from matcher.pipeline.types import Box, Region
 from matcher.pipeline.weights import POSE, checkpoint_hash, default_path
 
@@ -317,9 +317,10 @@ _models_lock = threading.Lock()
 
 # "torch": ultralytics' own PyTorch model. "openvino": the same network exported once to OpenVINO IR
 # beside the .pt and run in float32 (about two thirds of PyTorch's CPU per image here; boxes and
-# keypoints agree to a fraction of a pixel). Only float32: OpenVINO picks bfloat16 by itself on CPUs
-# that have it, which moves scores and keypoints (see benchmarks/README.md).
-RUNTIMES = ("torch", "openvino")
+# keypoints agree to a fraction of a pixel). "openvino-bf16": bfloat16 on CPUs that have it (another
+# ~0.6x), but scores and keypoint confidences move by up to ~0.1 (see benchmarks/README.md). OpenVINO
+# would pick bfloat16 by itself on such CPUs, so "openvino" asks for float32 explicitly.
+RUNTIMES = ("torch", "openvino", "openvino-bf16")
 
 
 def _restore_pillow_open() -> None:
@@ -381,11 +382,12 @@ def export_openvino(weights_path: Path) -> Path:
     return target
 
 
-def _compile_float32(model, xml_path: Path, threads: int) -> None:
-    """Recompile the OpenVINO network behind ultralytics' predictor in float32 with our threads.
+def _compile(model, xml_path: Path, threads: int, precision: str) -> None:
+    """Recompile the OpenVINO network behind ultralytics' predictor in `precision` with our threads.
 
     Ultralytics compiles with OpenVINO's defaults, which on a CPU with AMX or AVX512-BF16 means
-    bfloat16 (other scores and keypoints than the .pt) and every core. The predictor is set up by one
+    bfloat16 (other scores and keypoints than the .pt) and every core; "f32" keeps the .pt's
+    results, "bf16" is asked for only by the "openvino-bf16" runtime. The predictor is set up by one
     call on a blank image, then its compiled model is replaced; `compile_model` too, for the
     recompiles ultralytics makes itself."""
     import openvino as ov
@@ -394,14 +396,14 @@ def _compile_float32(model, xml_path: Path, threads: int) -> None:
     backend = model.predictor.model.backend
     if not hasattr(backend, "ov_compiled_model"):
         raise RuntimeError(f"ultralytics loaded {xml_path.parent} with {type(backend).__name__}, not OpenVINO")
-    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": threads}
     core = ov.Core()
     backend.compile_model = partial(core.compile_model, device_name="CPU", config=config)
     backend.ov_compiled_model = backend.compile_model(core.read_model(str(xml_path)))
 
 
 def compiled_precision(model) -> str | None:
-    """The precision the OpenVINO network behind a loaded model runs in ("f32"), None for PyTorch."""
+    """The precision the OpenVINO network behind a loaded model runs in ("f32", "bf16"), None for PyTorch."""
     backend = getattr(getattr(model, "predictor", None), "model", None)
     compiled = getattr(getattr(backend, "backend", None), "ov_compiled_model", None)
     return None if compiled is None else compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
@@ -410,19 +412,23 @@ def compiled_precision(model) -> str | None:
 def _load_pose_model(path: Path, runtime: str, threads: int):
     """One ultralytics model per weights file, runtime and thread count per process.
 
-    "openvino" exports the .pt on first use; without openvino, or if the export fails, the
-    finder runs the .pt in PyTorch with a warning (the same boxes and keypoints, more CPU)."""
-    key = (str(path.resolve()), runtime, threads if runtime == "openvino" else 0)
+    "openvino" and "openvino-bf16" export the .pt on first use; "openvino-bf16" on a CPU without
+    native bfloat16 runs float32 with a warning. Without openvino, or if the export fails, the
+    finder runs the .pt in PyTorch with a warning (the same boxes and keypoints as float32, more CPU)."""
+    if runtime == "openvino-bf16" and not openvino_bf16_available():
+        log.warning("this CPU has no native bfloat16 (or openvino is missing); the pose detector runs float32")
+        runtime = "openvino"
+    key = (str(path.resolve()), runtime, threads if runtime != "torch" else 0)
     with _models_lock:
         if key not in _models:
             YOLO = _ultralytics()
-            if runtime == "openvino":
+            if runtime != "torch":
                 try:
                     folder = openvino_dir_for(path)
                     if not (folder / f"{path.stem}.xml").is_file():
                         export_openvino(path)
                     model = YOLO(str(folder), task="pose")
-                    _compile_float32(model, folder / f"{path.stem}.xml", threads)
+                    _compile(model, folder / f"{path.stem}.xml", threads, "bf16" if runtime == "openvino-bf16" else "f32")
                     _models[key] = model
                 except Exception as exc:  # noqa: BLE001 - any failure falls back to the .pt
                     log.warning("pose detector in OpenVINO unavailable (%r); running the .pt in PyTorch", exc)
@@ -446,8 +452,9 @@ class PoseRegionFinder:
     weights_path: a local YOLO pose .pt (never a bare model name, which would download);
         default var/models/yolo11n-pose.pt from `python -m matcher.pipeline.weights fetch`.
     image_size: the detector's input side; 640 is what the model was trained at.
-    runtime: "openvino" (the .pt exported once to OpenVINO IR beside it, run in float32) or
-        "torch" (ultralytics' PyTorch model); see RUNTIMES. `self.runtime` says which one runs.
+    runtime: "openvino" (the .pt exported once to OpenVINO IR beside it, run in float32),
+        "openvino-bf16" (the same in bfloat16 where the CPU has it) or "torch" (ultralytics' PyTorch
+        model); see RUNTIMES. `self.runtime` says which one runs.
     person_conf: minimum person score; min_person_share: people smaller than this share
         of the image (passers-by in a street photo) are ignored; max_people: largest kept.
     """
@@ -484,7 +491,7 @@ class PoseRegionFinder:
         self.threads = threads
         self.checkpoint_hash = checkpoint_hash(self.weights_path)
         self._model = _load_pose_model(self.weights_path, runtime, max(1, threads or default_threads()))
-        self.runtime = "openvino" if compiled_precision(self._model) else "torch"
+        self.runtime = {"f32": "openvino", "bf16": "openvino-bf16"}.get(compiled_precision(self._model), "torch")
 
     def find(self, images: Sequence[Image.Image]) -> list[list[Region]]:
         import torch

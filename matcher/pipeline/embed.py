@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from matcher.pipeline.pixels import WHITE, as_rgb
-from matcher.pipeline.runtime import ORT_NO_SPINNING, configure_threads
+from matcher.pipeline.runtime import ORT_NO_SPINNING, configure_threads, openvino_bf16_available
 from matcher.pipeline.weights import EFFICIENTNET_LITE2, checkpoint_hash, default_path, sha256_file
 
 log = logging.getLogger(__name__)
@@ -253,18 +253,6 @@ def convert_openvino(onnx_path: Path, xml_path: Path) -> Path:
             leftover.unlink()
         tmp_dir.rmdir()
     return xml_path
-
-
-def openvino_bf16_available() -> bool:
-    """Whether OpenVINO is installed and this CPU runs bfloat16 natively (AVX512-BF16 or AMX)."""
-    try:
-        import openvino as ov
-    except ImportError:
-        return False
-    try:
-        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    except RuntimeError:
-        return False
 
 
 def efficientnet_name(runtime: str) -> str:

@@ -42,3 +42,15 @@ def configure_threads(threads: int | None) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def openvino_bf16_available() -> bool:
+    """Whether OpenVINO is installed and this CPU runs bfloat16 natively (AVX512-BF16 or AMX)."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return False
+    try:
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except RuntimeError:
+        return False

@@ -54,7 +54,27 @@ def test_quick_detect_section_measures_the_active_runtime_beside_the_other(small
     assert results["detect_runtime"] == "openvino" and results["detect_image_size"] == 640
     assert results["detect_cpu_s_per_image"] > 0
     assert results["detect_torch_cpu_s_per_image"] > 0  # PyTorch on the same photos, for comparison
+    assert results["detect_openvino_cpu_s_per_image"] == results["detect_cpu_s_per_image"]  # under its own name too
     assert results["detect_480_cpu_s_per_image"] > 0
+    from matcher.pipeline.runtime import openvino_bf16_available
+
+    assert ("detect_openvino_bf16_cpu_s_per_image" in results) == openvino_bf16_available()
+
+
+@pytest.mark.slow
+def test_quick_cutout_section_measures_the_active_runtime_beside_the_others(small_demo, tmp_path, settings):
+    from matcher.pipeline.runtime import openvino_bf16_available
+
+    settings.MATCHER_CUTOUT_RUNTIME = "openvino-bf16"
+    out = tmp_path / "results.json"
+
+    assert run.main(["--only", "cutout", "--quick", "--out", str(out)]) == 0
+
+    results = json.loads(out.read_text())
+    assert results["cutout_runtime"] == ("openvino-bf16" if openvino_bf16_available() else "openvino")
+    assert results["cutout_cpu_s_per_image"] > 0
+    # ONNX Runtime and OpenVINO float32 on the same photos, for comparison.
+    assert results["cutout_onnxruntime_cpu_s_per_image"] > 0 and results["cutout_openvino_cpu_s_per_image"] > 0
 
 
 def test_quick_ocr_section_measures_the_library_beside_the_command_and_the_text_gate(small_demo, tmp_path):

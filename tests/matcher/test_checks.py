@@ -44,3 +44,11 @@ def test_the_detector_runtime_is_checked_at_start(settings):
     settings.MATCHER_DETECTOR_RUNTIME = "tensorrt"
     (message,) = matcher_checks.detector_runtime()
     assert message.id == "matcher.E002" and message.level == checks.ERROR and "tensorrt" in message.msg
+
+
+def test_the_cutout_runtime_is_checked_at_start(settings):
+    settings.MATCHER_CUTOUT_RUNTIME = "openvino-bf16"
+    assert matcher_checks.cutout_runtime() == []
+    settings.MATCHER_CUTOUT_RUNTIME = "tensorrt"
+    (message,) = matcher_checks.cutout_runtime()
+    assert message.id == "matcher.E003" and message.level == checks.ERROR and "tensorrt" in message.msg
