@@ -282,7 +282,7 @@ def colour_signature(
     rgb = to_rgb_array(image)
     lab = rgb_to_lab(rgb) if lab is None else lab
     keep = garment_mask(rgb, region, foreground=foreground, lab=lab)
-    return signature_of_pixels(lab[keep], min_pixels=min_pixels, seed=seed)
+    return signature_of_pixels(lab, min_pixels=min_pixels, seed=seed, mask=keep)
 
 
 def colour_signature_in_mask(
@@ -290,25 +290,43 @@ def colour_signature_in_mask(
 ) -> ColourSignature | None:
     """Colour signature of the pixels under a boolean mask (e.g. our garment mapped into their photo).
 
-    Only the masked pixels are converted to CIELAB (the conversion is per pixel, so this is the
-    same as converting the whole photo and then picking them), unless the photo comes prepared."""
+    Only the sampled pixels are read, and converted to CIELAB unless the photo comes prepared (the
+    conversion is per pixel, so this is the same as converting the whole photo and then picking them)."""
     mask = mask.astype(bool)
     if isinstance(image, PreparedImage):
-        # Index inside the mask's bounding box: the same pixels in the same (row-major) order as
-        # indexing the whole photo, without a pass over everything outside the garment.
-        import cv2
-
-        x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
-        pixels = image.lab[y : y + h, x : x + w][mask[y : y + h, x : x + w]]
-    else:
-        pixels = rgb_to_lab(to_rgb_array(image)[mask].reshape(-1, 1, 3)).reshape(-1, 3)
+        return signature_of_pixels(image.lab, min_pixels=min_pixels, seed=seed, mask=mask)
+    picked = _sample_of_mask(mask, min_pixels, seed)
+    if picked is None:
+        return None
+    pixels = rgb_to_lab(to_rgb_array(image).reshape(-1, 3)[picked].reshape(-1, 1, 3)).reshape(-1, 3)
     return signature_of_pixels(pixels, min_pixels=min_pixels, seed=seed)
 
 
-def signature_of_pixels(pixels: np.ndarray, *, min_pixels: int = 200, seed: int = 0) -> ColourSignature | None:
-    """Histogram and dominant colours of (n, 3) Lab pixels; None if fewer than min_pixels."""
+def _sample_of_mask(mask: np.ndarray, min_pixels: int, seed: int) -> np.ndarray | None:
+    """Flat indices of the pixels signature_of_pixels would keep of image[mask]: all of them, or the
+    same random COLOUR_MAX_PIXELS (same seed, same draw, row-major order as boolean indexing)."""
+    flat = np.flatnonzero(mask)
+    if len(flat) < min_pixels:
+        return None
+    if len(flat) > COLOUR_MAX_PIXELS:
+        flat = flat[np.random.default_rng(seed).choice(len(flat), COLOUR_MAX_PIXELS, replace=False)]
+    return flat
+
+
+def signature_of_pixels(
+    pixels: np.ndarray, *, min_pixels: int = 200, seed: int = 0, mask: np.ndarray | None = None
+) -> ColourSignature | None:
+    """Histogram and dominant colours of (n, 3) Lab pixels; None if fewer than min_pixels.
+
+    mask: pixels is then an (h, w, 3) Lab image and the signature is that of pixels[mask], computed
+    without gathering every masked pixel first (only the sample is read; the same result)."""
     import cv2
 
+    if mask is not None:
+        picked = _sample_of_mask(mask, min_pixels, seed)
+        if picked is None:
+            return None
+        pixels = pixels.reshape(-1, 3)[picked]
     if len(pixels) < min_pixels:
         return None
     rng = np.random.default_rng(seed)

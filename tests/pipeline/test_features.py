@@ -5,6 +5,8 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from matcher.pipeline import features as F
@@ -282,3 +284,25 @@ def test_cielab_from_the_lookup_table_equals_the_rescaled_conversion_for_every_c
     assert lab.dtype == np.float32 and lab.shape == plain.shape
     assert np.array_equal(lab, plain)
     assert F.rgb_to_lab is rgb_to_lab  # one conversion for the detector and the evidence
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.tuples(st.integers(1, 160), st.integers(1, 160)),  # up to 25,600 pixels: sampled past 6,000
+    share=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**31 - 1),
+    min_pixels=st.sampled_from([1, 50, 200]),
+)
+def test_a_masked_signature_reads_only_its_sample_and_equals_the_signature_of_the_gathered_pixels(
+    size, share, seed, min_pixels
+):
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    mask = rng.random(size) < share
+    lab = F.rgb_to_lab(rgb)
+    gathered = F.signature_of_pixels(lab[mask], min_pixels=min_pixels, seed=seed % 1000)
+    assert _same_signature(F.signature_of_pixels(lab, min_pixels=min_pixels, seed=seed % 1000, mask=mask), gathered)
+    assert _same_signature(F.colour_signature_in_mask(rgb, mask, min_pixels=min_pixels, seed=seed % 1000), gathered)
+    assert _same_signature(
+        F.colour_signature_in_mask(F.PreparedImage(rgb), mask, min_pixels=min_pixels, seed=seed % 1000), gathered
+    )
