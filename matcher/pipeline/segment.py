@@ -10,8 +10,8 @@ the session is loaded once per model file, runtime and thread count per process.
 
 Runtimes (RUNTIMES): "onnxruntime" (rembg's own session), "openvino" (the same ONNX file read by
 OpenVINO, float32: the same masks) and "openvino-bf16" (bfloat16 on CPUs with AMX or AVX512-BF16, about
-a quarter of the CPU; the masks move by a few grey levels, see benchmarks/README.md). rembg still
-does the pre- and post-processing; only the network call changes.
+a quarter of the CPU; masks within a mean 0.04 grey levels of ONNX Runtime's, see benchmarks/README.md).
+rembg still does the pre- and post-processing; only the network call changes.
 """
 from __future__ import annotations
 
@@ -82,6 +82,8 @@ def _load_session(model_path: Path, threads: int, runtime: str = "onnxruntime"):
     An OpenVINO runtime that cannot load (no openvino, a graph it rejects) falls back to
     ONNX Runtime with a warning; "openvino-bf16" runs float32 on a CPU without bfloat16.
     """
+    # rembg imports pymatting, whose numba code compiles on first import (about a minute); caching it
+    # under var/ makes that a one-off.
     os.environ.setdefault("NUMBA_CACHE_DIR", str(var_dir() / "numba"))
     if runtime == "openvino-bf16" and not openvino_bf16_available():
         log.warning("this CPU has no native bfloat16 (or openvino is missing); ISNet runs float32")
@@ -103,8 +105,6 @@ def _load_onnxruntime_session(model_path: Path, threads: int):
     """rembg's own session (ONNX Runtime); the caller holds _sessions_lock."""
     key = (str(model_path.resolve()), "onnxruntime", threads)
     if key not in _sessions:
-        # rembg imports pymatting, whose numba code compiles on first import (about a
-        # minute); caching it under var/ makes that a one-off.
         import onnxruntime as ort
         from rembg import new_session
 
