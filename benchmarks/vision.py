@@ -201,7 +201,7 @@ def bench_detect(images, threads: int) -> dict[str, Any]:
     from matcher.pipeline.detect import RUNTIMES, PoseRegionFinder
 
     size = getattr(settings, "MATCHER_DETECT_IMAGE_SIZE", 0) or 640
-    active = getattr(settings, "MATCHER_DETECTOR_RUNTIME", "openvino")
+    active = getattr(settings, "MATCHER_DETECTOR_RUNTIME", "openvino-bf16")
     out: dict[str, Any] = {}
     runs = [(active, size)] + [(rt, size) for rt in RUNTIMES if rt != active]
     if size != 480:

@@ -214,11 +214,11 @@ MATCHER_REGION_FINDER = env.str("MATCHER_REGION_FINDER", default="matcher.pipeli
 # The detector's input side (0: the finder's default, 640 for YOLO pose). 480 costs ~0.56x the FLOPs;
 # regions and keypoints move a little, so check with evaluate_pairs before changing it.
 MATCHER_DETECT_IMAGE_SIZE = env.int("MATCHER_DETECT_IMAGE_SIZE", default=0)
-# The pose detector in "openvino" (default: exported once beside the .pt, float32, the .pt's boxes and
-# keypoints for ~0.8x the CPU of PyTorch), "torch", or "openvino-bf16" (bfloat16 on CPUs with AMX or
-# AVX512-BF16: ~0.6x the CPU of float32, but keypoint confidences move by up to 0.1, enough to flip a
-# borderline flat-lay into a "person"; see benchmarks/README.md before choosing it).
-MATCHER_DETECTOR_RUNTIME = env.str("MATCHER_DETECTOR_RUNTIME", default="openvino")
+# The pose detector in "openvino-bf16" (default: exported once beside the .pt, bfloat16 on CPUs with AMX
+# or AVX512-BF16, float32 elsewhere; ~0.6x the CPU of float32, the same region kinds on 320 photos and
+# the same buckets on all 827 Luma pairs, boxes within a few pixels), "openvino" (float32: the .pt's
+# boxes and keypoints for ~0.8x the CPU of PyTorch) or "torch"; see benchmarks/README.md.
+MATCHER_DETECTOR_RUNTIME = env.str("MATCHER_DETECTOR_RUNTIME", default="openvino-bf16")
 MATCHER_BACKGROUND_REMOVER = env.str(
     "MATCHER_BACKGROUND_REMOVER", default="matcher.pipeline.segment.RembgRemover"
 )

@@ -32,7 +32,7 @@ def embedder_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 def detector_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     from matcher.pipeline.detect import RUNTIMES
 
-    runtime = getattr(settings, "MATCHER_DETECTOR_RUNTIME", "openvino")
+    runtime = getattr(settings, "MATCHER_DETECTOR_RUNTIME", "openvino-bf16")
     if runtime not in RUNTIMES:
         return [checks.Error(
             f"MATCHER_DETECTOR_RUNTIME={runtime!r} is not one of {', '.join(RUNTIMES)}",

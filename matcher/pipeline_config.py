@@ -44,7 +44,7 @@ def region_finder():
     size = getattr(settings, "MATCHER_DETECT_IMAGE_SIZE", 0)
     extra = {"image_size": size} if size else {}
     if "runtime" in inspect.signature(import_dotted(settings.MATCHER_REGION_FINDER)).parameters:
-        extra["runtime"] = getattr(settings, "MATCHER_DETECTOR_RUNTIME", "openvino")
+        extra["runtime"] = getattr(settings, "MATCHER_DETECTOR_RUNTIME", "openvino-bf16")
     return load_stage(settings.MATCHER_REGION_FINDER, threads=_threads(), **extra)
 
 
