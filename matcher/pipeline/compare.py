@@ -28,6 +28,7 @@ import io
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -396,6 +397,9 @@ class PairComparer:
         # compared with every listing of the batch, so they stay at the front.
         self._prepared: OrderedDict[str, F.PreparedImage] = OrderedDict()
         self.max_prepared = 8
+        # Our garment's mask in each of our photos, read once for every listing it is checked against.
+        self._garments: OrderedDict[tuple, _GarmentPixels] = OrderedDict()
+        self.max_garments = 16
 
     def _prepared_image(self, ref: ImageInput) -> F.PreparedImage:
         found = self._prepared.get(ref.sha256)
@@ -405,6 +409,17 @@ class PairComparer:
             while len(self._prepared) > self.max_prepared:
                 self._prepared.popitem(last=False)
         self._prepared.move_to_end(ref.sha256)
+        return found
+
+    def _garment_pixels(self, ref: ImageInput, image: F.PreparedImage, region: Region) -> "_GarmentPixels":
+        key = (ref.sha256, region.kind, tuple(region.box.as_list()), tuple(map(tuple, region.keypoints or ())))
+        found = self._garments.get(key)
+        if found is None:
+            found = _GarmentPixels(image, F.garment_mask(image.rgb, region, lab=image.lab))
+            self._garments[key] = found
+            while len(self._garments) > self.max_garments:
+                self._garments.popitem(last=False)
+        self._garments.move_to_end(key)
         return found
 
     # -- per-image analysis --
@@ -828,14 +843,14 @@ class PairComparer:
             if on_garment.inliers >= 4 and match.transform is not None:
                 image_a = self._prepared_image(ours.images[i])
                 image_b = self._prepared_image(theirs.images[j])
-                mask = F.garment_mask(image_a.rgb, region, lab=image_a.lab)
-                in_place = F.in_place_colour(image_a, mask, image_b, match.transform)
+                garment_a = self._garment_pixels(ours.images[i], image_a, region)
+                in_place = F.in_place_colour(image_a, garment_a.mask, image_b, match.transform)
                 if in_place is not None:
                     agreement = in_place.agreement
                 if on_garment.inliers >= self.mapped_colour_min_inliers:
                     # Our garment found in their photo: read its colour there, whatever regions
                     # their photo was split into (a collage tile the pose model missed, a crop).
-                    d = _mapped_colour_distance(image_a, mask, image_b, match.transform)
+                    d = _mapped_colour_distance(garment_a, image_b, match.transform)
                     if d is not None and (mapped_colour is None or d < mapped_colour):
                         mapped_colour = d
                     if in_place is not None and (
@@ -927,21 +942,41 @@ def _smaller(a: float | None, b: float | None) -> float | None:
     return a if b is None else min(a, b)
 
 
-def _mapped_colour_distance(
-    image_a: F.PreparedImage, mask_a: np.ndarray, image_b: F.PreparedImage, transform: np.ndarray
-) -> float | None:
+class _GarmentPixels:
+    """Our garment's mask in one of our photos and, read when first asked, the colour signature of all of
+    it: our few photos are checked against every listing of a batch, and when the whole garment lands
+    inside their photo the signature is the same each time."""
+
+    def __init__(self, image: F.PreparedImage, mask: np.ndarray) -> None:
+        self.image = image
+        self.mask = mask
+        self.pixels = int(np.count_nonzero(mask))
+
+    @cached_property
+    def signature(self) -> ColourSignature | None:
+        return F.colour_signature_in_mask(self.image, self.mask)
+
+    def signature_within(self, keep: np.ndarray) -> ColourSignature | None:
+        """The signature of the garment pixels under `keep` (the whole garment's when none is left out)."""
+        inside = self.mask & keep
+        return self.signature if np.count_nonzero(inside) == self.pixels else F.colour_signature_in_mask(self.image, inside)
+
+
+def _mapped_colour_distance(garment_a: _GarmentPixels, image_b: F.PreparedImage, transform: np.ndarray) -> float | None:
     """Colour distance between our garment and the same place in their photo under `transform`,
     both read over the part of the garment that lands inside their photo."""
     import cv2
 
     hb, wb = image_b.rgb.shape[:2]
-    ha, wa = image_a.rgb.shape[:2]
-    warped = cv2.warpAffine(mask_a.astype(np.uint8), transform.astype(np.float64), (wb, hb), flags=cv2.INTER_NEAREST) > 0
+    ha, wa = garment_a.image.rgb.shape[:2]
+    warped = cv2.warpAffine(
+        garment_a.mask.astype(np.uint8), transform.astype(np.float64), (wb, hb), flags=cv2.INTER_NEAREST
+    ) > 0
     # The part of our mask that lands inside their photo, back in our coordinates.
     back = cv2.warpAffine(
         np.ones((hb, wb), np.uint8), transform.astype(np.float64), (wa, ha), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
     ) > 0
-    ours = F.colour_signature_in_mask(image_a, mask_a & back)
+    ours = garment_a.signature_within(back)
     theirs = F.colour_signature_in_mask(image_b, warped)
     if ours is None or theirs is None:
         return None

@@ -131,6 +131,31 @@ def test_nothing_is_computed_twice(luma, make_comparer):
     assert second.decision.confidence == pytest.approx(first.decision.confidence)
 
 
+def test_our_garment_is_read_once_per_photo_and_every_listing_gets_the_readings_of_a_fresh_comparer(luma, make_comparer):
+    from matcher.pipeline import compare as C
+
+    ours = luma("mj02-orange_main.jpg")
+    side = sku(ours, title="남성 경량 자켓 오렌지")
+    # Whole garment inside their photo (the banner keeps the frame), and only part of it (the crop).
+    listings = [listing(banner(ours)), listing(crop_rescale(ours)), listing(jpeg(ours, 70))]
+    cache = MemoryAnalysisCache()
+    shared = make_comparer(cache=cache)
+    reused = [shared.compare(side, one) for one in listings]
+    assert len(shared._garments) == 1
+    read = shared._garments[next(iter(shared._garments))]
+    assert "signature" in read.__dict__  # read once, then served to the later listings
+    for one, got in zip(listings, reused):
+        fresh = make_comparer(cache=cache).compare(side, one)
+        assert got.evidence == fresh.evidence and got.geometry_pairs == fresh.geometry_pairs
+    # A part of the garment is read as that part, never as the whole.
+    keep = np.zeros_like(read.mask)
+    keep[: keep.shape[0] // 2] = True
+    part, direct = read.signature_within(keep), F.colour_signature_in_mask(read.image, read.mask & keep)
+    assert np.array_equal(part.dominant_lab, direct.dominant_lab) and np.array_equal(part.histogram, direct.histogram)
+    assert not np.array_equal(part.histogram, read.signature.histogram)
+    assert read.signature_within(np.ones_like(read.mask)) is read.signature
+
+
 def test_an_unreadable_photo_is_reported_and_the_others_are_analysed(luma, make_comparer):
     from matcher.pipeline.compare import StageCounts
 
