@@ -397,9 +397,10 @@ class PairComparer:
         # compared with every listing of the batch, so they stay at the front.
         self._prepared: OrderedDict[str, F.PreparedImage] = OrderedDict()
         self.max_prepared = 8
-        # Our garment's mask in each of our photos, read once for every listing it is checked against.
+        # Our garment's mask in each of our photos, read once for every listing it is checked against. Each
+        # holds its photo's PreparedImage (tens of MB for a large photo), so no more of them than photos.
         self._garments: OrderedDict[tuple, _GarmentPixels] = OrderedDict()
-        self.max_garments = 16
+        self.max_garments = self.max_prepared
 
     def _prepared_image(self, ref: ImageInput) -> F.PreparedImage:
         found = self._prepared.get(ref.sha256)
