@@ -30,7 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Protocol, Sequence, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -73,6 +73,9 @@ GARMENT_FALLBACK_ORDER = ("upper", "lower", "item", "outfit", "whole")
 UNREADABLE_IMAGE_ERRORS: tuple[type[BaseException], ...] = (
     OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
 )
+
+
+_T = TypeVar("_T")
 
 
 class Ocr(Protocol):
@@ -403,25 +406,14 @@ class PairComparer:
         self.max_garments = self.max_prepared
 
     def _prepared_image(self, ref: ImageInput) -> F.PreparedImage:
-        found = self._prepared.get(ref.sha256)
-        if found is None:
-            found = F.PreparedImage(np.asarray(ref.load()))
-            self._prepared[ref.sha256] = found
-            while len(self._prepared) > self.max_prepared:
-                self._prepared.popitem(last=False)
-        self._prepared.move_to_end(ref.sha256)
-        return found
+        return _kept(self._prepared, ref.sha256, lambda: F.PreparedImage(np.asarray(ref.load())), self.max_prepared)
 
     def _garment_pixels(self, ref: ImageInput, image: F.PreparedImage, region: Region) -> "_GarmentPixels":
         key = (ref.sha256, region.kind, tuple(region.box.as_list()), tuple(map(tuple, region.keypoints or ())))
-        found = self._garments.get(key)
-        if found is None:
-            found = _GarmentPixels(image, F.garment_mask(image.rgb, region, lab=image.lab))
-            self._garments[key] = found
-            while len(self._garments) > self.max_garments:
-                self._garments.popitem(last=False)
-        self._garments.move_to_end(key)
-        return found
+        return _kept(
+            self._garments, key, lambda: _GarmentPixels(image, F.garment_mask(image.rgb, region, lab=image.lab)),
+            self.max_garments,
+        )
 
     # -- per-image analysis --
 
@@ -931,6 +923,17 @@ class PairComparer:
                 self.cache.put(analysis)
             texts.append(analysis.ocr_text or "")
         return texts
+
+
+def _kept(items: OrderedDict, key, make: Callable[[], _T], limit: int) -> _T:
+    """items[key], made by make() when missing; the least recently used are dropped past `limit`."""
+    found = items.get(key)
+    if found is None:
+        found = items[key] = make()
+        while len(items) > limit:
+            items.popitem(last=False)
+    items.move_to_end(key)
+    return found
 
 
 def _ocr_signature(ocr: Ocr) -> str:

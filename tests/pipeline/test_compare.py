@@ -132,8 +132,6 @@ def test_nothing_is_computed_twice(luma, make_comparer):
 
 
 def test_our_garment_is_read_once_per_photo_and_every_listing_gets_the_readings_of_a_fresh_comparer(luma, make_comparer):
-    from matcher.pipeline import compare as C
-
     ours = luma("mj02-orange_main.jpg")
     side = sku(ours, title="남성 경량 자켓 오렌지")
     # Whole garment inside their photo (the banner keeps the frame), and only part of it (the crop).
