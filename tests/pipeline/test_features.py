@@ -122,6 +122,45 @@ def test_a_recoloured_copy_matches_in_shape_but_not_in_colour(luma, pose_finder)
     assert F.warped_colour_agreement(ours, mask, theirs, match.transform) < 0.3
 
 
+def _opencv_ratio_test(a: np.ndarray, b: np.ndarray, ratio: float = F.RATIO_TEST) -> list[tuple[int, int]]:
+    import cv2
+
+    knn = cv2.BFMatcher(cv2.NORM_L2).knnMatch(a, b, k=2)
+    return [(m[0].queryIdx, m[0].trainIdx) for m in knn if len(m) == 2 and m[0].distance < ratio * m[1].distance]
+
+
+def test_the_ratio_test_keeps_exactly_the_pairs_of_opencvs_brute_force_matcher_on_real_photos(luma, compose):
+    ours = luma("ws04-red_main.jpg")
+    collage, _ = compose([luma("mp02-blue_main.jpg"), ours, luma("wj07-purple_main.jpg")], (1500, 700))
+    photos = [ours, crop_rescale(ours), banner(ours), jpeg(collage, 75), luma("ms03-gray_main.jpg")]
+    kps = [F.image_keypoints(p) for p in photos]
+    kept = 0
+    for kb in kps[1:]:
+        query, train = F.ratio_test_matches(kps[0].descriptors, kb.descriptors)
+        assert list(zip(query.tolist(), train.tolist())) == _opencv_ratio_test(kps[0].descriptors, kb.descriptors)
+        kept += len(query)
+    assert kept > 100  # the re-used photos do match: the comparison is not of empty lists
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(0, 40),
+    st.integers(1, 256),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_ratio_test_equals_opencvs_on_byte_descriptors_with_ties_and_duplicates(n, m, levels, seed):
+    rng = np.random.default_rng(seed)
+    # Few levels make equal distances (ties) and duplicate descriptors common.
+    a = (rng.integers(0, levels, (n, 128)) * (255 // max(1, levels - 1) if levels > 1 else 0)).astype(np.float32)
+    b = (rng.integers(0, levels, (m, 128)) * (255 // max(1, levels - 1) if levels > 1 else 0)).astype(np.float32)
+    if m and n > 1:
+        a[0] = b[0]  # an exact hit
+    query, train = F.ratio_test_matches(a, b)
+    expected = _opencv_ratio_test(a, b) if m else []
+    assert list(zip(query.tolist(), train.tolist())) == expected
+
+
 def test_keypoints_survive_a_round_trip_through_bytes_and_are_computed_once(luma):
     image = luma("mh02-black_main.jpg")
     cache = F.KeypointCache()
