@@ -152,8 +152,9 @@ def test_the_ratio_test_keeps_exactly_the_pairs_of_opencvs_brute_force_matcher_o
 def test_the_ratio_test_equals_opencvs_on_byte_descriptors_with_ties_and_duplicates(n, m, levels, seed):
     rng = np.random.default_rng(seed)
     # Few levels make equal distances (ties) and duplicate descriptors common.
-    a = (rng.integers(0, levels, (n, 128)) * (255 // max(1, levels - 1) if levels > 1 else 0)).astype(np.float32)
-    b = (rng.integers(0, levels, (m, 128)) * (255 // max(1, levels - 1) if levels > 1 else 0)).astype(np.float32)
+    step = 255 // (levels - 1) if levels > 1 else 0
+    a = (rng.integers(0, levels, (n, 128)) * step).astype(np.float32)
+    b = (rng.integers(0, levels, (m, 128)) * step).astype(np.float32)
     if m and n > 1:
         a[0] = b[0]  # an exact hit
     query, train = F.ratio_test_matches(a, b)
