@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from matcher.pipeline.pixels import WHITE, as_rgb
+from matcher.pipeline.resample import resize_normalised_into
 from matcher.pipeline.runtime import ORT_NO_SPINNING, configure_threads, openvino_bf16_available
 from matcher.pipeline.weights import EFFICIENTNET_LITE2, checkpoint_hash, default_path, sha256_file
 
@@ -49,11 +50,16 @@ ONNX_OPSET = 17
 BF16_RUNTIMES = ("openvino-bf16",)
 
 
+def _fitted_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """The (w, h) an image takes when scaled to fit a size×size square."""
+    scale = size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def _fitted(image: Image.Image, size: int, fill: tuple[int, int, int]) -> tuple[Image.Image, int, int]:
     """The image scaled to fit a size×size square, and where it sits in it (x0, y0), centred."""
     image = as_rgb(image, fill)
-    scale = size / max(image.size)
-    w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    w, h = _fitted_size(image.width, image.height, size)
     return image.resize((w, h), Image.Resampling.BICUBIC), (size - w) // 2, (size - h) // 2
 
 
@@ -68,22 +74,22 @@ def letterbox(image: Image.Image, size: int, fill: tuple[int, int, int] = WHITE)
 def _to_array(images: Sequence[Image.Image], size: int, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """Letterboxed, normalised images as one (n, 3, size, size) float32 array.
 
-    (x / 255 − mean) / std as one multiply-add per channel plane, written straight into the
-    channels-first batch: the same values to float32 rounding, without three full-size temporaries."""
+    The same values `letterbox()` then (x / 255 − mean) / std give, to float32 rounding, without the
+    canvas or three full-size temporaries: Pillow's bicubic resize is reproduced byte for byte by
+    `resample` (over channel planes, where it vectorises: ~3x faster than Pillow here), each 8-bit
+    result written straight into the channels-first batch as one multiply-add per channel."""
     scale = 1.0 / (255.0 * np.asarray(std, np.float64))
     offset = -np.asarray(mean, np.float64) / np.asarray(std, np.float64)
+    scale32, offset32 = scale.astype(np.float32), offset.astype(np.float32)
+    margin = [np.float32(WHITE[c] * scale[c] + offset[c]) for c in range(3)]
     out = np.empty((len(images), 3, size, size), np.float32)
     for i, im in enumerate(images):
-        # letterbox() without its canvas: the margin is the fill colour, normalised once.
-        fitted, x0, y0 = _fitted(im, size, WHITE)
-        pixels = np.asarray(fitted)
-        h, w = pixels.shape[:2]
-        for c in range(3):
-            plane = out[i, c]
-            plane[...] = np.float32(WHITE[c] * scale[c] + offset[c])
-            inner = plane[y0 : y0 + h, x0 : x0 + w]
-            np.multiply(pixels[..., c], np.float32(scale[c]), out=inner, casting="unsafe")
-            inner += np.float32(offset[c])
+        pixels = np.asarray(as_rgb(im, WHITE))
+        w, h = _fitted_size(pixels.shape[1], pixels.shape[0], size)
+        x0, y0 = (size - w) // 2, (size - h) // 2
+        for c in range(3):  # the margin is the fill colour, normalised once
+            out[i, c] = margin[c]
+        resize_normalised_into(pixels, (w, h), out[i], x0, y0, scale32, offset32)
     return out
 
 

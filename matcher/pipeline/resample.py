@@ -1,0 +1,230 @@
+"""Pillow's bicubic resize of an 8-bit RGB photo, byte for byte, in loops that vectorise.
+
+The embedder letterboxes every photo and crop with `Image.resize(..., BICUBIC)`; on this CPU that
+resize was the largest cost of `embed()` after the network (about 3.7 ms of 24 ms per bench photo),
+because Pillow walks the packed pixels one output pixel at a time. This module computes what
+Pillow 13 computes (libImaging/Resample.c, 8 bits per channel):
+
+- coefficients: the a = -0.5 cubic, its support widened by the scale when shrinking, computed and
+  normalised in double precision, then turned into 22-bit fixed point ((int)(±0.5 + k · 2²²));
+- two passes, each summing pixel × coefficient in int32 from 2²¹, shifting by 22 and clamping to
+  0..255 (the intermediate is 8-bit). Horizontal first, over only the source rows the vertical pass
+  reads, unless the height shrinks by more than twice what the width does: then vertical first
+  (`horizontal_first`). A pass whose size does not change is skipped, as in Pillow.
+
+Only the memory layout differs: both passes run over channel planes with the summed direction
+outermost, so each multiply-add covers a whole contiguous row or column and LLVM (through numba)
+vectorises it; OpenCV transposes the planes between passes. Integer arithmetic in the same order
+gives the same bytes; tests/pipeline/test_resample.py compares with Pillow on random sizes, up and
+down, both pass orders and real photos. About 3x faster than Pillow here (bench photos: 1.3 ms vs
+3.7 ms each); the first call in a fresh checkout compiles for ~2 s and caches the machine code in
+__pycache__ (numba falls back to a per-user cache directory where that is not writable).
+
+`resize_normalised_into` writes the result straight into the embedder's float32 batch, normalised
+with the same float32 multiply and add as the numpy path it replaced.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+PRECISION_BITS = 22  # Pillow: 32 - 8 - 2
+_HALF = 1 << (PRECISION_BITS - 1)
+BICUBIC_SUPPORT = 2.0
+
+
+@njit(cache=True, nogil=True)
+def _bicubic(x):
+    a = -0.5
+    if x < 0.0:
+        x = -x
+    if x < 1.0:
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1
+    if x < 2.0:
+        return (((x - 5) * x + 8) * x - 4) * a
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def coefficients(in_size, out_size):
+    """Pillow's precompute_coeffs + normalize_coeffs_8bpc for the whole source axis (box 0..in_size).
+
+    Returns (first, count, fixed): for output i, source samples first[i] .. first[i] + count[i] - 1
+    weighted by fixed[i, :count[i]] (22-bit fixed point; the rest of the row is 0)."""
+    scale = float(in_size) / out_size
+    filterscale = scale if scale >= 1.0 else 1.0
+    support = BICUBIC_SUPPORT * filterscale
+    ksize = int(math.ceil(support)) * 2 + 1
+    first = np.empty(out_size, np.int64)
+    count = np.empty(out_size, np.int64)
+    fixed = np.zeros((out_size, ksize), np.int32)
+    k = np.zeros(ksize, np.float64)
+    ss = 1.0 / filterscale
+    for xx in range(out_size):
+        center = (xx + 0.5) * scale
+        ww = 0.0
+        xmin = int(center - support + 0.5)  # C truncation toward zero, then clamped
+        if xmin < 0:
+            xmin = 0
+        xmax = int(center + support + 0.5)
+        if xmax > in_size:
+            xmax = in_size
+        xmax -= xmin
+        for x in range(xmax):
+            w = _bicubic((x + xmin - center + 0.5) * ss)
+            k[x] = w
+            ww += w
+        for x in range(xmax):
+            if ww != 0.0:
+                k[x] /= ww
+            v = k[x] * (1 << PRECISION_BITS)
+            fixed[xx, x] = int(v - 0.5) if k[x] < 0 else int(v + 0.5)
+        first[xx] = xmin
+        count[xx] = xmax
+    return first, count, fixed
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _clip8(acc):
+    v = acc >> PRECISION_BITS
+    if v < 0:
+        return 0
+    if v > 255:
+        return 255
+    return v
+
+
+@njit(cache=True, nogil=True)
+def _horizontal(src, out_w, x_first, x_count, x_fixed):
+    """The horizontal pass over (3, w, rows) planes, x outermost → (3, out_w, rows), still x outermost:
+    each multiply-add runs down a whole contiguous column."""
+    rows = src.shape[2]
+    tmp = np.empty((3, out_w, rows), np.uint8)
+    acc = np.empty(rows, np.int32)
+    for c in range(3):
+        for xx in range(out_w):
+            acc[:] = _HALF
+            base = x_first[xx]
+            for j in range(x_count[xx]):
+                kj = x_fixed[xx, j]
+                line = src[c, base + j]
+                for y in range(rows):
+                    acc[y] += np.int32(line[y]) * kj
+            dst = tmp[c, xx]
+            for y in range(rows):
+                dst[y] = _clip8(acc[y])
+    return tmp
+
+
+@njit(cache=True, nogil=True)
+def _vertical(src, out_h, row0, y_first, y_count, y_fixed):
+    """The vertical pass over (3, rows, w) planes whose first row is source row `row0` → (3, out_h, w)."""
+    width = src.shape[2]
+    out = np.empty((3, out_h, width), np.uint8)
+    acc = np.empty(width, np.int32)
+    for c in range(3):
+        for yy in range(out_h):
+            acc[:] = _HALF
+            base = y_first[yy] - row0
+            for j in range(y_count[yy]):
+                kj = y_fixed[yy, j]
+                line = src[c, base + j]
+                for x in range(width):
+                    acc[x] += np.int32(line[x]) * kj
+            dst = out[c, yy]
+            for x in range(width):
+                dst[x] = _clip8(acc[x])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _normalise_into(planes, out, x0, y0, scale, offset):
+    """out[c, y0 + y, x0 + x] = float32(planes[c, y, x]) * scale[c] + offset[c]: two float32 roundings
+    and no fused multiply-add (numba does not contract without fastmath), which is what numpy's
+    multiply then add give."""
+    h, w = planes.shape[1], planes.shape[2]
+    for c in range(3):
+        sc = scale[c]
+        of = offset[c]
+        for y in range(h):
+            src = planes[c, y]
+            dst = out[c, y0 + y]
+            for x in range(w):
+                dst[x0 + x] = np.float32(src[x]) * sc + of
+
+
+def _transposed(planes: np.ndarray) -> np.ndarray:
+    """(3, a, b) uint8 → (3, b, a), contiguous (OpenCV's blocked transpose: a tenth of a naive loop's time)."""
+    import cv2
+
+    return np.stack([cv2.transpose(plane) for plane in planes])
+
+
+def horizontal_first(in_w: int, in_h: int, out_w: int, out_h: int) -> bool:
+    """Pillow ≥ 12's pass order (libImaging/Resample.c): the vertical pass goes first when the height
+    shrinks by more than twice what the width does. The order changes the 8-bit intermediate, so a
+    faithful copy has to follow it."""
+    return not (in_h - out_h > 0 and in_h - out_h > (in_w - out_w) * 2)
+
+
+def _resample(pixels: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """(h, w, 3) uint8 → (3, out_h, out_w) uint8, Pillow's BICUBIC resize byte for byte."""
+    import cv2
+
+    in_h, in_w = pixels.shape[0], pixels.shape[1]
+    need_h, need_v = out_w != in_w, out_h != in_h
+    if need_h:
+        x_first, x_count, x_fixed = coefficients(in_w, out_w)
+    if need_v:
+        y_first, y_count, y_fixed = coefficients(in_h, out_h)
+    if horizontal_first(in_w, in_h, out_w, out_h):
+        row0, rows = 0, in_h
+        if need_v:  # only the source rows the vertical pass reads
+            row0 = int(y_first[0])
+            rows = int(y_first[-1] + y_count[-1]) - row0
+        planes = cv2.split(pixels[row0 : row0 + rows])
+        if need_h:
+            planes = _transposed(_horizontal(_transposed(planes), out_w, x_first, x_count, x_fixed))
+        else:
+            planes = np.stack(planes)
+        if need_v:
+            planes = _vertical(planes, out_h, row0, y_first, y_count, y_fixed)
+        return planes
+    planes = _vertical(np.stack(cv2.split(pixels)), out_h, 0, y_first, y_count, y_fixed)
+    if need_h:
+        planes = _transposed(_horizontal(_transposed(planes), out_w, x_first, x_count, x_fixed))
+    return planes
+
+
+def _check(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.shape[0] < 1 or pixels.shape[1] < 1:
+        raise ValueError(f"expected an (h, w, 3) RGB array, got shape {pixels.shape}")
+    w, h = size
+    if w < 1 or h < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    return pixels
+
+
+def resize_planes(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An (h, w, 3) uint8 RGB array resized to size = (width, height) as (3, height, width) uint8 planes,
+    byte for byte what `Image.fromarray(pixels).resize(size, Image.Resampling.BICUBIC)` holds."""
+    pixels = _check(pixels, size)
+    return _resample(pixels, int(size[0]), int(size[1]))
+
+
+def resize_normalised_into(
+    pixels: np.ndarray, size: tuple[int, int], out: np.ndarray, x0: int, y0: int, scale, offset
+) -> None:
+    """Resize as `resize_planes` does and write float32(v) * scale[c] + offset[c] into the (3, H, W)
+    float32 array `out` at column x0, row y0 (the letterboxed photo inside the embedder's batch)."""
+    pixels = _check(pixels, size)
+    w, h = int(size[0]), int(size[1])
+    if out.dtype != np.float32 or out.ndim != 3 or out.shape[0] != 3:
+        raise ValueError(f"out must be a (3, H, W) float32 array, got {out.dtype} {out.shape}")
+    if x0 < 0 or y0 < 0 or x0 + w > out.shape[2] or y0 + h > out.shape[1]:
+        raise ValueError(f"a {w}x{h} image at ({x0}, {y0}) does not fit in {out.shape[2]}x{out.shape[1]}")
+    planes = _resample(pixels, w, h)
+    _normalise_into(planes, out, x0, y0, np.asarray(scale, np.float32), np.asarray(offset, np.float32))
