@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds": round(time.perf_counter() - started, 1),
                 "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "load_average": [round(x, 2) for x in os.getloadavg()],
+                # Sections run on different days can land on different hosts of the VM pool, whose
+                # CPUs differ (AVX-512 or not): each section says which one it measured.
+                "cpu": machine.get("cpu", ""),
+                "revision": revision,
             }
         except Exception as exc:  # one broken section must not lose the others' figures
             traceback.print_exc()

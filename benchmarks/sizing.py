@@ -150,15 +150,32 @@ SUMMARY_ROWS: list[tuple[str, str, str, Any]] = [
 ]
 
 
+def _hosts(sections: dict[str, Any], current: str) -> str:
+    """Which CPU each section ran on, when they differ (sections from before the CPU was recorded
+    per section say "not recorded")."""
+    by_cpu: dict[str, list[str]] = {}
+    for name, record in sections.items():
+        if isinstance(record, dict):
+            by_cpu.setdefault(record.get("cpu") or "not recorded", []).append(name)
+    if len(by_cpu) <= 1 and (not by_cpu or current in by_cpu):
+        return ""
+    parts = [f"{', '.join(sorted(names))} on {cpu}" for cpu, names in sorted(by_cpu.items())]
+    return (
+        " The sections did not all run on the same host: " + "; ".join(parts)
+        + ". Ratios (the FLOP fraction, the speed-up) are measured within one section and hold for its"
+        " host; absolute rates differ between hosts."
+    )
+
+
 def summary(results: dict[str, Any]) -> str:
     m = results.get("machine", {})
     sections = results.get("sections", {})
     loads = sorted({tuple(v.get("load_average", [])[:1]) for v in sections.values() if isinstance(v, dict)})
     lines = [
-        f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB; "
+        f"Machine (latest run): {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB; "
         f"shared with other jobs (1-minute load average during the sections: "
         f"{', '.join(str(x[0]) for x in loads if x) or '?'}), so wall-clock figures are low and the "
-        "CPU-second figures are the ones to plan with.",
+        "CPU-second figures are the ones to plan with." + _hosts(sections, m.get("cpu", "")),
         "",
         "| figure | key | value | target |",
         "| --- | --- | --- | --- |",

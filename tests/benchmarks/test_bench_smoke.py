@@ -40,6 +40,7 @@ def test_quick_keypoints_section_writes_its_figures_and_keeps_other_sections(sma
     assert results["sections"]["keypoints"]["quick"] is True
     assert results["pgvector_p95_ms_1m"] == 12.5  # a section run alone keeps the others' figures
     assert results["machine"]["cores"] >= 1
+    assert results["sections"]["keypoints"]["cpu"] == results["machine"]["cpu"]  # each section names its host
     assert "keypoints_images_per_s" in capsys.readouterr().out
 
 
@@ -119,6 +120,18 @@ def test_the_sizing_table_is_written_into_a_readme_that_has_only_its_markers(tmp
     text = readme.read_text(encoding="utf-8")
     assert "old" not in text and "2,083 images/min" in text and text.endswith("after\n")
     assert "| 2 cores | 1 | 50 |" in text
+
+
+def test_the_summary_says_when_sections_ran_on_different_hosts():
+    from benchmarks import sizing
+
+    results = {"machine": {"cpu": "AMD EPYC", "cores": 2}, "embed_flops_fraction": 0.6,
+               "sections": {"embed": {"cpu": "AMD EPYC"}, "e2e": {"cpu": "Intel Xeon"}, "review": {}}}
+    text = sizing.summary(results)
+    assert "embed on AMD EPYC; e2e on Intel Xeon; review on not recorded" in text
+
+    results["sections"] = {"embed": {"cpu": "AMD EPYC"}, "e2e": {"cpu": "AMD EPYC"}}
+    assert "did not all run on the same host" not in sizing.summary(results)
 
 
 def test_the_sizing_table_counts_the_batch_verdicts_write_back_when_it_was_measured():
