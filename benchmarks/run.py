@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 import time
 import traceback
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--review-pending", type=int, default=None)
     parser.add_argument("--review-requests", type=int, default=None)
     args = parser.parse_args(argv)
+    # A bench stopped with `kill` (SIGTERM) unwinds like Ctrl-C: the sections' finally blocks stop the
+    # Celery workers and the fake Gemini server they started instead of leaving them running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     from benchmarks import common
 
