@@ -26,9 +26,28 @@ with the same float32 multiply and add as the numpy path it replaced.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
-from numba import njit
+
+
+def _cache_dir_for_numba() -> None:
+    """numba caches compiled code in __pycache__ beside this file, else in the user's cache directory,
+    and refuses `cache=True` at import time when neither is writable (a read-only image with no home
+    directory): give it a directory under the temp dir then."""
+    if os.environ.get("NUMBA_CACHE_DIR") or os.access(Path(__file__).parent, os.W_OK):
+        return
+    home_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    if home_cache.is_dir() and os.access(home_cache, os.W_OK):
+        return
+    os.environ["NUMBA_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / "pricematch-numba")
+
+
+_cache_dir_for_numba()
+
+from numba import njit  # noqa: E402  (after the cache directory is settled)
 
 PRECISION_BITS = 22  # Pillow: 32 - 8 - 2
 _HALF = 1 << (PRECISION_BITS - 1)

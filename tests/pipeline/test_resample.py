@@ -100,3 +100,24 @@ def test_a_write_that_does_not_fit_is_refused_before_anything_is_written():
     with pytest.raises(ValueError, match="float32"):
         resize_normalised_into(pixels, (16, 16), out.astype(np.float64), 0, 0, ones, zeros)
     assert (out == 0).all()
+
+
+
+def test_a_read_only_install_caches_compiled_code_under_the_temp_dir(monkeypatch, tmp_path):
+    """numba refuses cache=True at import when it has nowhere to write (a read-only image with no home
+    directory); the module then points it at the temp dir. (Simulated: as root every path is writable.)"""
+    import os
+
+    import matcher.pipeline.resample as resample
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "missing"))
+    monkeypatch.setattr(resample.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(resample.os, "access", lambda path, mode: False)
+    resample._cache_dir_for_numba()
+    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "pricematch-numba")
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    monkeypatch.setattr(resample.os, "access", lambda path, mode: True)  # the package is writable
+    resample._cache_dir_for_numba()
+    assert "NUMBA_CACHE_DIR" not in os.environ
