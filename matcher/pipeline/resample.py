@@ -116,45 +116,26 @@ def _clip8(acc):
 
 
 @njit(cache=True, nogil=True)
-def _horizontal(src, out_w, x_first, x_count, x_fixed):
-    """The horizontal pass over (3, w, rows) planes, x outermost → (3, out_w, rows), still x outermost:
-    each multiply-add runs down a whole contiguous column."""
-    rows = src.shape[2]
-    tmp = np.empty((3, out_w, rows), np.uint8)
-    acc = np.empty(rows, np.int32)
+def _pass(src, n_out, offset, first, count, fixed):
+    """One pass along the middle axis of (3, n_in, line) planes → (3, n_out, line): output i sums
+    source lines first[i] - offset .. + count[i] - 1, each a whole contiguous line at once, so the
+    multiply-adds vectorise. The horizontal pass runs it on planes transposed to x-outermost, the
+    vertical on planes as they are (offset: the first source row the band holds)."""
+    line_len = src.shape[2]
+    out = np.empty((3, n_out, line_len), np.uint8)
+    acc = np.empty(line_len, np.int32)
     for c in range(3):
-        for xx in range(out_w):
+        for i in range(n_out):
             acc[:] = _HALF
-            base = x_first[xx]
-            for j in range(x_count[xx]):
-                kj = x_fixed[xx, j]
+            base = first[i] - offset
+            for j in range(count[i]):
+                kj = fixed[i, j]
                 line = src[c, base + j]
-                for y in range(rows):
-                    acc[y] += np.int32(line[y]) * kj
-            dst = tmp[c, xx]
-            for y in range(rows):
-                dst[y] = _clip8(acc[y])
-    return tmp
-
-
-@njit(cache=True, nogil=True)
-def _vertical(src, out_h, row0, y_first, y_count, y_fixed):
-    """The vertical pass over (3, rows, w) planes whose first row is source row `row0` → (3, out_h, w)."""
-    width = src.shape[2]
-    out = np.empty((3, out_h, width), np.uint8)
-    acc = np.empty(width, np.int32)
-    for c in range(3):
-        for yy in range(out_h):
-            acc[:] = _HALF
-            base = y_first[yy] - row0
-            for j in range(y_count[yy]):
-                kj = y_fixed[yy, j]
-                line = src[c, base + j]
-                for x in range(width):
-                    acc[x] += np.int32(line[x]) * kj
-            dst = out[c, yy]
-            for x in range(width):
-                dst[x] = _clip8(acc[x])
+                for t in range(line_len):
+                    acc[t] += np.int32(line[t]) * kj
+            dst = out[c, i]
+            for t in range(line_len):
+                dst[t] = _clip8(acc[t])
     return out
 
 
@@ -205,15 +186,15 @@ def _resample(pixels: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
             rows = int(y_first[-1] + y_count[-1]) - row0
         planes = cv2.split(pixels[row0 : row0 + rows])
         if need_h:
-            planes = _transposed(_horizontal(_transposed(planes), out_w, x_first, x_count, x_fixed))
+            planes = _transposed(_pass(_transposed(planes), out_w, 0, x_first, x_count, x_fixed))
         else:
             planes = np.stack(planes)
         if need_v:
-            planes = _vertical(planes, out_h, row0, y_first, y_count, y_fixed)
+            planes = _pass(planes, out_h, row0, y_first, y_count, y_fixed)
         return planes
-    planes = _vertical(np.stack(cv2.split(pixels)), out_h, 0, y_first, y_count, y_fixed)
+    planes = _pass(np.stack(cv2.split(pixels)), out_h, 0, y_first, y_count, y_fixed)
     if need_h:
-        planes = _transposed(_horizontal(_transposed(planes), out_w, x_first, x_count, x_fixed))
+        planes = _transposed(_pass(_transposed(planes), out_w, 0, x_first, x_count, x_fixed))
     return planes
 
 
