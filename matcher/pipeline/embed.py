@@ -36,7 +36,6 @@ import numpy as np
 from PIL import Image
 
 from matcher.pipeline.pixels import WHITE, as_rgb
-from matcher.pipeline.resample import resize_normalised_into
 from matcher.pipeline.runtime import ORT_NO_SPINNING, configure_threads, openvino_bf16_available
 from matcher.pipeline.weights import EFFICIENTNET_LITE2, checkpoint_hash, default_path, sha256_file
 
@@ -50,17 +49,19 @@ ONNX_OPSET = 17
 BF16_RUNTIMES = ("openvino-bf16",)
 
 
-def _fitted_size(width: int, height: int, size: int) -> tuple[int, int]:
-    """The (w, h) an image takes when scaled to fit a size×size square."""
+def _placement(width: int, height: int, size: int) -> tuple[int, int, int, int]:
+    """(w, h, x0, y0): the size an image takes when scaled to fit a size×size square, and where it
+    sits in it, centred."""
     scale = size / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    return w, h, (size - w) // 2, (size - h) // 2
 
 
 def _fitted(image: Image.Image, size: int, fill: tuple[int, int, int]) -> tuple[Image.Image, int, int]:
     """The image scaled to fit a size×size square, and where it sits in it (x0, y0), centred."""
     image = as_rgb(image, fill)
-    w, h = _fitted_size(image.width, image.height, size)
-    return image.resize((w, h), Image.Resampling.BICUBIC), (size - w) // 2, (size - h) // 2
+    w, h, x0, y0 = _placement(image.width, image.height, size)
+    return image.resize((w, h), Image.Resampling.BICUBIC), x0, y0
 
 
 def letterbox(image: Image.Image, size: int, fill: tuple[int, int, int] = WHITE) -> Image.Image:
@@ -78,6 +79,10 @@ def _to_array(images: Sequence[Image.Image], size: int, mean: Sequence[float], s
     canvas or three full-size temporaries: Pillow's bicubic resize is reproduced byte for byte by
     `resample` (over channel planes, where it vectorises: ~3x faster than Pillow here), each 8-bit
     result written straight into the channels-first batch as one multiply-add per channel."""
+    # Imported here, not at module level: numba's import costs ~1 s, and the system checks and
+    # settings read this module in every manage.py command and web process.
+    from matcher.pipeline.resample import resize_normalised_into
+
     scale = 1.0 / (255.0 * np.asarray(std, np.float64))
     offset = -np.asarray(mean, np.float64) / np.asarray(std, np.float64)
     scale32, offset32 = scale.astype(np.float32), offset.astype(np.float32)
@@ -85,8 +90,7 @@ def _to_array(images: Sequence[Image.Image], size: int, mean: Sequence[float], s
     out = np.empty((len(images), 3, size, size), np.float32)
     for i, im in enumerate(images):
         pixels = np.asarray(as_rgb(im, WHITE))
-        w, h = _fitted_size(pixels.shape[1], pixels.shape[0], size)
-        x0, y0 = (size - w) // 2, (size - h) // 2
+        w, h, x0, y0 = _placement(pixels.shape[1], pixels.shape[0], size)
         for c in range(3):  # the margin is the fill colour, normalised once
             out[i, c] = margin[c]
         resize_normalised_into(pixels, (w, h), out[i], x0, y0, scale32, offset32)

@@ -163,7 +163,7 @@ def _transposed(planes: np.ndarray) -> np.ndarray:
 
 
 def horizontal_first(in_w: int, in_h: int, out_w: int, out_h: int) -> bool:
-    """Pillow ≥ 12's pass order (libImaging/Resample.c): the vertical pass goes first when the height
+    """Pillow 13's pass order (libImaging/Resample.c): the vertical pass goes first when the height
     shrinks by more than twice what the width does. The order changes the 8-bit intermediate, so a
     faithful copy has to follow it."""
     return not (in_h - out_h > 0 and in_h - out_h > (in_w - out_w) * 2)
@@ -175,27 +175,24 @@ def _resample(pixels: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
 
     in_h, in_w = pixels.shape[0], pixels.shape[1]
     need_h, need_v = out_w != in_w, out_h != in_h
-    if need_h:
-        x_first, x_count, x_fixed = coefficients(in_w, out_w)
     if need_v:
         y_first, y_count, y_fixed = coefficients(in_h, out_h)
+
+    def horizontal(planes):  # on x-outermost planes, back to rows
+        return _transposed(_pass(_transposed(planes), out_w, 0, *coefficients(in_w, out_w)))
+
     if horizontal_first(in_w, in_h, out_w, out_h):
         row0, rows = 0, in_h
         if need_v:  # only the source rows the vertical pass reads
             row0 = int(y_first[0])
             rows = int(y_first[-1] + y_count[-1]) - row0
         planes = cv2.split(pixels[row0 : row0 + rows])
-        if need_h:
-            planes = _transposed(_pass(_transposed(planes), out_w, 0, x_first, x_count, x_fixed))
-        else:
-            planes = np.stack(planes)
+        planes = horizontal(planes) if need_h else np.stack(planes)
         if need_v:
             planes = _pass(planes, out_h, row0, y_first, y_count, y_fixed)
         return planes
     planes = _pass(np.stack(cv2.split(pixels)), out_h, 0, y_first, y_count, y_fixed)
-    if need_h:
-        planes = _transposed(_pass(_transposed(planes), out_w, 0, x_first, x_count, x_fixed))
-    return planes
+    return horizontal(planes) if need_h else planes
 
 
 def _check(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
