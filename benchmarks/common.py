@@ -99,15 +99,37 @@ def django_setup(*, migrate: bool = True) -> None:
 # --- results -----------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    cpu = ""
+def isa_tier(flags: set[str]) -> str:
+    """The vector instructions the models' speed depends on, as a short label ("AVX-512, BF16").
+
+    The VM pool's hosts all call themselves "AMD EPYC" or "Intel Xeon"; what tells them apart for
+    these figures is whether float32 runs on AVX2 or AVX-512 and whether bfloat16 is native."""
+    parts = ["AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"]
+    if "amx_bf16" in flags:
+        parts.append("AMX")
+    elif "avx512_bf16" in flags:
+        parts.append("BF16")
+    return ", ".join(parts)
+
+
+def cpu_label() -> str:
+    """The CPU's model name with its ISA tier, e.g. "AMD EPYC (AVX-512, BF16)"."""
+    name, flags = "", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+            if line.startswith("model name") and not name:
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+            if name and flags:
                 break
     except OSError:
         pass
+    return f"{name} ({isa_tier(flags)})" if name and flags else name
+
+
+def machine() -> dict[str, Any]:
+    cpu = cpu_label()
     mem_gib = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

@@ -134,6 +134,15 @@ def test_the_summary_says_when_sections_ran_on_different_hosts():
     assert "did not all run on the same host" not in sizing.summary(results)
 
 
+def test_the_recorded_cpu_tells_hosts_of_the_same_name_apart_by_their_vector_instructions():
+    assert common.isa_tier({"avx", "avx2", "fma"}) == "AVX2"
+    assert common.isa_tier({"avx2", "avx512f", "avx512_bf16"}) == "AVX-512, BF16"
+    assert common.isa_tier({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}) == "AVX-512, AMX"
+    assert common.isa_tier({"sse4_2"}) == "no AVX2"
+    label = common.cpu_label()
+    assert label == "" or label.endswith(")") and "(" in label  # this machine's, read from /proc/cpuinfo
+
+
 def test_the_sizing_table_counts_the_batch_verdicts_write_back_when_it_was_measured():
     from benchmarks import sizing
 
