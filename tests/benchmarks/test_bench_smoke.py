@@ -143,6 +143,21 @@ def test_the_recorded_cpu_tells_hosts_of_the_same_name_apart_by_their_vector_ins
     assert label == "" or label.endswith(")") and "(" in label  # this machine's, read from /proc/cpuinfo
 
 
+def test_the_matmul_ceiling_is_the_fastest_library_and_keeps_each_ones_rate():
+    import os
+
+    from benchmarks import vision
+
+    gemm = vision.matmul_ceiling(os.cpu_count() or 1, seconds=0.3, n=512)
+    rates = gemm["by_library"]
+    assert "torch" in rates and gemm["library"] in rates
+    assert all(r["gflops_per_cpu_s"] > 0 for r in rates.values())
+    assert round(gemm["gflops_per_cpu_s"], 1) == max(r["gflops_per_cpu_s"] for r in rates.values())
+    assert vision.matmul_gflops(1, n=64, seconds=0.1, library="numpy") == (0.0, 0.0) or os.cpu_count() == 1
+    with pytest.raises(ValueError):
+        vision.matmul_gflops(1, n=64, seconds=0.1, library="blas")
+
+
 def test_the_sizing_table_counts_the_batch_verdicts_write_back_when_it_was_measured():
     from benchmarks import sizing
 
