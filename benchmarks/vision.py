@@ -7,9 +7,10 @@ ISNet's ONNX graph takes one 1024² image at a time, SIFT and Tesseract are per 
 `embed_flops_fraction`: the embedder's FLOPs per image (counted by torch's FlopCounterMode on one
 forward pass, multiply-add = 2 FLOPs) per CPU second, over the FLOPs per CPU second of a plain
 float32 matrix multiply measured in the same process with the same threads: the practical
-ceiling of this CPU, the fastest of torch (MKL), numpy (OpenBLAS) and OpenVINO (oneDNN). The figure for `embed()` includes preprocessing (letterbox, normalise); the
-`embed_model_*` figures are the network alone on a ready tensor. The active embedder runs in its
-configured runtime (ONNX Runtime by default); the other runtimes are measured too
+ceiling of this CPU, the fastest of torch (MKL), numpy (OpenBLAS) and OpenVINO (oneDNN). The
+figure for `embed()` includes preprocessing (letterbox, normalise); the `embed_model_*` figures
+are the network alone on a ready tensor. The active embedder runs in its configured runtime
+(OpenVINO float32 by default); the other runtimes are measured too
 (`embed_torch_*`, `embed_onnx_*`, `embed_openvino_*`, `embed_openvino_bf16_*`, where installed and
 supported), and so is a randomly initialised open_clip ViT-B/32
 (`embed_vit_b32_*`), a network made of large matrix multiplies, for comparison.
