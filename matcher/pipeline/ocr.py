@@ -348,6 +348,11 @@ class _TesseractLibrary:
             lib.TessMonitorSetDeadlineMSecs(monitor, max(1, int((deadline - time.monotonic()) * 1000)))
             if lib.TessBaseAPIRecognize(handle, monitor) != 0:
                 return None  # cancelled at the deadline (or failed): this pass reads nothing
+            if time.monotonic() > deadline:
+                # Tesseract checks its deadline only between words, so a short line can finish late
+                # on a fast CPU: a pass past the deadline reads nothing whichever way it ended, as
+                # the command's does, so the timeout means the same on every host.
+                return None
             text = lib.TessBaseAPIGetUTF8Text(handle)
             try:
                 return ctypes.string_at(text) if text else b""
