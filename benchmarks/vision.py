@@ -46,6 +46,8 @@ def _gemm(library: str, threads: int, n: int, dtype: str):
     """
     import numpy as np
 
+    if library not in MATMUL_LIBRARIES:
+        raise ValueError(f"unknown matmul library {library!r}")
     rng = np.random.default_rng(0)
     a32 = rng.standard_normal((n, n), dtype=np.float32)
     b32 = rng.standard_normal((n, n), dtype=np.float32)
@@ -62,25 +64,23 @@ def _gemm(library: str, threads: int, n: int, dtype: str):
             return None
         c32 = np.empty((n, n), np.float32)
         return lambda: np.matmul(a32, b32, out=c32)
-    if library == "openvino":
-        try:
-            import openvino as ov
-            from openvino import opset13 as ops
-        except ImportError:
-            return None
-        from matcher.pipeline.runtime import openvino_bf16_available
+    try:  # openvino
+        import openvino as ov
+        from openvino import opset13 as ops
+    except ImportError:
+        return None
+    from matcher.pipeline.runtime import openvino_bf16_available
 
-        if dtype == "bfloat16" and not openvino_bf16_available():
-            return None
-        x = ops.parameter([n, n], ov.Type.f32)
-        model = ov.Model([ops.matmul(x, ops.constant(b32), False, False)], [x])
-        compiled = ov.Core().compile_model(model, "CPU", {
-            "INFERENCE_NUM_THREADS": threads,
-            "INFERENCE_PRECISION_HINT": "bf16" if dtype == "bfloat16" else "f32",
-        })
-        request = compiled.create_infer_request()
-        return lambda: request.infer({0: a32})
-    raise ValueError(f"unknown matmul library {library!r}")
+    if dtype == "bfloat16" and not openvino_bf16_available():
+        return None
+    x = ops.parameter([n, n], ov.Type.f32)
+    model = ov.Model([ops.matmul(x, ops.constant(b32), False, False)], [x])
+    compiled = ov.Core().compile_model(model, "CPU", {
+        "INFERENCE_NUM_THREADS": threads,
+        "INFERENCE_PRECISION_HINT": "bf16" if dtype == "bfloat16" else "f32",
+    })
+    request = compiled.create_infer_request()
+    return lambda: request.infer({0: a32})
 
 
 def matmul_gflops(threads: int, *, n: int = 2048, seconds: float = 3.0, dtype: str = "float32",

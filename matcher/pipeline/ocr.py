@@ -340,6 +340,8 @@ class _TesseractLibrary:
             put(before)
 
     def _read_pass(self, handle: int, data: bytes, width: int, height: int, psm: int, deadline: float) -> bytes | None:
+        if time.monotonic() >= deadline:
+            return None  # no time left: the pass is not started
         lib = self.lib
         lib.TessBaseAPISetPageSegMode(handle, psm)
         lib.TessBaseAPISetImage(handle, data, width, height, 1, width)
@@ -349,9 +351,9 @@ class _TesseractLibrary:
             if lib.TessBaseAPIRecognize(handle, monitor) != 0:
                 return None  # cancelled at the deadline (or failed): this pass reads nothing
             if time.monotonic() > deadline:
-                # Tesseract checks its deadline only between words, so a short line can finish late
-                # on a fast CPU: a pass past the deadline reads nothing whichever way it ended, as
-                # the command's does, so the timeout means the same on every host.
+                # Tesseract checks its deadline only between words, so a short line can finish past
+                # it on a fast CPU: a pass that ends past the deadline reads nothing whichever way
+                # it ended, so the timeout means the same on every host.
                 return None
             text = lib.TessBaseAPIGetUTF8Text(handle)
             try:
