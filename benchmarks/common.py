@@ -238,9 +238,20 @@ def measure_steady(fn: Callable[[], Any], items: int, repeats: int = 3) -> Rate:
     return rates[len(rates) // 2]
 
 
-def git_revision() -> str:
+# Files the bench itself rewrites: their changes do not make a run's code differ from its revision.
+BENCH_OUTPUTS = ("benchmarks/results.json", "benchmarks/README.md", "README.md")
+
+
+def git_revision(repo: Path | None = None) -> str:
+    """The short commit the code ran from, with "+changes" when tracked files differ from it."""
+    repo = repo or REPO
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."]
+            + [f":(exclude){p}" for p in BENCH_OUTPUTS],
+            cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
+    return f"{rev}+changes" if changed else rev

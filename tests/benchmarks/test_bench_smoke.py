@@ -143,6 +143,30 @@ def test_the_recorded_cpu_tells_hosts_of_the_same_name_apart_by_their_vector_ins
     assert label == "" or label.endswith(")") and "(" in label  # this machine's, read from /proc/cpuinfo
 
 
+def test_the_recorded_revision_says_when_the_code_differed_from_the_commit(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.email=b@x", "-c", "user.name=b", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "benchmarks").mkdir()
+    for name in ("code.py", "benchmarks/results.json", "README.md"):
+        (tmp_path / name).write_text("1\n")
+    git("add", "-A")
+    git("commit", "-qm", "one")
+    rev = common.git_revision(tmp_path)
+    assert rev and "+" not in rev
+
+    (tmp_path / "benchmarks/results.json").write_text("2\n")  # the bench's own output
+    (tmp_path / "README.md").write_text("2\n")
+    (tmp_path / "scratch.txt").write_text("untracked\n")
+    assert common.git_revision(tmp_path) == rev
+    (tmp_path / "code.py").write_text("2\n")
+    assert common.git_revision(tmp_path) == f"{rev}+changes"
+
+
 def test_the_matmul_ceiling_is_the_fastest_library_and_keeps_each_ones_rate():
     import os
 
