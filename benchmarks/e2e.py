@@ -247,7 +247,8 @@ def queued_tasks() -> int:
 class Workers:
     """Celery worker processes started (and stopped) by this benchmark, optionally pinned to cores."""
 
-    def __init__(self, *, count: int, pinned: bool, threads: int, fake_url: str, tag: str) -> None:
+    def __init__(self, *, count: int, pinned: bool, threads: int, fake_url: str, tag: str,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.procs: list[subprocess.Popen] = []
         self.logs: list[Path] = []
         env = {
@@ -259,6 +260,7 @@ class Workers:
             # A batch is one SKU here (see run()); on a machine shared with other jobs even that can
             # outlast the production limits, and a killed batch would measure the limit, not the work.
             "CELERY_TASK_SOFT_TIME_LIMIT": "7200", "CELERY_TASK_TIME_LIMIT": "7500",
+            **(extra_env or {}),
         }
         for i in range(count):
             log = BENCH_VAR / f"worker_{tag}_{i}.log"
@@ -343,9 +345,50 @@ def write_back(pool: "Workers", fake: Any, run_id: int, timeout_s: float) -> dic
     }
 
 
+def service_cpu_seconds() -> dict[str, float]:
+    """CPU time so far of what shares the cores with the workers: PostgreSQL (every server process),
+    Redis, and this bench process (the fake Gemini server answers in its threads; the run is polled
+    from it). Compared before and after a run: backends that start and exit inside it are missed, and
+    the workers keep their connections open (CONN_MAX_AGE), so that is little."""
+    import psutil
+
+    out = {"postgres": 0.0, "redis": 0.0, "bench_process": 0.0}
+    for proc in psutil.process_iter(["name"]):
+        name = (proc.info.get("name") or "").lower()
+        key = "postgres" if name.startswith("postgres") else "redis" if name.startswith("redis") else None
+        if key is None:
+            continue
+        try:
+            t = proc.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        out[key] += t.user + t.system
+    own = psutil.Process().cpu_times()
+    out["bench_process"] = own.user + own.system  # not its children: the workers are counted on their own
+    return out
+
+
+def _service_cpu_spent(before: dict[str, float]) -> dict[str, float]:
+    after = service_cpu_seconds()
+    return {k: round(max(0.0, after[k] - before.get(k, 0.0)), 1) for k in after}
+
+
+def speedup_llm_mode(choice: str, main_listings: int) -> str:
+    """"online" or "batch" for the pinned-worker runs: forced, or what the main run over the whole
+    dataset gets (matcher.llm.batch_mode_for_run: the Batch API from GEMINI_BATCH_MIN_PAIRS listings)."""
+    from django.conf import settings
+
+    if choice in ("online", "batch"):
+        return choice
+    if choice != "as-main":
+        raise ValueError(f"unknown LLM mode {choice!r}: as-main, online or batch")
+    minimum = settings.GEMINI_BATCH_MIN_PAIRS
+    return "batch" if minimum > 0 and main_listings >= minimum else "online"
+
+
 def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: int, fake_url: str, tag: str,
               batch_size: int | None, timeout_s: float, truth: dict[str, dict[str, str]] | None = None,
-              fake: Any = None) -> dict[str, Any]:
+              fake: Any = None, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """One forced match run processed by `workers` Celery workers; batch_size None keeps the production
     batching (MATCHER_BATCH_LISTINGS listings, MATCHER_BATCH_SIZE SKUs at most). With `fake` (the fake
     Gemini server) the Batch API jobs the run submitted are then finished and written back, and timed."""
@@ -357,10 +400,11 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
     reset_decisions(product_ids)
     clear_broker()
     speed_before = cpu_speed()
-    pool = Workers(count=workers, pinned=pinned, threads=threads, fake_url=fake_url, tag=tag)
+    pool = Workers(count=workers, pinned=pinned, threads=threads, fake_url=fake_url, tag=tag, extra_env=extra_env)
     try:
         pool.wait_ready()
         cpu0 = pool.cpu_seconds()
+        services0 = service_cpu_seconds()
         started = time.time()
         with override_settings(**({} if batch_size is None else {"MATCHER_BATCH_SIZE": batch_size})):
             run = match_run_start(product_ids=product_ids, force=True)
@@ -382,6 +426,7 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
             time.sleep(1)
         finished = run.finished_at.timestamp() if run.finished_at else time.time()
         cpu = pool.cpu_seconds() - cpu0
+        services_cpu = _service_cpu_spent(services0)
         drain_started = time.time()
         while queued_tasks() and time.time() - drain_started < 300:  # re-pricing tasks after the decisions
             time.sleep(1)
@@ -415,6 +460,8 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
         "listings_per_minute": round(run.listings_done / elapsed * 60, 1),
         "worker_cpu_s": round(cpu, 1),
         "worker_cpu_s_per_image": round(cpu / images, 3) if images else None,
+        # CPU the workers did not spend but the same cores did, over the same interval.
+        "other_cpu_s": services_cpu,
         "drain_s_after_run": round(drain_s, 1),
         "buckets": buckets,
         # Against the generator's truth; review pairs still awaiting a Batch API verdict count as review.
@@ -478,7 +525,7 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
     from tests.fakes.gemini_server import FakeGemini
 
-    from matcher.models import Product
+    from matcher.models import Listing, Product
 
     n_skus, per_sku, speed_skus = SIZES["quick" if quick else "full"]
     n_skus = int(options.get("e2e_skus") or n_skus)
@@ -550,18 +597,33 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
             subset = ids[:speed_skus]
             # Enough batches that two workers share the work evenly.
             batch = max(1, min(8, len(subset) // 8))
-            print(f"  speed-up runs: {len(subset)} SKUs, batches of {batch} …", flush=True)
-            one = match_run(product_ids=subset, workers=1, pinned=True, threads=1, fake_url=fake_url, tag="one",
-                            batch_size=batch, timeout_s=timeout, truth=truth)
-            print(f"    1 pinned worker: {one['images_per_minute']} images/min", flush=True)
-            two = match_run(product_ids=subset, workers=2, pinned=True, threads=1, fake_url=fake_url, tag="two",
-                            batch_size=batch, timeout_s=timeout, truth=truth)
-            print(f"    2 pinned workers: {two['images_per_minute']} images/min", flush=True)
+            llm_mode = speedup_llm_mode(options.get("e2e_speedup_llm") or "as-main",
+                                        Listing.objects.filter(product_id__in=ids).count())
+            # The subset is smaller than the whole run: without this it would ask the LLM online (the
+            # fake answering on these same cores) where the whole run uses the Batch API.
+            env = {"GEMINI_BATCH_MIN_PAIRS": "1" if llm_mode == "batch" else "0"}
+            print(f"  speed-up runs: {len(subset)} SKUs, batches of {batch}, LLM {llm_mode} …", flush=True)
+            runs = {}
+            for tag, n in (("one", 1), ("two", 2)):
+                runs[tag] = match_run(product_ids=subset, workers=n, pinned=True, threads=1, fake_url=fake_url,
+                                      tag=tag, batch_size=batch, timeout_s=timeout, truth=truth,
+                                      fake=fake if llm_mode == "batch" else None, extra_env=env)
+                r = runs[tag]
+                print(f"    {n} pinned worker(s): {r['images_per_minute']} images/min"
+                      + (f", {r['images_per_minute_with_write_back']} with the write-back"
+                         if "images_per_minute_with_write_back" in r else "")
+                      + f"; CPU beside the workers: {r['other_cpu_s']}", flush=True)
+            one, two = runs["one"], runs["two"]
             results.update({
                 "e2e_speedup_2_workers": round(two["images_per_minute"] / one["images_per_minute"], 3),
+                "e2e_speedup_llm": llm_mode,
                 "e2e_one_pinned_worker_images_per_minute": one["images_per_minute"],
                 "e2e_two_pinned_workers_images_per_minute": two["images_per_minute"],
                 "e2e_speedup_runs": {"one": one, "two": two},
+                **({"e2e_speedup_2_workers_with_write_back": round(
+                    two["images_per_minute_with_write_back"] / one["images_per_minute_with_write_back"], 3)}
+                   if "images_per_minute_with_write_back" in one and "images_per_minute_with_write_back" in two
+                   else {}),
             })
     finally:
         fake.stop()

@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-main-skus", type=int, default=None, help="SKUs of the dataset in the main run")
     parser.add_argument("--e2e-skip-main", action="store_true", help="only the 1-vs-2 pinned worker runs")
     parser.add_argument("--e2e-skip-speedup", action="store_true", help="only the main end-to-end run")
+    parser.add_argument("--e2e-speedup-llm", choices=("as-main", "online", "batch"), default="as-main",
+                        help="how the pinned-worker runs ask the LLM: as the main run over the whole dataset "
+                             "would (the Batch API from GEMINI_BATCH_MIN_PAIRS listings), or forced")
     parser.add_argument("--pg-sizes", default="", help="pgvector sizes to run: 10k,100k,1m")
     parser.add_argument("--pg-m", type=int, default=0)
     parser.add_argument("--pg-ef-construction", type=int, default=0)

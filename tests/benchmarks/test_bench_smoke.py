@@ -267,3 +267,29 @@ def test_the_cpu_speed_reading_is_a_positive_rate_and_leaves_torch_threads_alone
     threads = torch.get_num_threads()
     assert common.cpu_speed(0.05) > 0
     assert torch.get_num_threads() == threads
+
+
+def test_the_pinned_worker_runs_ask_the_llm_as_the_whole_run_would(settings):
+    from benchmarks.e2e import speedup_llm_mode
+
+    settings.GEMINI_BATCH_MIN_PAIRS = 2500
+    assert speedup_llm_mode("as-main", 9350) == "batch"  # the 200 × 50 run uses the Batch API
+    assert speedup_llm_mode("as-main", 2499) == "online"
+    assert speedup_llm_mode("online", 9350) == "online"
+    assert speedup_llm_mode("batch", 10) == "batch"
+    settings.GEMINI_BATCH_MIN_PAIRS = 0  # bulk mode switched off
+    assert speedup_llm_mode("as-main", 9350) == "online"
+    with pytest.raises(ValueError):
+        speedup_llm_mode("sometimes", 10)
+
+
+def test_the_cpu_beside_the_workers_counts_the_services_and_this_process():
+    from benchmarks.e2e import _service_cpu_spent, service_cpu_seconds
+
+    before = service_cpu_seconds()
+    assert set(before) == {"postgres", "redis", "bench_process"}
+    assert before["postgres"] > 0 and before["redis"] > 0  # the embedded services the suite runs on
+    sum(i * i for i in range(2_000_000))  # CPU in this process
+    spent = _service_cpu_spent(before)
+    assert spent["bench_process"] > 0
+    assert all(v >= 0 for v in spent.values())
