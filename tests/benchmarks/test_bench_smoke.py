@@ -293,3 +293,16 @@ def test_the_cpu_beside_the_workers_counts_the_services_and_this_process():
     spent = _service_cpu_spent(before)
     assert spent["bench_process"] > 0
     assert all(v >= 0 for v in spent.values())
+
+
+@pytest.mark.django_db(transaction=True)  # VACUUM cannot run inside a transaction
+def test_the_tables_a_reset_thinned_are_vacuumed_before_the_next_measured_run():
+    from django.db import connection
+
+    from benchmarks.e2e import vacuum_after_reset
+
+    assert vacuum_after_reset() >= 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL AND last_analyze IS NOT NULL")
+        done = {r[0] for r in cursor.fetchall()}
+    assert {"matcher_match", "matcher_region", "matcher_imageanalysisrecord"} <= done
