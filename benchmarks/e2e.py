@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BENCH_VAR, REPO, bench_env, cpu_speed
+from benchmarks.common import BENCH_VAR, REPO, bench_env, cpu_speed, git_revision
 
 BASE_SKUS = 30  # what matcher.demo.generate can draw distinct
 QUEUES = ("vision", "default", "ingest", "llm")
@@ -466,6 +466,8 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
     analysed = max(1, counts.get("stage:region_images", 0))  # images analysed (cache misses)
     return {
         "run_id": run.pk,
+        # A section can be re-run in parts (--e2e-skip-main / --e2e-skip-speedup): each run names its code.
+        "revision": git_revision(),
         "status": run.status,
         "workers": workers,
         "pinned": pinned,
