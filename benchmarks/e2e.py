@@ -190,8 +190,16 @@ def import_dataset(folder: Path, prefix: str) -> dict[str, Any]:
 # --- state between runs -------------------------------------------------------------------------------
 
 
-def reset_decisions(product_ids: list[int]) -> None:
-    """Forget the decisions and the cached per-image work for these SKUs, so the next run does it all."""
+def reset_decisions(product_ids: list[int]) -> float:
+    """Forget the decisions and the cached per-image work for these SKUs, so the next run does it all;
+    then VACUUM (ANALYZE) the tables it thinned. Returns the vacuum's seconds.
+
+    The deletes run to thousands of rows (regions carry vectors under an HNSW index, whose vacuum is
+    costly). Left to autovacuum, that work lands inside whichever measured run follows a minute later:
+    in one 24-SKU pair of runs PostgreSQL spent 0.8 CPU s beside one worker and 37.6 beside two, for
+    the same work. Production never deletes a catalogue's analyses before a run.
+    """
+    from django.db import connection
     from django.db.models import Q
 
     from matcher.models import ImageAnalysisRecord, ImageFile, ListingImage, LlmVerdictRecord, Match, ProductImage, Region
@@ -208,23 +216,10 @@ def reset_decisions(product_ids: list[int]) -> None:
     Region.objects.filter(image_id__in=list(image_ids)).delete()
     ImageFile.objects.filter(id__in=list(image_ids)).update(analysed_with="", ocr_done=False, ocr_text="")
 
-
-def vacuum_after_reset() -> float:
-    """VACUUM (ANALYZE) the tables reset_decisions thinned; seconds taken.
-
-    The reset deletes thousands of rows (regions carry vectors under an HNSW index, whose vacuum is
-    costly). Left to autovacuum, that work lands inside whichever measured run follows a minute later:
-    in one 24-SKU pair of runs PostgreSQL spent 0.8 CPU s beside one worker and 37.6 beside two, for
-    the same work. Production never deletes a catalogue's analyses before a run.
-    """
-    from django.db import connection
-
-    from matcher.models import ImageAnalysisRecord, ImageFile, LlmVerdictRecord, Match, Region
-
     tables = ", ".join(connection.ops.quote_name(m._meta.db_table)
                        for m in (Match, ImageAnalysisRecord, LlmVerdictRecord, Region, ImageFile))
     t = time.perf_counter()
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # VACUUM cannot run in a transaction: the bench runs in autocommit
         cursor.execute(f"VACUUM (ANALYZE) {tables}")
     return round(time.perf_counter() - t, 1)
 
@@ -395,15 +390,14 @@ def _service_cpu_spent(before: dict[str, float]) -> dict[str, float]:
 
 def speedup_llm_mode(choice: str, main_listings: int) -> str:
     """"online" or "batch" for the pinned-worker runs: forced, or what the main run over the whole
-    dataset gets (matcher.llm.batch_mode_for_run: the Batch API from GEMINI_BATCH_MIN_PAIRS listings)."""
-    from django.conf import settings
+    dataset gets (matcher.llm.batch_mode_for_pairs, as batch_mode_for_run decides for a run)."""
+    from matcher.llm import batch_mode_for_pairs
 
     if choice in ("online", "batch"):
         return choice
     if choice != "as-main":
         raise ValueError(f"unknown LLM mode {choice!r}: as-main, online or batch")
-    minimum = settings.GEMINI_BATCH_MIN_PAIRS
-    return "batch" if minimum > 0 and main_listings >= minimum else "online"
+    return "batch" if batch_mode_for_pairs(main_listings) else "online"
 
 
 def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: int, fake_url: str, tag: str,
@@ -417,8 +411,7 @@ def match_run(*, product_ids: list[int], workers: int, pinned: bool, threads: in
     from matcher.models import ListingImage, Match, MatchRun
     from matcher.runs import match_run_start
 
-    reset_decisions(product_ids)
-    vacuum_s = vacuum_after_reset()
+    vacuum_s = reset_decisions(product_ids)
     clear_broker()
     speed_before = cpu_speed()
     pool = Workers(count=workers, pinned=pinned, threads=threads, fake_url=fake_url, tag=tag, extra_env=extra_env)

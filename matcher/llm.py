@@ -697,15 +697,19 @@ BATCH_ESTIMATE_OUTPUT_TOKENS = 700
 BATCH_SWEEP_LIMIT = 1000
 
 
+def batch_mode_for_pairs(total: int | None) -> bool:
+    """Bulk (Batch API) for a run of `total` (SKU, listing) pairs: from GEMINI_BATCH_MIN_PAIRS; 0 turns it off."""
+    minimum = settings.GEMINI_BATCH_MIN_PAIRS
+    return minimum > 0 and total is not None and total >= minimum
+
+
 def batch_mode_for_run(run_id: int | None) -> bool:
     """Bulk (Batch API) or online: by the run's size in (SKU, listing) pairs, so all its batches agree."""
     from matcher.models import MatchRun
 
-    minimum = settings.GEMINI_BATCH_MIN_PAIRS
-    if run_id is None or minimum <= 0:
+    if run_id is None or settings.GEMINI_BATCH_MIN_PAIRS <= 0:
         return False
-    total = MatchRun.objects.filter(id=run_id).values_list("listings_total", flat=True).first()
-    return total is not None and total >= minimum
+    return batch_mode_for_pairs(MatchRun.objects.filter(id=run_id).values_list("listings_total", flat=True).first())
 
 
 def _plain(value: Any) -> Any:

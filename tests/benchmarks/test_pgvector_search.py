@@ -22,8 +22,7 @@ def raw_conn(django_db_setup, django_db_blocker):
         with psycopg.connect(**params) as conn:
             yield conn
             conn.rollback()
-            for tag in ("t2k",):
-                conn.execute(f"DROP TABLE IF EXISTS {pg._table(tag)}")
+            conn.execute(f"DROP TABLE IF EXISTS {pg._table('t2k')}")
             conn.commit()
 
 
