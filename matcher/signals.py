@@ -1,0 +1,48 @@
+"""What the matcher tells the apps above it, sent only once the writing transaction has committed.
+
+The matcher sits at the bottom (`pricing → review → matcher`): it never imports the apps that react to
+its changes. It sends one of these signals instead, and each reacting app connects its receiver in its
+own `apps.py` (`pricing` re-prices and re-ranks money at risk; `review` samples for QC).
+
+- `matches_changed(product_ids, reprice_ids, cause)`: the decisions of these SKUs changed (a match run, an
+  LLM write-back, a review decision or its undo). `product_ids`: every SKU whose pairs changed in any way;
+  `reprice_ids`: the subset whose confirmed (matched) listings may have changed, so their price is due.
+  `cause` is a short code for the audit trail (e.g. ``match_run``, ``review:approve:match=12``).
+- `run_finished(run_id)`: a match run has decided its last batch.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import Signal
+
+log = logging.getLogger(__name__)
+
+matches_changed = Signal()
+run_finished = Signal()
+
+
+def _send(signal: Signal, **kwargs: Any) -> None:
+    # The change is committed: a failing receiver must not undo it or stop the others, but must be seen.
+    for receiver, result in signal.send_robust(sender=None, **kwargs):
+        if isinstance(result, BaseException):
+            log.error("receiver %r of %s failed", receiver, kwargs, exc_info=result)
+
+
+def matches_changed_on_commit(*, product_ids: Iterable[int], reprice_ids: Iterable[int] = (), cause: str) -> None:
+    """Send `matches_changed` when the current transaction commits (at once outside one)."""
+    changed = sorted(set(product_ids) | set(reprice_ids))
+    reprice = sorted(set(reprice_ids))
+    if not changed:
+        return
+    transaction.on_commit(
+        lambda: _send(matches_changed, product_ids=changed, reprice_ids=reprice, cause=cause)
+    )
+
+
+def run_finished_on_commit(*, run_id: int) -> None:
+    """Send `run_finished` when the current transaction commits."""
+    transaction.on_commit(lambda: _send(run_finished, run_id=run_id))
