@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 VAR := var
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench install models system-deps services stop wipe lock e2e-deps
+.PHONY: demo test check bench install models system-deps services stop wipe lock e2e-deps
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -52,6 +52,12 @@ demo: install models system-deps services
 
 test: install models system-deps services
 	REDIS_DB_OFFSET=8 $(PY) -m pytest
+
+# Style, types and which way imports point (docs/architecture.md); .ci/run runs this before the tests.
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: install models services
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
