@@ -81,7 +81,7 @@ def start_postgres() -> str:
 
 
 def _pg_ctl(args: list[str], server) -> None:
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # defined at import time, per binary
 
     log = PG_DIR / "log"
     extra = []
@@ -91,7 +91,7 @@ def _pg_ctl(args: list[str], server) -> None:
 
 
 def stop_postgres() -> bool:
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # defined at import time, per binary
     from pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(PG_DIR) if PG_DIR.exists() else None

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 
@@ -7,8 +9,8 @@ class ImageSearchForm(forms.Form):
     image = forms.ImageField(label="사진 업로드", required=False)
     url = forms.URLField(label="또는 이미지 URL", required=False, assume_scheme="https")
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         if not data.get("image") and not data.get("url"):
             raise forms.ValidationError("사진을 올리거나 이미지 URL을 입력하세요.")
         if data.get("url") and not data["url"].lower().startswith(("http://", "https://")):

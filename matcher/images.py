@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 if TYPE_CHECKING:
@@ -208,8 +208,8 @@ def resolve(host: str, port: int) -> list[str]:
         raise FetchRefused(f"잘못된 호스트 이름 (invalid host name: {host!r})") from None
     addresses: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
-        if sockaddr[0] not in addresses:
-            addresses.append(sockaddr[0])
+        if str(sockaddr[0]) not in addresses:
+            addresses.append(str(sockaddr[0]))
     return addresses
 
 
@@ -325,7 +325,7 @@ def _open(target: _Target, *, timeout: float) -> tuple[BaseHTTPResponse, HTTPCon
 
     last: Exception | None = None
     for address in target.addresses:
-        kwargs: dict[str, object] = {
+        kwargs: dict[str, Any] = {
             "host": address,
             "port": target.port,
             "timeout": urllib3.Timeout(connect=timeout, read=timeout),
@@ -340,7 +340,7 @@ def _open(target: _Target, *, timeout: float) -> tuple[BaseHTTPResponse, HTTPCon
                 cert_reqs="CERT_REQUIRED",
                 ca_certs=certifi.where(),
             )
-            pool = urllib3.HTTPSConnectionPool(**kwargs)
+            pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(**kwargs)
         else:
             pool = urllib3.HTTPConnectionPool(**kwargs)
         try:

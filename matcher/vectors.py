@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
@@ -81,7 +82,7 @@ def nearest(
         f"FROM matcher_region WHERE embedder = %s{among} "
         f"ORDER BY embedding::vector({dim}) <=> %s::vector({dim}) LIMIT %s"
     )
-    params = [lit, embedder] + ([list(image_ids)] if image_ids is not None else []) + [lit, int(k)]
+    params: list[Any] = [lit, embedder] + ([list(image_ids)] if image_ids is not None else []) + [lit, int(k)]
     # SET LOCAL only lasts inside a transaction, so the search runs in one.
     with transaction.atomic(), connection.cursor() as cur:
         if exact or image_ids is not None:

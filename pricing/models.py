@@ -5,6 +5,7 @@ Money is integer KRW everywhere; percentages are Decimal numbers of percent (``D
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -13,7 +14,7 @@ from django.db import models
 
 from matcher.models import Listing, Match, Product
 
-PERCENT = {"max_digits": 5, "decimal_places": 2, "validators": [MinValueValidator(Decimal("0"))]}
+PERCENT: dict[str, Any] = {"max_digits": 5, "decimal_places": 2, "validators": [MinValueValidator(Decimal("0"))]}
 
 
 class PricingPolicy(models.Model):
