@@ -122,11 +122,12 @@ def run_pairs(comparer, data) -> dict[str, Any]:
         batch = StageCounts()
         comparer.analyse(list(cache.values()), batch)
         comparer.totals.add(batch)
-        clock["analyse"] += _cpu_seconds() - t
+        # typeshed types Counter values as int; a Counter adds float seconds as well (StageTimer relies on it).
+        clock["analyse"] += _cpu_seconds() - t  # type: ignore[assignment]
         for (row, truth), theirs in zip(listings, theirs_all):
             t = _cpu_seconds()
             comp = comparer.compare(ours, theirs)
-            clock["compare"] += _cpu_seconds() - t
+            clock["compare"] += _cpu_seconds() - t  # type: ignore[assignment]  # float seconds, see above
             images_decided += len(theirs.images)
             ev = comp.evidence
             pairs.append({

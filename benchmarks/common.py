@@ -114,7 +114,7 @@ def isa_tier(flags: set[str]) -> str:
 
 def cpu_label() -> str:
     """The CPU's model name with its ISA tier, e.g. "AMD EPYC (AVX-512, BF16)"."""
-    name, flags = "", set()
+    name, flags = "", set[str]()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name") and not name:

@@ -42,8 +42,8 @@ QUEUES = ("vision", "default", "ingest", "llm")
 def _replica_image(src: Path, dst: Path, replica: int) -> None:
     from PIL import Image
 
-    with Image.open(src) as im:
-        im = im.convert("RGB")
+    with Image.open(src) as source:
+        im = source.convert("RGB")
         if replica:
             scale = 1.0 - 0.013 * replica
             im = im.resize((max(16, round(im.width * scale)), max(16, round(im.height * scale))),
@@ -84,7 +84,8 @@ def dataset(n_skus: int, listings_per_sku: int) -> tuple[Path, str]:
             paths.append(f"images/{name}")
         return "|".join(paths)
 
-    cat_rows, lst_rows = [], []
+    cat_rows: list[dict[str, str]] = []
+    lst_rows: list[dict[str, str]] = []
     for replica in range(replicas):
         for row in catalogue:
             if len(cat_rows) >= n_skus:

@@ -276,7 +276,10 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
         sizes = [s for s in SIZES["quick"] + SIZES["full"] if s[0] in wanted]
     results: dict[str, Any] = {"pgvector_dim": dim}
     with psycopg.connect(bench_database_url()) as conn:
-        version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+        installed = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        if installed is None:
+            raise RuntimeError("the pgvector extension is not installed in the benchmark database")
+        version = installed[0]
         results["pgvector_version"] = version
         results["pgvector_halfvec"] = False
         results["pgvector_notes"] = (

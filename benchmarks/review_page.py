@@ -80,7 +80,7 @@ def ensure_backlog(pending: int) -> dict[str, Any]:
                           fetch_status="ok") for i, p in enumerate(products)],
             batch_size=5000,
         )
-        listings = []
+        listings: list[Listing] = []
         for p in products:
             for j in range(PER_SKU):
                 if len(listings) >= missing:

@@ -145,8 +145,8 @@ def _active_embedder(threads: int, runtime: str | None = None):
 
     if settings.MATCHER_EMBEDDER == "open_clip":
         return OpenClipEmbedder(settings.OPEN_CLIP_MODEL, settings.OPEN_CLIP_PRETRAINED, threads=threads)
-    return EfficientNetLiteEmbedder(threads=threads, batch_size=32,
-                                    runtime=runtime or getattr(settings, "MATCHER_EMBEDDER_RUNTIME", "onnx"))
+    configured: str = getattr(settings, "MATCHER_EMBEDDER_RUNTIME", "onnx")
+    return EfficientNetLiteEmbedder(threads=threads, batch_size=32, runtime=runtime or configured)
 
 
 def _embedder_figures(emb, images, threads: int, per_cpu_ceiling: float, wall_ceiling: float) -> dict[str, Any]:

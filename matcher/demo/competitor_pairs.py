@@ -31,14 +31,14 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from matcher.demo import transforms as T
-from matcher.demo.garments import COLOURS, PRINT_KINDS, GarmentSpec, render
+from matcher.demo.garments import COLOURS, PRINT_KINDS, VIEWS, Garment, GarmentSpec, Pattern, one_of, render
 from matcher.pipeline.evaluation import PhotoIdentity
 
 POSITIVE_TRANSFORMS: tuple[str, ...] = (
@@ -50,6 +50,11 @@ LABEL_HUES: dict[str, float] = {
     "Red": 0, "Orange": 28, "Brown": 25, "Yellow": 55, "Green": 125, "Blue": 215, "Purple": 275,
 }
 ACHROMATIC_LABELS = frozenset({"Black", "Gray", "White"})
+# In the order the draws index them: reordering changes the set.
+RANDOM_GARMENTS: tuple[Garment, ...] = ("tshirt", "sweatshirt", "hoodie", "jacket", "vest", "fleece")
+QUILTS: tuple[Pattern, ...] = ("horizontal", "diamond", "chevron")
+FLEECE_POCKETS: tuple[Literal["patch", "none"], ...] = ("patch", "none")
+FLEECE_ZIPPERS: tuple[Literal["full", "half"], ...] = ("full", "half")
 
 
 @dataclass(frozen=True)
@@ -207,21 +212,22 @@ def _drawn_fronts(rng: np.random.Generator, n: int) -> list[Image.Image]:
 
 
 def _random_spec(rng: np.random.Generator, seed: int) -> GarmentSpec:
-    garment = str(rng.choice(["tshirt", "sweatshirt", "hoodie", "jacket", "vest", "fleece"]))
+    garment = one_of(str(rng.choice(RANDOM_GARMENTS)), RANDOM_GARMENTS)
     colour = str(rng.choice(list(COLOURS)))
     if garment in ("tshirt", "sweatshirt", "hoodie"):
         return GarmentSpec(
-            garment=garment, colour=colour, collar="none" if garment == "hoodie" else "crew", hood=garment == "hoodie",  # type: ignore[arg-type]
+            garment=garment, colour=colour, collar="none" if garment == "hoodie" else "crew", hood=garment == "hoodie",
             zipper="none", pockets="kangaroo" if garment == "hoodie" else "none", texture="cotton",
             print_kind=str(rng.choice(PRINT_KINDS)) if rng.random() < 0.8 else None, print_seed=int(rng.integers(10_000)),
             print_text=str(rng.choice(["URBAN", "WEEKEND", "SEOUL 88", "ROOKIE", "CAMP", "LUMA", "TRAIL"])),
             length=float(rng.uniform(0.44, 0.56)), seed=seed,
         )
     if garment == "fleece":
-        return GarmentSpec("fleece", colour, texture="fleece", pockets=str(rng.choice(["patch", "none"])),  # type: ignore[arg-type]
-                           zipper=str(rng.choice(["full", "half"])), seed=seed)  # type: ignore[arg-type]
+        pockets = one_of(str(rng.choice(FLEECE_POCKETS)), FLEECE_POCKETS)
+        zipper = one_of(str(rng.choice(FLEECE_ZIPPERS)), FLEECE_ZIPPERS)
+        return GarmentSpec("fleece", colour, texture="fleece", pockets=pockets, zipper=zipper, seed=seed)
     return GarmentSpec(
-        garment=garment, colour=colour, pattern=str(rng.choice(["horizontal", "diamond", "chevron"])),  # type: ignore[arg-type]
+        garment=garment, colour=colour, pattern=one_of(str(rng.choice(QUILTS)), QUILTS),
         period=float(rng.uniform(0.05, 0.08)), hood=bool(rng.random() < 0.4), length=float(rng.uniform(0.45, 0.64)),
         logo=str(rng.choice(["NORTHRIDGE", "PEAK", "TRAIL", ""])) or None, seed=seed,
     )
@@ -438,8 +444,8 @@ def _distractors(
             product = s.sku_colour
         else:
             spec = _random_spec(rng, int(rng.integers(1_000_000)))
-            view = str(rng.choice(["front", "front", "back", "ghost"]))
-            img = T.competitor_copy(render(spec, view, size=512), str(rng.choice(light)), rng)  # type: ignore[arg-type]
+            view = one_of(str(rng.choice(["front", "front", "back", "ghost"])), VIEWS)
+            img = T.competitor_copy(render(spec, view, size=512), str(rng.choice(light)), rng)
             product = f"drawn:{spec.garment}:{spec.colour}:{spec.seed}"
         path = writer.save(img, f"dis_{source}", unique=True)
         if path is None:

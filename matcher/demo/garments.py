@@ -12,20 +12,34 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, replace
-from typing import Literal, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, Sequence, TypeVar, cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
+from cv2.typing import MatLike
 from PIL import Image, ImageDraw, ImageFilter
 
-from matcher.demo.transforms import korean_font
+from matcher.demo.transforms import BoolArray, F32Array, U8Array, korean_font
 
 RGB = tuple[int, int, int]
 Garment = Literal["jacket", "vest", "fleece", "tshirt", "sweatshirt", "hoodie"]
 Pattern = Literal["horizontal", "diamond", "chevron", "none"]
 View = Literal["front", "back", "detail", "ghost"]
+Texture = Literal["nylon", "fleece", "cotton"]
 VIEWS: tuple[View, ...] = ("front", "back", "detail", "ghost")
+
+L = TypeVar("L", bound=str)
+
+
+def one_of(value: str, options: Sequence[L]) -> L:
+    """``value`` as the member of ``options`` it equals: narrows a drawn str to a Literal type, checked."""
+    for option in options:
+        if option == value:
+            return option
+    raise ValueError(f"{value!r} is not one of {list(options)}")
+
 
 # Colour names as Korean listings write them, with a plausible dyed-fabric RGB.
 COLOURS: dict[str, tuple[str, RGB]] = {
@@ -64,7 +78,7 @@ class GarmentSpec:
     print_kind: str | None = None  # one of PRINT_KINDS
     print_seed: int = 0
     print_text: str = ""
-    texture: Literal["nylon", "fleece", "cotton"] = "nylon"
+    texture: Texture = "nylon"
     trim: str | None = None  # colour key for cuffs, zipper, pocket; None = a darker shade of the body
     kids: bool = False
     seed: int = 0  # folds and fabric grain: shared by all colourways of one style
@@ -90,6 +104,11 @@ class _Part:
     puff: float | None = None  # edge roll-off radius; None = from the garment
 
 
+def _same_dtype(a: MatLike) -> F32Array:
+    # cv2's stubs type every result as MatLike; resize and GaussianBlur keep the float32 input's dtype.
+    return cast(F32Array, a)
+
+
 def _ellipse(cx: float, cy: float, rx: float, ry: float, a0: float = 0, a1: float = 360, n: int = 40) -> list[tuple[float, float]]:
     return [
         (cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
@@ -97,7 +116,19 @@ def _ellipse(cx: float, cy: float, rx: float, ry: float, a0: float = 0, a1: floa
     ]
 
 
-def _layout(spec: GarmentSpec, view: View) -> tuple[list[_Part], dict[str, object]]:
+@dataclass
+class _Anchors:
+    """Where decorations go, as shares of the image side."""
+    cx: float
+    y_sh: float  # shoulder line
+    y_hem: float
+    bw: float  # half the body width at the armpit
+    nw: float  # half the neck width
+    collar_top: float = 0.0
+    cuffs: dict[int, tuple[float, float]] = field(default_factory=dict)  # sleeve end by side (-1, 1)
+
+
+def _layout(spec: GarmentSpec, view: View) -> tuple[list[_Part], _Anchors]:
     """Parts in drawing order (back to front) and the anchor points decorations need."""
     ghost = view == "ghost"
     back = view == "back"
@@ -116,7 +147,8 @@ def _layout(spec: GarmentSpec, view: View) -> tuple[list[_Part], dict[str, objec
     y_hem = y_sh + length
     hw = bw - (0.008 if puffer else -0.004)
     parts: list[_Part] = []
-    anchors: dict[str, object] = {"cx": cx, "y_sh": y_sh, "y_hem": y_hem, "bw": bw, "nw": nw}
+    anchors = _Anchors(cx=cx, y_sh=y_sh, y_hem=y_hem, bw=bw, nw=nw)
+    collar_top: float | None = None
 
     # Hood behind the body (front) or lying on the back (back view, drawn after the body).
     if spec.hood and not back:
@@ -146,7 +178,7 @@ def _layout(spec: GarmentSpec, view: View) -> tuple[list[_Part], dict[str, objec
                 o2 = (outer[0] - d[0] * rib, outer[1] - d[1] * rib)
                 i2 = (inner[0] - d[0] * rib, inner[1] - d[1] * rib)
                 parts.append(_Part(f"cuff{side}", [o2, outer, inner, i2], (mid, d), material="rib", quilted=False, puff=0.008))
-            anchors[f"cuff{side}"] = c
+            anchors.cuffs[side] = c
 
     # Body.
     if spec.garment == "vest":
@@ -185,19 +217,19 @@ def _layout(spec: GarmentSpec, view: View) -> tuple[list[_Part], dict[str, objec
         parts.append(_Part("collar", [(cx - nw - 0.004, y_sh - h), (cx + nw + 0.004, y_sh - h), (cx + nw + 0.002, y_sh + 0.0),
                                       (cx, y_sh + (0.012 if not back else 0.0)), (cx - nw - 0.002, y_sh + 0.0)],
                            ((cx, y_sh - h), (0.0, 1.0)), quilted=spec.pattern == "horizontal", puff=0.012))
-        anchors["collar_top"] = y_sh - h
+        collar_top = y_sh - h
     elif spec.collar == "crew":
         ring = _ellipse(cx, y_sh - 0.01, nw, 0.012 if back else 0.055, 0, 180, 16)
-        inner = _ellipse(cx, y_sh - 0.01 + 0.016, nw - 0.012, 0.001 if back else 0.04, 180, 0, 16)
-        parts.append(_Part("neckband", ring + inner, ((cx, y_sh), (0.0, 1.0)), material="rib", quilted=False, puff=0.004))
-    anchors.setdefault("collar_top", y_sh - (0.06 if spec.hood else 0.01))
+        inner_ring = _ellipse(cx, y_sh - 0.01 + 0.016, nw - 0.012, 0.001 if back else 0.04, 180, 0, 16)
+        parts.append(_Part("neckband", ring + inner_ring, ((cx, y_sh), (0.0, 1.0)), material="rib", quilted=False, puff=0.004))
+    anchors.collar_top = collar_top if collar_top is not None else y_sh - (0.06 if spec.hood else 0.01)
     return parts, anchors
 
 
 # --- shading ---------------------------------------------------------------------------------------
 
 
-def _quilt(u: np.ndarray, v: np.ndarray, pattern: Pattern, period: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _quilt(u: F32Array, v: F32Array, pattern: Pattern, period: float) -> tuple[F32Array, F32Array, F32Array]:
     """(shade multiplier, specular weight, seam darkness) for baffle coordinates u (along), v (across)."""
     if pattern == "none":
         one = np.ones_like(u)
@@ -229,28 +261,28 @@ def _quilt(u: np.ndarray, v: np.ndarray, pattern: Pattern, period: float) -> tup
     return shade.astype(np.float32), crest.astype(np.float32), seam.astype(np.float32)
 
 
-def _lowfreq(rng: np.random.Generator, n: int, cells: int, amp: float) -> np.ndarray:
+def _lowfreq(rng: np.random.Generator, n: int, cells: int, amp: float) -> F32Array:
     small = rng.normal(0, 1, (cells, cells)).astype(np.float32)
-    big = cv2.resize(small, (n, n), interpolation=cv2.INTER_CUBIC)
+    big = _same_dtype(cv2.resize(small, (n, n), interpolation=cv2.INTER_CUBIC))
     return 1 + amp * big / max(1e-6, float(np.abs(big).max()))
 
 
-def _texture(spec: GarmentSpec, n: int, scale: float) -> np.ndarray:
+def _texture(spec: GarmentSpec, n: int, scale: float) -> F32Array:
     """Per-pixel fabric grain (multiplier around 1), the same for every colourway of the style."""
     rng = np.random.default_rng(spec.seed * 7919 + 13)
     if spec.texture == "fleece":
         g = rng.normal(0, 1, (n, n)).astype(np.float32)
-        g = cv2.GaussianBlur(g, (0, 0), 0.9 * scale)
+        g = _same_dtype(cv2.GaussianBlur(g, (0, 0), 0.9 * scale))
         blobs = cv2.GaussianBlur((rng.random((n, n)) < 0.02).astype(np.float32), (0, 0), 2.2 * scale)
         t = 1 + 0.22 * g / (g.std() + 1e-6) * 0.5 + 0.9 * blobs / (blobs.max() + 1e-6) * 0.25
     elif spec.texture == "cotton":
         g = rng.normal(0, 1, (n, n)).astype(np.float32)
-        g = cv2.GaussianBlur(g, (0, 0), 0.6 * scale)
+        g = _same_dtype(cv2.GaussianBlur(g, (0, 0), 0.6 * scale))
         heather = cv2.GaussianBlur(rng.normal(0, 1, (n, n)).astype(np.float32), (0, 0), 1.5 * scale)
         t = 1 + 0.05 * g / (g.std() + 1e-6) + 0.035 * heather / (heather.std() + 1e-6)
     else:
         g = rng.normal(0, 1, (n, n)).astype(np.float32)
-        g = cv2.GaussianBlur(g, (0, 0), 0.5 * scale)
+        g = _same_dtype(cv2.GaussianBlur(g, (0, 0), 0.5 * scale))
         t = 1 + 0.03 * g / (g.std() + 1e-6)
         step = max(3, int(round(7 * scale)))
         yy, xx = np.mgrid[0:n, 0:n]
@@ -260,7 +292,7 @@ def _texture(spec: GarmentSpec, n: int, scale: float) -> np.ndarray:
 
 
 def _poly_mask(points: Sequence[tuple[float, float]], n: int, ss: int = 2,
-               window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+               window: tuple[int, int, int, int] | None = None) -> F32Array:
     """Anti-aliased polygon coverage (0..1) on an n×n grid, or on ``window`` (x0, y0, x1, y1) of it."""
     x0, y0, x1, y1 = window or (0, 0, n, n)
     img = Image.new("L", ((x1 - x0) * ss, (y1 - y0) * ss), 0)
@@ -275,8 +307,9 @@ def _window(points: Sequence[tuple[float, float]], n: int, pad: int = 3) -> tupl
 
 
 @functools.lru_cache(maxsize=8)
-def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
-    g = (np.arange(n, dtype=np.float32) + 0.5) / n
+def _grid(n: int) -> tuple[F32Array, F32Array]:
+    # float32 scalars: the same float32 result as with Python numbers, which numpy's stubs widen to float64
+    g = (np.arange(n, dtype=np.float32) + np.float32(0.5)) / np.float32(n)
     X, Y = np.meshgrid(g, g)
     X.setflags(write=False)
     Y.setflags(write=False)
@@ -284,9 +317,9 @@ def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=24)
-def _fabric(seed: int, texture: str, n: int, s: float) -> tuple[np.ndarray, np.ndarray]:
+def _fabric(seed: int, texture: Texture, n: int, s: float) -> tuple[F32Array, F32Array]:
     """(grain, folds × key light) for a style: cached, since every colourway and view shares them."""
-    spec = GarmentSpec("jacket", "black", texture=texture, seed=seed)  # type: ignore[arg-type]
+    spec = GarmentSpec("jacket", "black", texture=texture, seed=seed)
     tex = _texture(spec, n, s)
     rng = np.random.default_rng(seed * 104729 + 3)
     X, Y = _grid(n)
@@ -297,7 +330,8 @@ def _fabric(seed: int, texture: str, n: int, s: float) -> tuple[np.ndarray, np.n
 
 
 def _darker(rgb: RGB, f: float) -> RGB:
-    return tuple(int(c * f) for c in rgb)  # type: ignore[return-value]
+    r, g, b = rgb
+    return int(r * f), int(g * f), int(b * f)
 
 
 def _trim_rgb(spec: GarmentSpec) -> RGB:
@@ -339,10 +373,10 @@ def _print_image(kind: str, seed: int, text: str, w: int, h: int, base: RGB) -> 
         d.ellipse((cx - r * 0.72, cy - r * 0.72, cx + r * 0.72, cy + r * 0.72), fill=pal[1])
         font = korean_font(max(8, int(r * 0.2)), "ExtraBold")
         letters = f"{word} · EST {1980 + seed % 40} · "
-        for i, ch in enumerate(letters):
+        for i, letter in enumerate(letters):
             ang = -90 + 360 * i / len(letters)
             tile = Image.new("RGBA", (int(r * 0.3), int(r * 0.3)), (0, 0, 0, 0))
-            ImageDraw.Draw(tile).text((tile.width / 2, tile.height / 2), ch, font=font, fill=pal[0], anchor="mm")
+            ImageDraw.Draw(tile).text((tile.width / 2, tile.height / 2), letter, font=font, fill=pal[0], anchor="mm")
             tile = tile.rotate(-ang - 90, resample=Image.Resampling.BICUBIC)
             px = cx + r * 0.86 * math.cos(math.radians(ang)) - tile.width / 2
             py = cy + r * 0.86 * math.sin(math.radians(ang)) - tile.height / 2
@@ -408,9 +442,11 @@ def _patch_image(text: str, w: int, h: int, colours: tuple[RGB, RGB]) -> Image.I
     img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)
     d.rounded_rectangle((0, 0, w - 1, h - 1), radius=max(1, h // 6), fill=bg + (255,), outline=fg + (255,), width=max(1, h // 14))
-    font = korean_font(max(6, int(h * 0.5)), "ExtraBold")
-    while font.size > 6 and d.textlength(text, font=font) > w * 0.86:
-        font = korean_font(font.size - 1, "ExtraBold")
+    size = max(6, int(h * 0.5))
+    font = korean_font(size, "ExtraBold")
+    while size > 6 and d.textlength(text, font=font) > w * 0.86:
+        size -= 1
+        font = korean_font(size, "ExtraBold")
     d.text((w / 2, h / 2), text, font=font, fill=fg + (255,), anchor="mm")
     return img
 
@@ -418,8 +454,8 @@ def _patch_image(text: str, w: int, h: int, colours: tuple[RGB, RGB]) -> Image.I
 # --- render ------------------------------------------------------------------------------------------
 
 
-def _detail_focus(spec: GarmentSpec, anchors: dict[str, object]) -> tuple[float, float]:
-    cx, y_sh = float(anchors["cx"]), float(anchors["y_sh"])  # type: ignore[arg-type]
+def _detail_focus(spec: GarmentSpec, anchors: _Anchors) -> tuple[float, float]:
+    cx, y_sh = anchors.cx, anchors.y_sh
     if spec.print_kind:
         return cx, y_sh + 0.17
     if spec.logo:
@@ -465,6 +501,9 @@ def render(spec: GarmentSpec, view: View = "front", size: int = 640) -> Image.Im
         m = _poly_mask(part.points, n, window=(x0, y0, x1, y1))
         Xw, Yw = X[win], Y[win]
         (ox, oy), (ax, ay) = part.frame
+        shade: npt.NDArray[np.floating]
+        spec_w: F32Array | None
+        seam: F32Array | None
         if part.quilted and part.material == "fabric" and puffer:
             u = (Xw - ox) * ax + (Yw - oy) * ay
             v = (Xw - ox) * -ay + (Yw - oy) * ax
@@ -485,7 +524,7 @@ def render(spec: GarmentSpec, view: View = "front", size: int = 640) -> Image.Im
         if part.material == "lining":
             shade = shade * 0.6
         pix = colour[None, None, :] * (shade * tex[win])[..., None]
-        if spec_w is not None:
+        if spec_w is not None and seam is not None:  # both come from _quilt, or neither
             pix = pix + (gloss * spec_w * lit[win])[..., None] * (1 - colour[None, None, :] * 0.6)
             pix = pix * (1 - 0.6 * seam)[..., None]
         m3 = m[..., None]
@@ -501,7 +540,7 @@ def render(spec: GarmentSpec, view: View = "front", size: int = 640) -> Image.Im
 
 
 @functools.lru_cache(maxsize=4)
-def _paper(n: int) -> np.ndarray:
+def _paper(n: int) -> F32Array:
     """Studio white with a faint fall-off."""
     X, Y = _grid(n)
     paper = (0.975 - 0.015 * Y - 0.01 * (X - 0.5) ** 2)[..., None] * np.array([1.0, 0.998, 0.99], np.float32)
@@ -509,18 +548,18 @@ def _paper(n: int) -> np.ndarray:
     return paper.astype(np.float32)
 
 
-def _compose_on_white(garment: np.ndarray, covered: np.ndarray, s: float, paper: np.ndarray) -> Image.Image:
+def _compose_on_white(garment: F32Array, covered: F32Array, s: float, paper: F32Array) -> Image.Image:
     h, w = covered.shape
     shadow = np.zeros_like(covered)
     off = int(round(6 * s))
     shadow[off:, off // 2:] = covered[: h - off, : w - off // 2]
-    shadow = cv2.GaussianBlur(shadow, (0, 0), 9 * s)
-    bg = paper * (1 - 0.06 * shadow)[..., None]
+    soft = cv2.GaussianBlur(shadow, (0, 0), 9 * s)
+    bg = paper * (1 - 0.06 * soft)[..., None]
     out = bg * (1 - covered[..., None]) + garment * covered[..., None]
     return Image.fromarray((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
-def _paste_shaded(img: Image.Image, piece: Image.Image, xy: tuple[int, int], shade: np.ndarray) -> None:
+def _paste_shaded(img: Image.Image, piece: Image.Image, xy: tuple[int, int], shade: F32Array) -> None:
     """Paste an RGBA decoration, darkened where the fabric under it is in shadow."""
     x, y = xy
     w, h = piece.size
@@ -536,12 +575,12 @@ def _paste_shaded(img: Image.Image, piece: Image.Image, xy: tuple[int, int], sha
     img.paste(Image.fromarray((mixed * 255 + 0.5).astype(np.uint8)), (x0, y0))
 
 
-def _decorate(img: Image.Image, spec: GarmentSpec, view: View, anchors: dict[str, object], n: int, s: float, shade: np.ndarray,
+def _decorate(img: Image.Image, spec: GarmentSpec, view: View, anchors: _Anchors, n: int, s: float, shade: F32Array,
               offset: tuple[int, int] = (0, 0)) -> None:
     """Zipper, pockets, cords, seams, patches and prints; ``img`` is the window of the n×n frame at ``offset``."""
     ox, oy = offset
-    cx, y_sh, y_hem = float(anchors["cx"]), float(anchors["y_sh"]), float(anchors["y_hem"])  # type: ignore[arg-type]
-    collar_top = float(anchors["collar_top"])  # type: ignore[arg-type]
+    cx, y_sh, y_hem = anchors.cx, anchors.y_sh, anchors.y_hem
+    collar_top = anchors.collar_top
     trim = _trim_rgb(spec)
     overlay = Image.new("RGBA", (n, n), (0, 0, 0, 0))
     d = ImageDraw.Draw(overlay)
@@ -589,10 +628,10 @@ def _decorate(img: Image.Image, spec: GarmentSpec, view: View, anchors: dict[str
     # Seams where sleeves meet the body, and the hem stitch.
     if spec.garment != "vest" and not (view == "ghost"):
         for side in (-1, 1):
-            d.line((*P(cx + side * (0.205 if spec.pattern != "none" else 0.19), y_sh + 0.02), *P(cx + side * float(anchors["bw"]), y_sh + 0.17)),  # type: ignore[arg-type]
+            d.line((*P(cx + side * (0.205 if spec.pattern != "none" else 0.19), y_sh + 0.02), *P(cx + side * anchors.bw, y_sh + 0.17)),
                    fill=_darker(spec.rgb, 0.55) + (160,), width=max(1, int(2 * s)))
     hem_stitch = y_hem - (0.04 if spec.garment in ("fleece", "sweatshirt", "hoodie") else 0.015)
-    d.line((*P(cx - float(anchors["bw"]) + 0.01, hem_stitch), *P(cx + float(anchors["bw"]) - 0.01, hem_stitch)),  # type: ignore[arg-type]
+    d.line((*P(cx - anchors.bw + 0.01, hem_stitch), *P(cx + anchors.bw - 0.01, hem_stitch)),
            fill=_darker(spec.rgb, 0.62) + (140,), width=max(1, int(s)))
 
     overlay_np = np.asarray(overlay.crop((ox, oy, ox + img.width, oy + img.height)))
@@ -615,7 +654,7 @@ def _decorate(img: Image.Image, spec: GarmentSpec, view: View, anchors: dict[str
         _paste_shaded(img, art, (int(cx * n - pw / 2) - ox, int((y_sh + (0.2 if big else 0.17)) * n - ph / 2) - oy), shade)
 
 
-def _shaded_overlay(base: np.ndarray, overlay: np.ndarray, shade: np.ndarray) -> np.ndarray:
+def _shaded_overlay(base: U8Array, overlay: U8Array, shade: F32Array) -> U8Array:
     box = Image.fromarray(overlay[..., 3]).getbbox()
     if box is None:
         return base
@@ -627,7 +666,7 @@ def _shaded_overlay(base: np.ndarray, overlay: np.ndarray, shade: np.ndarray) ->
     return out
 
 
-def garment_mask(spec: GarmentSpec, view: View = "front", size: int = 640) -> np.ndarray:
+def garment_mask(spec: GarmentSpec, view: View = "front", size: int = 640) -> BoolArray:
     """Exact garment pixels of ``render(spec, view, size)`` (bool), for recolouring without guessing."""
     if view == "detail":
         raise ValueError("no exact mask for the detail crop")

@@ -22,14 +22,23 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Literal, Sequence, TypedDict, TypeVar
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from matcher.demo import transforms as T
-from matcher.demo.garments import COLOURS, PRINT_KINDS, GarmentSpec, View, garment_mask, render
+from matcher.demo.garments import (
+    COLOURS,
+    PRINT_KINDS,
+    Garment,
+    GarmentSpec,
+    Pattern,
+    View,
+    garment_mask,
+    render,
+)
 
 MALLS: tuple[tuple[str, str], ...] = (
     ("쿠팡", "coupang"),
@@ -105,6 +114,42 @@ MOVEON = Brand("무브온", "MOVE ON", "MT")
 DEARLY = Brand("디얼리", "DEARLY", "DS")
 BRANDS = (NORTHRIDGE, COASTLINE, HIGHLAND, MOVEON, DEARLY)
 
+# In the order the draws index them: reordering changes the demo.
+RANDOM_GARMENTS: tuple[Garment, ...] = ("tshirt", "sweatshirt", "hoodie", "jacket", "vest", "fleece")
+QUILTS: tuple[Pattern, ...] = ("horizontal", "diamond", "chevron")
+FLEECE_POCKETS: tuple[Literal["patch", "none"], ...] = ("patch", "none")
+
+
+class _ListingRow(TypedDict):
+    """A row of listings.csv."""
+    sku: str
+    mall: str
+    seller: str
+    title: str
+    price: int
+    shipping_fee: int
+    url: str
+    product_number: str
+    images: str
+    seen_at: str
+
+
+class _TruthRow(TypedDict):
+    """A row of truth.csv."""
+    url: str
+    sku: str
+    same_product: int  # 1: an offer of our SKU as we sell it
+    kind: str
+    note: str
+
+
+class _TeeDetails(TypedDict):
+    """What the tees and sweatshirts share: GarmentSpec keywords."""
+    collar: Literal["crew"]
+    zipper: Literal["none"]
+    pockets: Literal["none"]
+    texture: Literal["cotton"]
+
 
 def _styles(seed: int) -> list[Style]:
     """The catalogue's styles; ``seed`` moves the fabric grain and the product-number digits."""
@@ -113,53 +158,54 @@ def _styles(seed: int) -> list[Style]:
     def num(brand: Brand, kind: str) -> str:
         return f"{brand.code}{int(rng.integers(1, 4))}{kind}{int(rng.integers(10, 99))}"
 
-    def sp(i: int, **kw: object) -> GarmentSpec:
-        return GarmentSpec(seed=seed * 100 + i, **kw)  # type: ignore[arg-type]
+    def style_seed(i: int) -> int:
+        """The seed of the catalogue's i-th style."""
+        return seed * 100 + i
 
-    tee = dict(collar="crew", zipper="none", pockets="none", texture="cotton")
+    tee: _TeeDetails = {"collar": "crew", "zipper": "none", "pockets": "none", "texture": "cotton"}
     styles = [
         Style("short_goose", NORTHRIDGE, ("구스다운 숏패딩 자켓", "숏 패딩 점퍼", "후드 숏패딩", "다운 자켓"),
-              sp(1, garment="jacket", colour="black", pattern="horizontal", hood=True, logo="NORTHRIDGE"),
+              GarmentSpec(seed=style_seed(1), garment="jacket", colour="black", pattern="horizontal", hood=True, logo="NORTHRIDGE"),
               "goose_down", "men", "jacket", "아우터 > 패딩", 359000, ("black", "navy", "khaki"), num(NORTHRIDGE, "DP")),
         Style("long_goose", NORTHRIDGE, ("구스다운 롱패딩", "롱 패딩 코트", "후드 롱패딩", "다운 롱코트"),
-              sp(2, garment="jacket", colour="black", pattern="horizontal", period=0.062, hood=True, length=0.68, logo="NORTHRIDGE"),
+              GarmentSpec(seed=style_seed(2), garment="jacket", colour="black", pattern="horizontal", period=0.062, hood=True, length=0.68, logo="NORTHRIDGE"),
               "goose_down", "women", "jacket", "아우터 > 롱패딩", 459000, ("black", "ivory"), num(NORTHRIDGE, "DL")),
         Style("down_vest", NORTHRIDGE, ("구스다운 경량 베스트", "경량 패딩 조끼", "다운 베스트", "패딩베스트"),
-              sp(3, garment="vest", colour="black", pattern="horizontal", period=0.055, logo="NORTHRIDGE"),
+              GarmentSpec(seed=style_seed(3), garment="vest", colour="black", pattern="horizontal", period=0.055, logo="NORTHRIDGE"),
               "goose_down", "unisex", "vest", "아우터 > 베스트", 159000, ("black", "navy", "beige"), num(NORTHRIDGE, "DV"),
               alt_garment=("jacket", None, ("경량 패딩 자켓", "경량 다운 점퍼"))),
         Style("diamond", COASTLINE, ("다이아몬드 퀼팅 자켓", "퀼팅 점퍼", "깔깔이 퀼팅 자켓", "경량 퀼팅 재킷"),
-              sp(4, garment="jacket", colour="black", pattern="diamond", period=0.07, logo="COASTLINE", length=0.48),
+              GarmentSpec(seed=style_seed(4), garment="jacket", colour="black", pattern="diamond", period=0.07, logo="COASTLINE", length=0.48),
               "synthetic", "women", "jacket", "아우터 > 퀼팅자켓", 189000, ("black", "beige", "khaki"), num(COASTLINE, "QJ")),
         Style("chevron", COASTLINE, ("셰브론 퀼팅 패딩 점퍼", "쉐브론 패딩 자켓", "퀼팅 덕다운 점퍼", "스탠드넥 패딩"),
-              sp(5, garment="jacket", colour="black", pattern="chevron", period=0.07),
+              GarmentSpec(seed=style_seed(5), garment="jacket", colour="black", pattern="chevron", period=0.07),
               "duck_down", "men", "jacket", "아우터 > 패딩", 259000, ("charcoal", "red"), num(COASTLINE, "CP")),
         Style("boa_fleece", HIGHLAND, ("보아 플리스 집업 자켓", "뽀글이 플리스 자켓", "후리스 집업", "플리스 점퍼"),
-              sp(6, garment="fleece", colour="ivory", texture="fleece", pockets="patch", trim="brown", length=0.52),
+              GarmentSpec(seed=style_seed(6), garment="fleece", colour="ivory", texture="fleece", pockets="patch", trim="brown", length=0.52),
               "fleece", "unisex", "jacket", "아우터 > 플리스", 129000, ("ivory", "brown", "black"), num(HIGHLAND, "FJ"),
               alt_garment=("vest", None, ("플리스 베스트", "뽀글이 조끼"))),
         Style("halfzip_fleece", HIGHLAND, ("하프집업 플리스 풀오버", "플리스 하프집업", "후리스 아노락", "반집업 플리스"),
-              sp(7, garment="fleece", colour="navy", texture="fleece", zipper="half", pockets="none", logo="HIGHLAND", length=0.5),
+              GarmentSpec(seed=style_seed(7), garment="fleece", colour="navy", texture="fleece", zipper="half", pockets="none", logo="HIGHLAND", length=0.5),
               "fleece", "men", "top", "상의 > 플리스", 119000, ("navy", "light_grey"), num(HIGHLAND, "FP")),
         Style("badge_tee", MOVEON, ("그래픽 반팔 티셔츠", "로고 반팔티", "프린팅 티셔츠", "오버핏 반팔"),
-              sp(8, garment="tshirt", colour="black", print_kind="badge", print_seed=1, print_text="MOVE ON", length=0.46, **tee),
+              GarmentSpec(seed=style_seed(8), garment="tshirt", colour="black", print_kind="badge", print_seed=1, print_text="MOVE ON", length=0.46, **tee),
               "cotton", "unisex", "top", "상의 > 반팔티셔츠", 89000, ("black", "light_grey", "sky_blue"), num(MOVEON, "TS"),
               alt_garment=("other_garment", None, ("그래픽 맨투맨", "프린팅 스웨트셔츠"))),
         Style("sunset_tee", MOVEON, ("선셋 프린트 반팔 티셔츠", "선셋 그래픽 반팔티", "레트로 프린팅 티", "오버핏 그래픽 티"),
-              sp(9, garment="tshirt", colour="black", print_kind="sunset", print_seed=2, print_text="SUNDAY CLUB", length=0.46, **tee),
+              GarmentSpec(seed=style_seed(9), garment="tshirt", colour="black", print_kind="sunset", print_seed=2, print_text="SUNDAY CLUB", length=0.46, **tee),
               "cotton", "women", "top", "상의 > 반팔티셔츠", 89000, ("black", "ivory"), num(MOVEON, "TG"),
               alt_garment=("other_garment", None, ("선셋 맨투맨", "그래픽 스웨트셔츠"))),
         Style("varsity_sweat", DEARLY, ("로고 맨투맨 스웨트셔츠", "바시티 맨투맨", "레터링 스웨트셔츠", "기모 맨투맨"),
-              sp(10, garment="sweatshirt", colour="charcoal", print_kind="varsity", print_seed=3, print_text="DEARLY", length=0.5, **tee),
+              GarmentSpec(seed=style_seed(10), garment="sweatshirt", colour="charcoal", print_kind="varsity", print_seed=3, print_text="DEARLY", length=0.5, **tee),
               "cotton", "men", "top", "상의 > 맨투맨", 129000, ("charcoal", "navy", "green"), num(DEARLY, "SW"),
               alt_garment=("other_garment", None, ("로고 후드티", "레터링 후디"))),
         Style("script_hoodie", DEARLY, ("그래픽 후드 스웨트셔츠", "스크립트 로고 후드티", "프린팅 후디", "오버핏 후드티"),
-              sp(11, garment="hoodie", colour="green", hood=True, collar="none", zipper="none", pockets="kangaroo", texture="cotton",
+              GarmentSpec(seed=style_seed(11), garment="hoodie", colour="green", hood=True, collar="none", zipper="none", pockets="kangaroo", texture="cotton",
                  print_kind="script", print_seed=4, print_text="dearly", length=0.52),
               "cotton", "women", "top", "상의 > 후드티", 149000, ("green", "black"), num(DEARLY, "HD"),
               alt_garment=("other_garment", None, ("그래픽 맨투맨", "프린팅 맨투맨"))),
         Style("light_duck", NORTHRIDGE, ("덕다운 경량 패딩 자켓", "경량 다운 점퍼", "라이트 다운 자켓", "경량패딩"),
-              sp(12, garment="jacket", colour="black", pattern="horizontal", period=0.05, logo="NORTHRIDGE", length=0.5),
+              GarmentSpec(seed=style_seed(12), garment="jacket", colour="black", pattern="horizontal", period=0.05, logo="NORTHRIDGE", length=0.5),
               "duck_down", "men", "jacket", "아우터 > 경량패딩", 199000, ("black", "navy"), num(NORTHRIDGE, "LD")),
     ]
     return styles
@@ -199,6 +245,9 @@ class GeneratedDemo:
     seconds: float
 
 
+_T = TypeVar("_T")
+
+
 def _krw(value: float, rng: np.random.Generator) -> int:
     """A shop price: whole hundreds, often ending in 900."""
     p = int(round(value / 100.0)) * 100
@@ -207,7 +256,7 @@ def _krw(value: float, rng: np.random.Generator) -> int:
     return max(1000, p)
 
 
-def _pick(rng: np.random.Generator, seq: Sequence[str]) -> str:
+def _pick(rng: np.random.Generator, seq: Sequence[_T]) -> _T:
     return seq[int(rng.integers(len(seq)))]
 
 
@@ -294,7 +343,7 @@ def _save(img: Image.Image, path: Path, quality: int = 90) -> None:
 
 def _random_spec(rng: np.random.Generator, seed: int) -> GarmentSpec:
     """A garment that is nobody's SKU here: collage company and unrelated listings."""
-    garment = _pick(rng, ("tshirt", "sweatshirt", "hoodie", "jacket", "vest", "fleece"))
+    garment = _pick(rng, RANDOM_GARMENTS)
     colour = _pick(rng, tuple(COLOURS))
     if garment in ("tshirt", "sweatshirt", "hoodie"):
         return GarmentSpec(
@@ -304,9 +353,9 @@ def _random_spec(rng: np.random.Generator, seed: int) -> GarmentSpec:
             print_text=_pick(rng, ("URBAN", "WEEKEND", "SEOUL 88", "ROOKIE", "CAMP")), length=float(rng.uniform(0.44, 0.54)), seed=seed,
         )
     if garment == "fleece":
-        return GarmentSpec("fleece", colour, texture="fleece", pockets=_pick(rng, ("patch", "none")), seed=seed)  # type: ignore[arg-type]
+        return GarmentSpec("fleece", colour, texture="fleece", pockets=_pick(rng, FLEECE_POCKETS), seed=seed)
     return GarmentSpec(
-        garment=garment, colour=colour, pattern=_pick(rng, ("horizontal", "diamond", "chevron")),  # type: ignore[arg-type]
+        garment=garment, colour=colour, pattern=_pick(rng, QUILTS),
         period=float(rng.uniform(0.05, 0.08)), hood=bool(rng.random() < 0.4), length=float(rng.uniform(0.45, 0.62)), seed=seed,
     )
 
@@ -322,7 +371,7 @@ ACHROMATIC = frozenset({"black", "charcoal", "light_grey", "ivory"})
 
 def _hue(colour: str) -> float:
     r, g, b = (c / 255.0 for c in COLOURS[colour][1])
-    return float(cv2.cvtColor(np.float32([[[r, g, b]]]), cv2.COLOR_RGB2HSV)[0, 0, 0])
+    return float(cv2.cvtColor(np.array([[[r, g, b]]], np.float32), cv2.COLOR_RGB2HSV)[0, 0, 0])
 
 
 def _hue_shift(source: str, target: str) -> float:
@@ -334,9 +383,9 @@ def _hue_shift(source: str, target: str) -> float:
 
 def _other_pattern(spec: GarmentSpec, rng: np.random.Generator) -> tuple[GarmentSpec, str]:
     if spec.pattern != "none":
-        pattern = _pick(rng, [p for p in ("horizontal", "diamond", "chevron") if p != spec.pattern])
+        pattern = _pick(rng, [p for p in QUILTS if p != spec.pattern])
         word = {"horizontal": "가로 퀼팅", "diamond": "다이아몬드 퀼팅", "chevron": "셰브론 퀼팅"}[pattern]
-        return replace(spec, pattern=pattern), word  # type: ignore[arg-type]
+        return replace(spec, pattern=pattern), word
     if spec.print_kind:
         kind = _pick(rng, [k for k in PRINT_KINDS if k != spec.print_kind])
         word = {"badge": "뱃지 프린트", "varsity": "레터링 프린트", "sunset": "선셋 프린트", "geometric": "패턴 프린트", "script": "스크립트 로고"}[kind]
@@ -347,18 +396,12 @@ def _other_pattern(spec: GarmentSpec, rng: np.random.Generator) -> tuple[Garment
 
 def _lookalike(spec: GarmentSpec) -> GarmentSpec:
     """The brand's sibling model: same family look, a few details different."""
-    changes: dict[str, object] = {}
     if spec.garment in ("jacket", "vest"):
-        changes["hood"] = not spec.hood if spec.garment == "jacket" else False
-        changes["period"] = spec.period * 1.25
-        changes["logo"] = None if spec.logo else "NORTHRIDGE"
-    elif spec.print_kind:
-        changes["print_seed"] = spec.print_seed + 7
-        changes["print_text"] = (spec.print_text or "LOGO") + " 2"
-    else:
-        changes["pockets"] = "none" if spec.pockets != "none" else "patch"
-        changes["length"] = spec.length * 1.1
-    return replace(spec, **changes)  # type: ignore[arg-type]
+        return replace(spec, hood=not spec.hood if spec.garment == "jacket" else False, period=spec.period * 1.25,
+                       logo=None if spec.logo else "NORTHRIDGE")
+    if spec.print_kind:
+        return replace(spec, print_seed=spec.print_seed + 7, print_text=(spec.print_text or "LOGO") + " 2")
+    return replace(spec, pockets="none" if spec.pockets != "none" else "patch", length=spec.length * 1.1)
 
 
 def _choose(counter: Counter[str], options: Sequence[str], rng: np.random.Generator) -> str:
@@ -432,8 +475,8 @@ def generate(out_dir: Path, seed: int = 7, n_skus: int = 30, listings_per_sku: i
 
     true_count: Counter[str] = Counter()
     near_count: Counter[str] = Counter()
-    listings: list[dict[str, object]] = []
-    truth: list[dict[str, object]] = []
+    listings: list[_ListingRow] = []
+    truth: list[_TruthRow] = []
     listing_no = 0
     for s in skus:
         n_true = int(round(listings_per_sku * rng.uniform(0.5, 0.6)))
@@ -470,8 +513,8 @@ def generate(out_dir: Path, seed: int = 7, n_skus: int = 30, listings_per_sku: i
 
     catalog_csv = out_dir / "catalog.csv"
     with catalog_csv.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["sku", "product_number", "brand", "title", "category", "colour", "price", "cost", "min_price",
+        catalog_writer = csv.writer(f)
+        catalog_writer.writerow(["sku", "product_number", "brand", "title", "category", "colour", "price", "cost", "min_price",
                     "attributes", "images", "active"])
         for s in skus:
             attrs = {"material": s.style.material, "audience": s.style.audience, "garment": s.style.garment}
@@ -479,22 +522,23 @@ def generate(out_dir: Path, seed: int = 7, n_skus: int = 30, listings_per_sku: i
                 attrs["pattern"] = f"{s.style.spec.pattern}_quilt"
             elif s.style.spec.print_kind:
                 attrs["pattern"] = "print"
-            w.writerow([s.sku, s.product_number, s.style.brand.korean, s.title, s.style.category, COLOURS[s.colour][0],
+            catalog_writer.writerow([s.sku, s.product_number, s.style.brand.korean, s.title, s.style.category, COLOURS[s.colour][0],
                         s.price, s.cost, s.min_price, json.dumps(attrs, ensure_ascii=False), "|".join(s.images), int(s.active)])
     listings_csv = out_dir / "listings.csv"
     with listings_csv.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["sku", "mall", "seller", "title", "price", "shipping_fee", "url", "product_number",
-                                          "images", "seen_at"])
-        w.writeheader()
-        w.writerows(listings)
+        listing_writer: csv.DictWriter[str] = csv.DictWriter(
+            f, fieldnames=["sku", "mall", "seller", "title", "price", "shipping_fee", "url", "product_number", "images",
+                           "seen_at"])
+        listing_writer.writeheader()
+        listing_writer.writerows(listings)
     truth_csv = out_dir / "truth.csv"
     with truth_csv.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["url", "sku", "same_product", "kind", "note"])
-        w.writeheader()
-        w.writerows(truth)
-    kinds = Counter(str(t["kind"]) for t in truth)
+        truth_writer: csv.DictWriter[str] = csv.DictWriter(f, fieldnames=["url", "sku", "same_product", "kind", "note"])
+        truth_writer.writeheader()
+        truth_writer.writerows(truth)
+    kinds = Counter(t["kind"] for t in truth)
     return GeneratedDemo(out_dir, catalog_csv, listings_csv, truth_csv, len(skus), len(listings), n_images,
-                         dict(sorted(kinds.items())), sum(int(t["same_product"]) for t in truth), time.perf_counter() - started)
+                         dict(sorted(kinds.items())), sum(t["same_product"] for t in truth), time.perf_counter() - started)
 
 
 def _number_as_listed(s: Sku, rng: np.random.Generator) -> tuple[str, str]:
@@ -588,8 +632,10 @@ def _near_listing(s: Sku, kind: str, rng: np.random.Generator, strangers: Sequen
         else:
             alt_kind, alt_spec, alt_words = "vest", None, st.vest_words
         if alt_spec is None:
-            target = {"vest": "vest", "jacket": "jacket", "other_garment": {"tshirt": "sweatshirt", "sweatshirt": "hoodie",
-                                                                               "hoodie": "sweatshirt"}.get(spec.garment, "sweatshirt")}[alt_kind]
+            next_top: dict[Garment, Garment] = {"tshirt": "sweatshirt", "sweatshirt": "hoodie", "hoodie": "sweatshirt"}
+            targets: dict[str, Garment] = {"vest": "vest", "jacket": "jacket",
+                                           "other_garment": next_top.get(spec.garment, "sweatshirt")}
+            target = targets[alt_kind]
             alt_spec = replace(spec, garment=target, hood=target == "hoodie" or (spec.hood and target != "sweatshirt"),
                                collar="none" if target == "hoodie" else spec.collar,
                                pockets="kangaroo" if target == "hoodie" else ("none" if target == "sweatshirt" else spec.pockets))

@@ -16,9 +16,14 @@ from typing import Callable, Sequence
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 Seed = int | np.random.Generator
+F32Array = npt.NDArray[np.float32]
+U8Array = npt.NDArray[np.uint8]
+BoolArray = npt.NDArray[np.bool_]
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont  # Pillow's built-in font when FreeType is missing
 
 # Neutral sales copy seen on Korean marketplace thumbnails: it does not change what is sold.
 BANNER_TEXTS: tuple[str, ...] = (
@@ -85,7 +90,7 @@ def package_file(package: str, relative: str) -> Path | None:
 
 
 @functools.lru_cache(maxsize=64)
-def korean_font(size: int, weight: str = "Bold") -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def korean_font(size: int, weight: str = "Bold") -> Font:
     """NanumGothic from koreanize-matplotlib; Pillow's default font (no Hangul) when it is missing."""
     name = {"Regular": "NanumGothic.ttf"}.get(weight, f"NanumGothic{weight}.ttf")
     path = package_file("koreanize_matplotlib", f"fonts/{name}")
@@ -114,10 +119,11 @@ def background_colour(img: Image.Image) -> tuple[int, int, int]:
     """Median colour of the image border: the studio white (or grey) a product was shot on."""
     a = np.asarray(_rgb(img))
     border = np.concatenate([a[:4].reshape(-1, 3), a[-4:].reshape(-1, 3), a[:, :4].reshape(-1, 3), a[:, -4:].reshape(-1, 3)])
-    return tuple(int(v) for v in np.median(border, axis=0))  # type: ignore[return-value]
+    r, g, b = (int(v) for v in np.median(border, axis=0))
+    return r, g, b
 
 
-def product_mask(img: Image.Image, threshold: int = 22) -> np.ndarray:
+def product_mask(img: Image.Image, threshold: int = 22) -> BoolArray:
     """Foreground of a photo shot on a plain background: bool (h, w).
 
     Precondition: the border is mostly background. Pixels far from the border colour, closed,
@@ -147,21 +153,21 @@ def product_mask(img: Image.Image, threshold: int = 22) -> np.ndarray:
     return keep[labels]
 
 
-def skin_mask(img: Image.Image) -> np.ndarray:
+def skin_mask(img: Image.Image) -> BoolArray:
     """Skin-coloured pixels (the classic YCrCb box), so recolouring a model shot leaves the model alone."""
     ycc = cv2.cvtColor(np.asarray(_rgb(img)), cv2.COLOR_RGB2YCrCb)
     cr, cb = ycc[..., 1], ycc[..., 2]
     skin = (cr >= 135) & (cr <= 172) & (cb >= 80) & (cb <= 125) & (ycc[..., 0] > 60)
-    skin = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    return skin.astype(bool)
+    opened = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return opened.astype(bool)
 
 
-def garment_mask(img: Image.Image) -> np.ndarray:
+def garment_mask(img: Image.Image) -> BoolArray:
     """Product pixels that are not skin: the garment on a flat-lay, garment(s) and hair on a model shot."""
     return product_mask(img) & ~skin_mask(img)
 
 
-def bbox_of(mask: np.ndarray) -> tuple[int, int, int, int]:
+def bbox_of(mask: BoolArray) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1), exclusive; the whole image when the mask is empty."""
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
@@ -169,7 +175,7 @@ def bbox_of(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
-def cutout(img: Image.Image, mask: np.ndarray | None = None, feather: float = 1.2) -> Image.Image:
+def cutout(img: Image.Image, mask: BoolArray | None = None, feather: float = 1.2) -> Image.Image:
     """The product cropped to its box as RGBA, alpha from the mask softened at the edge."""
     img = _rgb(img)
     if mask is None:
@@ -231,7 +237,7 @@ def jpeg(img: Image.Image, seed: Seed, low: int = 25, high: int = 60) -> Image.I
     return out.convert("RGB")
 
 
-def _fit_font(draw: ImageDraw.ImageDraw, text: str, max_w: int, max_h: int) -> ImageFont.ImageFont:
+def _fit_font(draw: ImageDraw.ImageDraw, text: str, max_w: int, max_h: int) -> Font:
     size = max(8, int(max_h))
     while size > 8:
         font = korean_font(size, "ExtraBold")
@@ -304,8 +310,8 @@ def perspective(img: Image.Image, seed: Seed, amount: float = 0.04) -> Image.Ima
     rng = rng_of(seed)
     img = _rgb(img)
     w, h = img.size
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    jitter = rng.uniform(-amount, amount, size=(4, 2)) * np.float32([w, h])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    jitter = rng.uniform(-amount, amount, size=(4, 2)) * np.array([w, h], np.float32)
     dst = (src + jitter).astype(np.float32)
     m = cv2.getPerspectiveTransform(src, dst)
     out = cv2.warpPerspective(
@@ -330,7 +336,7 @@ def rephotograph(img: Image.Image, seed: Seed) -> Image.Image:
 def recolour(
     img: Image.Image,
     hue_shift: float,
-    mask: np.ndarray | None = None,
+    mask: BoolArray | None = None,
     colourise_saturation: float = 0.55,
 ) -> Image.Image:
     """The same garment in another colour: hue of the garment pixels shifted by ``hue_shift`` degrees.
@@ -438,7 +444,7 @@ def on_background(
     img: Image.Image,
     seed: Seed,
     background: int | Image.Image | None = None,
-    mask: np.ndarray | None = None,
+    mask: BoolArray | None = None,
     size: tuple[int, int] | None = None,
 ) -> Image.Image:
     """The product cut from its plain background and composited on a photograph, with a soft shadow."""
@@ -453,7 +459,10 @@ def on_background(
             photo = Image.new("RGB", (640, 640), (120, 110, 100))
         else:
             idx = background if background is not None else choices[int(rng.integers(len(choices)))]
-            photo = _background_photo(int(idx))  # type: ignore[assignment]
+            loaded = _background_photo(int(idx))
+            if loaded is None:  # only an index passed in can name a photo whose package is not installed
+                raise ValueError(f"background photo {idx} is not available")
+            photo = loaded
     out_w, out_h = size or img.size
     # A random window of the photo at the output's aspect ratio, zoomed in a little.
     pw, ph = photo.size
