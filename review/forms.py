@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
 from review.models import RejectReason, ReviewDecision
 from review.services import BULK_MAX, NOTE_MAX, validate_thresholds
@@ -21,7 +22,8 @@ class ThresholdsForm(forms.Form):
     note = forms.CharField(max_length=300, required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if "auto" in data and "review" in data:
             data["auto"], data["review"] = validate_thresholds(
                 auto_threshold=data["auto"], review_threshold=data["review"]
@@ -81,7 +83,8 @@ class BulkDecisionForm(forms.Form):
         return ids
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("action") == Action.REJECT and data.get("reason") not in RejectReason.values:
             raise ValidationError("제외 사유를 골라 주세요.")
         return data
@@ -97,8 +100,9 @@ class BulkDecisionForm(forms.Form):
     def echo(self) -> dict[str, Any]:
         """What the confirmation shows and posts again: the cleaned values, else what was sent."""
         data = getattr(self, "cleaned_data", {})
+        sent_ids = self.data.getlist("ids") if isinstance(self.data, QueryDict) else self.data.get("ids")
         return {
-            "ids": data.get("ids", self.fields["ids"].to_python(self.data.getlist("ids"))),
+            "ids": data.get("ids", self.fields["ids"].to_python(sent_ids)),
             "action": data.get("action", self.data.get("action", "")),
             "reason": data.get("reason", self.data.get("reason", "")),
             "note": data.get("note", self.data.get("note", "")),
