@@ -122,6 +122,7 @@ def _already_decided_message(match_id: int) -> str:
         "다시 결정할 수 없습니다."
     )
 
+
 def _after_commit(
     *, product_ids: Iterable[int], cause: str, reprice_ids: Iterable[int] = (), qc_changed: bool = False
 ) -> None:

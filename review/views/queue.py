@@ -135,6 +135,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         match = services.claim_pair(user=request.user, filters=filters, match_id=cursor.match_id)
     return _render_pair(request, match, filters, notice=notice)
 
+
 def post_filters(request: HttpRequest) -> QueueFilters:
     """The queue filters a POST carries (a ``filters`` query string, or the fields themselves)."""
     return QueueFilters.from_data(
@@ -251,6 +252,7 @@ def undo(request: HttpRequest) -> HttpResponse:
         match=match,
     )
 
+
 @require_POST
 @reviewer_required
 def claim_renew(request: HttpRequest, claim_id: int) -> HttpResponse:
@@ -268,6 +270,7 @@ def claim_release(request: HttpRequest, claim_id: int) -> HttpResponse:
     if request.htmx:
         return HttpResponse(status=204)
     return HttpResponseRedirect(reverse("review:list"))
+
 
 @require_GET
 @reviewer_required

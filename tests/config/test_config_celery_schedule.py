@@ -1,4 +1,5 @@
 """The beat schedule names real tasks: each periodic entry is a task registered under that name."""
+
 from __future__ import annotations
 
 import pytest

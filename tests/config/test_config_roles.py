@@ -1,4 +1,5 @@
 """Who may do what (config/roles.py): one check everywhere, and a clear Korean 403 page when refused."""
+
 from __future__ import annotations
 
 import pytest

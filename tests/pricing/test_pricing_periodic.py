@@ -1,4 +1,5 @@
 """The periodic pricing tasks (celery beat) run through their real code against the database."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -81,4 +81,4 @@ def test_the_pair_page_loads_its_price_preview_from_pricing_with_a_plain_link_to
     assert part.status_code == 200 and "<html" not in part.content.decode()
     assert 'id="rv-price-preview"' in part.content.decode() and "원" in part.content.decode()
     assert plain.status_code == 200 and "<html" in plain.content.decode()
-    assert f'{reverse("review:queue")}?match={pair.pk}' in plain.content.decode()
+    assert f"{reverse('review:queue')}?match={pair.pk}" in plain.content.decode()
