@@ -2,6 +2,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -11,13 +12,32 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Periodic work, sent by one `celery -A config beat` process (the demo runs it inside its worker, -B).
-# llm_batch_resume polls every open Batch API job (collect → write-back → escalation) and submits
-# pairs a dead worker left awaiting. Batch answers take minutes to hours, so 5 minutes loses little.
+# Each entry names a task registered under that explicit name (tests/config checks they exist).
+# - llm_batch_resume polls every open Batch API job (collect → write-back → escalation) and submits
+#   pairs a dead worker left awaiting. Batch answers take minutes to hours, so 5 minutes loses little.
+# - reprice_due_task continues price moves a limit cut short once their 24-hour window has passed.
+# - webhook_redeliver_pending re-sends price webhooks whose enqueue was lost (broker down at commit).
+# - audit_sample_draw_task: the daily QC sample, for days without a match run (each run draws one too).
 app.conf.beat_schedule = {
     "llm-batch-resume": {
         "task": "matcher.tasks.llm_batch_resume",
         "schedule": 5 * 60.0,
         "options": {"queue": "llm", "expires": 4 * 60},
+    },
+    "pricing-reprice-due": {
+        "task": "pricing.tasks.reprice_due_task",
+        "schedule": 15 * 60.0,
+        "options": {"expires": 14 * 60},
+    },
+    "pricing-webhook-redeliver": {
+        "task": "pricing.tasks.webhook_redeliver_pending",
+        "schedule": 10 * 60.0,
+        "options": {"expires": 9 * 60},
+    },
+    "review-audit-sample-daily": {
+        "task": "review.tasks.audit_sample_draw_task",
+        "schedule": crontab(hour=6, minute=0),
+        "options": {"expires": 60 * 60},
     },
 }
 

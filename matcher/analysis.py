@@ -663,7 +663,7 @@ def _llm_pending_evidence(
 
 def _refresh_money_at_risk(product_id: int) -> None:
     try:
-        from review.services import money_at_risk_refresh
+        from pricing.money_at_risk import money_at_risk_refresh
     except ImportError:
         return
     money_at_risk_refresh(product_id=product_id)

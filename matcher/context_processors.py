@@ -4,6 +4,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 
+from config.roles import is_admin
+
 
 def pipeline_status(request: HttpRequest) -> dict:
     if not getattr(request, "user", None) or not request.user.is_authenticated:
@@ -13,5 +15,5 @@ def pipeline_status(request: HttpRequest) -> dict:
     return {
         "active_embedder": active_embedder_label(),
         "llm_enabled": bool(settings.GEMINI_API_KEY),
-        "is_admin_user": request.user.is_superuser or request.user.groups.filter(name="admin").exists(),
+        "is_admin_user": is_admin(request.user),
     }

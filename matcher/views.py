@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import user_passes_test
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from config.roles import admin_required
 from matcher import selectors
 from matcher.models import MatchRun
-
-
-def is_admin(user) -> bool:
-    return user.is_superuser or user.groups.filter(name="admin").exists()
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -36,7 +32,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @require_POST
-@user_passes_test(is_admin)
+@admin_required(reason="매칭 실행은 관리자만 시작하거나 재개할 수 있습니다.")
 def run_start(request: HttpRequest) -> HttpResponse:
     from matcher.runs import match_run_start
 
@@ -56,7 +52,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@user_passes_test(is_admin)
+@admin_required(reason="매칭 실행은 관리자만 시작하거나 재개할 수 있습니다.")
 def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
     from matcher.runs import match_run_resume
 

@@ -1,68 +1,74 @@
-"""Celery tasks of the pricing app: take ids, call one service, safe to run twice."""
+"""Celery tasks of the pricing app: take ids, call one service, safe to run twice.
+
+Each task imports its service inside its body: services import these tasks at the top to enqueue
+them, so the import runs one way only. Every task is registered under an explicit name, which is
+what the beat schedule (config/celery.py) and the broker messages carry.
+"""
+
 from __future__ import annotations
 
 from celery import shared_task
-from django.utils import timezone
 
-from pricing import services
+from pricing.exceptions import WebhookDeliveryError
+
+WEBHOOK_MAX_RETRIES = 6
 
 
-@shared_task(acks_late=True)
+@shared_task(name="pricing.tasks.reprice_product_task", acks_late=True)
 def reprice_product_task(product_id: int, cause: str) -> int | None:
-    """Re-evaluate one SKU (enqueued after a review decision or a match run). Returns the proposal id, if any."""
+    """Re-evaluate one SKU (after a review decision or a match run). Returns the proposal id, if any."""
+    from pricing import services
+
     proposal = services.reprice_product(product_id=product_id, cause=cause)
     return proposal.pk if proposal else None
 
 
-@shared_task(acks_late=True)
+@shared_task(name="pricing.tasks.reprice_run_task", acks_late=True)
 def reprice_run_task(run_id: int, start: int = 0) -> None:
     """One slice of a run; the next slice is its own message so no task nears the time limit."""
+    from pricing import services
+
     following = services.pricing_run_execute(run_id=run_id, start=start)
     if following is not None:
         reprice_run_task.delay(run_id, following)
 
 
-@shared_task
+@shared_task(name="pricing.tasks.reprice_due_task")
 def reprice_due_task() -> int:
     """Periodic (celery beat): continue moves a limit cut short, once their 24-hour window has passed."""
-    from pricing.models import RepricingState
+    from pricing import services
 
-    due = list(
-        RepricingState.objects.filter(retry_after__lte=timezone.now()).values_list("product_id", flat=True)[:5000]
-    )
-    for product_id in due:
-        services.reprice_product(product_id=product_id, cause="이동 한도 이후 재계산")
-    return len(due)
-
-
-WEBHOOK_MAX_RETRIES = 6
+    return services.reprice_due()
 
 
 @shared_task(
+    name="pricing.tasks.deliver_webhook_task",
     bind=True,
-    autoretry_for=(services.WebhookDeliveryError,),
+    autoretry_for=(WebhookDeliveryError,),
     retry_backoff=30,  # 30 s, 60 s, 120 s, … with jitter
     retry_backoff_max=60 * 60,
     retry_jitter=True,
     max_retries=WEBHOOK_MAX_RETRIES,
 )
-def deliver_webhook_task(self, delivery_id: int) -> str:
+def deliver_webhook_task(self, delivery_id: int) -> str:  # noqa: ANN001 - Celery's bound task
+    from pricing import services
+
     final = self.request.retries >= WEBHOOK_MAX_RETRIES
     delivery = services.webhook_deliver(delivery_id=delivery_id, final_attempt=final)
     return delivery.state
 
 
-@shared_task
+@shared_task(name="pricing.tasks.webhook_redeliver_pending")
 def webhook_redeliver_pending() -> int:
     """Periodic: re-enqueue deliveries whose first enqueue was lost (broker down at commit time)."""
-    from datetime import timedelta
+    from pricing import services
 
-    from pricing.models import WebhookDelivery
+    return services.webhooks_requeue_stuck()
 
-    stuck = WebhookDelivery.objects.filter(
-        state=WebhookDelivery.State.PENDING, attempts=0, created_at__lt=timezone.now() - timedelta(minutes=10)
-    ).values_list("pk", flat=True)[:1000]
-    ids = list(stuck)
-    for pk in ids:
-        deliver_webhook_task.delay(pk)
-    return len(ids)
+
+@shared_task(name="pricing.tasks.money_at_risk_refresh_task", ignore_result=True)
+def money_at_risk_refresh_task(product_id: int) -> int:
+    """Re-rank a SKU's queued pairs after its matches changed."""
+    from pricing import money_at_risk
+
+    return money_at_risk.money_at_risk_refresh(product_id=product_id)

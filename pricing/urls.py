@@ -14,6 +14,8 @@ urlpatterns = [
     # The CSV route first: a SKU may contain "/", so the page route takes a path.
     path("sku/<path:sku>/history.csv", views.sku_history_csv, name="sku_history_csv"),
     path("sku/<path:sku>/", views.sku_history, name="sku_history"),
+    # The review page loads this part lazily; without JavaScript it is a small page of its own.
+    path("pairs/<int:match_id>/price-preview/", views.pair_price_preview, name="pair_price_preview"),
     # Bearer token, no session: see pricing/api.py.
     path("api/changes", api.changed_prices, name="api_changes"),
 ]

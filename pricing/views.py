@@ -2,45 +2,27 @@
 from __future__ import annotations
 
 import csv
-from functools import wraps
-from typing import Callable
+import logging
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
+from config.roles import admin_required, is_admin, reviewer_required
+from matcher.models import Match
 from pricing import selectors, services
 
+logger = logging.getLogger(__name__)
+
+ADMINS_ONLY = "가격 변경은 관리자만 할 수 있습니다."
+
 CHANGED_EVENT = "pricing-changed"
-
-
-def is_pricing_admin(user) -> bool:
-    """Admins decide prices: superusers and the `admin` group."""
-    if not user.is_authenticated:
-        return False
-    if user.is_superuser:
-        return True
-    # Cached on the user object: a page asks once however many rows it renders.
-    cached = getattr(user, "_pricing_admin", None)
-    if cached is None:
-        cached = user.groups.filter(name="admin").exists()
-        user._pricing_admin = cached
-    return cached
-
-
-def admin_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # noqa: ANN002, ANN003
-        if not is_pricing_admin(request.user):
-            raise PermissionDenied("가격 변경은 관리자만 할 수 있습니다.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _paused() -> bool:
@@ -58,7 +40,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "page": page,
         "changes": selectors.recent_changes(),
         "runs": selectors.recent_runs(),
-        "can_decide": is_pricing_admin(request.user),
+        "can_decide": is_admin(request.user),
         "paused": _paused(),
     }
     return render(request, "pricing/index.html", context)
@@ -71,7 +53,7 @@ def _proposal_row(request: HttpRequest, proposal_id: int, error: str = "") -> Ht
 
 
 @require_POST
-@admin_required
+@admin_required(reason=ADMINS_ONLY)
 def proposal_approve(request: HttpRequest, proposal_id: int) -> HttpResponse:
     error = ""
     try:
@@ -88,7 +70,7 @@ def proposal_approve(request: HttpRequest, proposal_id: int) -> HttpResponse:
 
 
 @require_POST
-@admin_required
+@admin_required(reason=ADMINS_ONLY)
 def proposal_reject(request: HttpRequest, proposal_id: int) -> HttpResponse:
     error = ""
     try:
@@ -113,7 +95,7 @@ def _ids(values: list[str]) -> list[int]:
 
 
 @require_POST
-@admin_required
+@admin_required(reason=ADMINS_ONLY)
 def proposals_bulk(request: HttpRequest) -> HttpResponse:
     """Two steps: the first POST shows what would happen; the second, with confirm=yes, does it."""
     ids = _ids(request.POST.getlist("ids"))
@@ -140,7 +122,7 @@ def _change_row(request: HttpRequest, change_id: int, error: str = "") -> HttpRe
 
 
 @require_POST
-@admin_required
+@admin_required(reason=ADMINS_ONLY)
 def change_rollback(request: HttpRequest, change_id: int) -> HttpResponse:
     error = ""
     try:
@@ -159,14 +141,12 @@ def change_rollback(request: HttpRequest, change_id: int) -> HttpResponse:
 
 
 def _safe_next(request: HttpRequest) -> bool:
-    from django.utils.http import url_has_allowed_host_and_scheme
-
     nxt = request.POST.get("next", "")
     return bool(nxt) and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()})
 
 
 @require_POST
-@admin_required
+@admin_required(reason=ADMINS_ONLY)
 def run_rollback(request: HttpRequest, run_id: int) -> HttpResponse:
     try:
         result = services.run_rollback(run_id=run_id, user=request.user)
@@ -180,7 +160,7 @@ def run_rollback(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @require_POST
-@admin_required
+@admin_required(reason=ADMINS_ONLY)
 def run_start(request: HttpRequest) -> HttpResponse:
     run = services.pricing_run_create(cause="관리자 전체 재계산", product_ids=None, user=request.user)
     messages.success(request, f"실행 #{run.pk}: SKU {len(run.product_ids):,}개를 다시 계산합니다.")
@@ -202,9 +182,25 @@ def sku_history(request: HttpRequest, sku: str) -> HttpResponse:
         "product": history.product,
         "rows": list(reversed(points)),
         "chart": chart,
-        "can_decide": is_pricing_admin(request.user),
+        "can_decide": is_admin(request.user),
     }
     return render(request, "pricing/sku_history.html", context)
+
+
+@require_GET
+@reviewer_required
+def pair_price_preview(request: HttpRequest, match_id: int) -> HttpResponse:
+    """The price we would set if this pair were approved, for the review page (loaded lazily by htmx;
+    the same URL is a small page without JavaScript). Advice only: an error shows "—"."""
+    match = Match.objects.select_related("product", "listing").filter(pk=match_id).first()
+    preview = None
+    if match is not None:
+        try:
+            preview = services.price_preview(product=match.product, listing=match.listing)
+        except Exception:  # the reviewer still decides without it
+            logger.exception("price preview failed for match %s", match_id)
+    template = "pricing/pair_price_preview.html#price" if request.htmx else "pricing/pair_price_preview.html"
+    return render(request, template, {"preview": preview, "match": match})
 
 
 HISTORY_CSV_HEADER = ["time", "event", "our_price", "old_price", "cheapest_competitor", "cheapest_mall", "by", "reason"]

@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.core.cache import cache
 
 from review import models
+from review.selectors import PAUSE_CACHE_KEY
 
 
 @admin.register(models.ReviewSettings)
@@ -26,10 +28,6 @@ class ReviewSettingsAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change) -> None:
-        from django.core.cache import cache
-
-        from review.selectors import PAUSE_CACHE_KEY
-
         obj.updated_by = request.user
         super().save_model(request, obj, form, change)
         cache.delete(PAUSE_CACHE_KEY)

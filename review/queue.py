@@ -5,19 +5,25 @@ Shared by selectors (reads) and services (claiming), so both agree on one defini
 
 from __future__ import annotations
 
-import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal, InvalidOperation
-from typing import Literal, Mapping
+from typing import Literal
 from urllib.parse import urlencode
 
 from django.db.models import Q, QuerySet
 
 from matcher.models import Match
+from matcher.pipeline.attributes import normalise_product_number
 
 # Pending pairs plus QC samples of automatic decisions (their status stays as it is until reviewed:
 # an audited auto-match keeps driving prices until a reviewer rejects it).
 IN_QUEUE = Q(status=Match.Status.PENDING) | Q(audit_sample=True)
+
+
+def in_queue(match: Match) -> bool:
+    """IN_QUEUE for one loaded row."""
+    return match.status == Match.Status.PENDING or match.audit_sample
 
 BAND_WIDTH = Decimal("0.05")
 # Confidence bands offered as filters; "audit" selects the QC samples instead of a band.
@@ -39,7 +45,7 @@ class QueueFilters:
     q: str = ""  # SKU or product number (품번), exact after normalisation
 
     @classmethod
-    def from_data(cls, data: Mapping[str, str]) -> "QueueFilters":
+    def from_data(cls, data: Mapping[str, str]) -> QueueFilters:
         band = (data.get("band") or "").strip()
         return cls(
             band=band if band in _BAND_VALUES else "",
@@ -86,15 +92,6 @@ class QueueFilters:
         return qs.filter(self.q_object())
 
 
-def normalise_product_number(value: str) -> str:
-    """The normalisation the catalogue import stores in Product.product_number_norm."""
-    try:
-        from matcher.pipeline.attributes import normalise_product_number as matcher_normalise
-    except ImportError:  # the matcher's lexicon module is optional for the queue
-        return "".join(ch for ch in unicodedata.normalize("NFKC", value).upper() if ch.isalnum())
-    return matcher_normalise(value)
-
-
 @dataclass(frozen=True)
 class Cursor:
     """A position in queue order (money at risk descending, then id) for J/K navigation."""
@@ -106,7 +103,7 @@ class Cursor:
         return f"{self.money_at_risk}:{self.match_id}"
 
     @classmethod
-    def parse(cls, value: str | None) -> "Cursor | None":
+    def parse(cls, value: str | None) -> Cursor | None:
         if not value:
             return None
         try:
@@ -116,7 +113,7 @@ class Cursor:
             return None
 
     @classmethod
-    def of(cls, match: Match) -> "Cursor":
+    def of(cls, match: Match) -> Cursor:
         return cls(match.money_at_risk, match.pk)
 
     def after(self, direction: Direction) -> Q:

@@ -6,7 +6,6 @@ app_name = "review"
 urlpatterns = [
     path("", views.queue, name="queue"),
     path("pairs/<int:match_id>/decide/", views.decide, name="decide"),
-    path("pairs/<int:match_id>/price/", views.price_preview, name="price"),
     path("undo/", views.undo, name="undo"),
     path("summary/", views.summary, name="summary"),
     path("claims/<int:claim_id>/renew/", views.claim_renew, name="claim_renew"),

@@ -114,7 +114,7 @@ def test_a_rejected_audit_item_clears_the_cached_pause_verdict(
 
     assert selectors.auto_pricing_paused() is True  # 1/2 approved: lower bound ≈ 0.09 < 0.5
     broker_messages("pricing.tasks.reprice_product_task")
-    broker_messages("review.tasks.money_at_risk_refresh_task")
+    broker_messages("pricing.tasks.money_at_risk_refresh_task")
 
 
 def test_audit_sampling_marks_the_share_of_new_automatic_decisions_and_leaves_status_alone():

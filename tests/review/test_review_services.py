@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from matcher.models import Match
+from pricing import money_at_risk
 from review import selectors, services
 from review.models import Claim, ReviewDecision
 from review.queue import Cursor, QueueFilters
@@ -270,11 +271,11 @@ def test_approving_puts_a_reprice_of_the_sku_on_the_broker_after_commit(
         callback()
 
     assert broker_messages("pricing.tasks.reprice_product_task").count(expected) == 1
-    assert f"({pair.product_id},)" in broker_messages("review.tasks.money_at_risk_refresh_task")
+    assert f"({pair.product_id},)" in broker_messages("pricing.tasks.money_at_risk_refresh_task")
 
 
 def test_money_at_risk_is_the_price_move_and_zero_when_the_listing_would_not_be_cheapest(monkeypatch):
-    monkeypatch.setattr(services, "_price_preview_price", lambda product, listing: None)
+    monkeypatch.setattr(money_at_risk, "_price_preview_price", lambda product, listing: None)
     from tests.factories import ProductFactory
 
     product = ProductFactory(price=189_000, min_price=150_000, cost=90_000)
@@ -288,7 +289,7 @@ def test_money_at_risk_is_the_price_move_and_zero_when_the_listing_would_not_be_
     dearer = make_pair(product=product, listing_kwargs={"price": 190_000})
     below_floor = make_pair(product=product, listing_kwargs={"price": 120_000})
 
-    services.money_at_risk_refresh(product_id=product.pk)
+    money_at_risk.money_at_risk_refresh(product_id=product.pk)
 
     for m in (cheaper, dearer, below_floor):
         m.refresh_from_db()
@@ -343,7 +344,7 @@ def test_money_at_risk_follows_the_pricing_preview_when_pricing_offers_one():
     )
     pending = make_pair(product=product, listing_kwargs={"price": 168_000})
 
-    services.money_at_risk_refresh(product_id=product.pk)
+    money_at_risk.money_at_risk_refresh(product_id=product.pk)
 
     pending.refresh_from_db()
     expected = abs(price_preview(product=product, listing=pending.listing).price - product.price)

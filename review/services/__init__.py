@@ -1,0 +1,41 @@
+"""Writes of the review app, by noun: claims, decisions, quality control and thresholds.
+
+Each public function takes keyword-only arguments, validates before writing and runs in one
+transaction together with its audit row; side effects (the QC cache, `matches_changed`) run on
+commit. Callers import from here (`from review import services`).
+"""
+
+from review.exceptions import ReviewRefused
+from review.services.claims import claim_lease, claim_pair, claim_release, claim_renew
+from review.services.decisions import (
+    BULK_MAX,
+    NOTE_MAX,
+    Action,
+    BulkResult,
+    decision_record,
+    decision_skip,
+    decision_undo,
+    decisions_bulk,
+)
+from review.services.quality import audit_sample_draw, review_settings_update
+from review.services.thresholds import thresholds_save, validate_thresholds
+
+__all__ = [
+    "BULK_MAX",
+    "NOTE_MAX",
+    "Action",
+    "BulkResult",
+    "ReviewRefused",
+    "audit_sample_draw",
+    "claim_lease",
+    "claim_pair",
+    "claim_release",
+    "claim_renew",
+    "decision_record",
+    "decision_skip",
+    "decision_undo",
+    "decisions_bulk",
+    "review_settings_update",
+    "thresholds_save",
+    "validate_thresholds",
+]
