@@ -32,7 +32,7 @@ def sleeps(monkeypatch) -> list[float]:
     """Every wait the verifier and limiter ask for, in order (the waits still happen: hints are short)."""
     import time
 
-    from matcher import llm
+    from matcher.llm import config as llm_config
 
     recorded: list[float] = []
 
@@ -40,35 +40,20 @@ def sleeps(monkeypatch) -> list[float]:
         recorded.append(seconds)
         time.sleep(seconds)
 
-    monkeypatch.setattr(llm, "_sleep", sleep)
+    monkeypatch.setattr(llm_config, "_sleep", sleep)
     return recorded
 
 
 @pytest.fixture
-def reprice_messages(settings):
-    """The pricing.tasks.reprice_product_task messages on the real Redis broker, as argument reprs; the
-    ones this test read are removed at the end (other suites share the queue)."""
-    import json
+def matches_changed_sent():
+    """Every `matches_changed` signal sent while the test runs, as its keyword arguments."""
+    from matcher.signals import matches_changed
 
-    import redis
+    sent: list[dict] = []
 
-    url = settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1).replace("?virtual_host=", "?db=", 1)
-    client = redis.Redis.from_url(url)
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    before = set(client.lrange(queue, 0, -1))
-    taken: list[bytes] = []
+    def receiver(sender, signal, **kwargs) -> None:
+        sent.append(kwargs)
 
-    def read() -> list[str]:
-        found = []
-        for raw in client.lrange(queue, 0, -1):
-            if raw in before:
-                continue
-            headers = json.loads(raw).get("headers", {})
-            if headers.get("task") == "pricing.tasks.reprice_product_task":
-                found.append(headers.get("argsrepr", ""))
-                taken.append(raw)
-        return found
-
-    yield read
-    for raw in taken:
-        client.lrem(queue, 0, raw)
+    matches_changed.connect(receiver, weak=False, dispatch_uid="tests.llm.matches_changed_sent")
+    yield sent
+    matches_changed.disconnect(dispatch_uid="tests.llm.matches_changed_sent")
