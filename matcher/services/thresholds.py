@@ -17,7 +17,7 @@ DEFAULT_REVIEW_THRESHOLD = Decimal("0.7")
 def thresholds_validate(*, auto_threshold: Any, review_threshold: Any) -> tuple[Decimal, Decimal]:
     """The pair as Decimals when `0 < review ≤ auto ≤ 1`; raises ValidationError (Korean) otherwise.
 
-    The one statement of the rule: the admin, the review pages and `threshold_set_create` all ask here.
+    The one statement of the rule: `threshold_set_create` (the admin's path too) and the review pages ask here.
     """
     auto, review = Decimal(str(auto_threshold)), Decimal(str(review_threshold))
     if not (Decimal(0) < review <= auto <= Decimal(1)):

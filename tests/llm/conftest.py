@@ -1,10 +1,13 @@
 """Fixtures for the LLM verifier tests: a fake Gemini server on 127.0.0.1 and settings pointing at it."""
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
 
+from matcher.llm import config as llm_config
+from matcher.signals import matches_changed
 from tests.fakes.gemini_server import FakeGemini
 from tests.llm.pairs import FAST, STRONG
 
@@ -30,10 +33,6 @@ def fake_gemini(settings, redis_client):
 @pytest.fixture
 def sleeps(monkeypatch) -> list[float]:
     """Every wait the verifier and limiter ask for, in order (the waits still happen: hints are short)."""
-    import time
-
-    from matcher.llm import config as llm_config
-
     recorded: list[float] = []
 
     def sleep(seconds: float) -> None:
@@ -47,8 +46,6 @@ def sleeps(monkeypatch) -> list[float]:
 @pytest.fixture
 def matches_changed_sent():
     """Every `matches_changed` signal sent while the test runs, as its keyword arguments."""
-    from matcher.signals import matches_changed
-
     sent: list[dict] = []
 
     def receiver(sender, signal, **kwargs) -> None:
