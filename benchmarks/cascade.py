@@ -89,7 +89,7 @@ def build_comparer(threads: int, *, ocr: bool = True, remover: bool = True, gate
 
 
 def run_pairs(comparer, data) -> dict[str, Any]:
-    from matcher.analysis import StageTimer
+    from matcher.matching import StageTimer
     from matcher.pipeline.compare import ImageInput, ListingSide, SkuSide, StageCounts
 
     # CPU seconds inside each stage (children included: Tesseract), by the match run's own timer.

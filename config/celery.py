@@ -1,11 +1,14 @@
 """The Celery app. Workers on any machine run: celery -A config worker -Q <queues>."""
+import logging
 import os
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+log = logging.getLogger(__name__)
 
 app = Celery("pricematch")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -45,8 +48,6 @@ app.conf.beat_schedule = {
 @worker_process_init.connect
 def _limit_threads(**_: object) -> None:
     # Each worker process owns its cores; torch otherwise oversubscribes a small machine.
-    from django.conf import settings
-
     threads = settings.MATCHER_TORCH_THREADS
     if threads:
         try:
@@ -59,18 +60,16 @@ def _limit_threads(**_: object) -> None:
 
 def _resume_interrupted_runs(**_: object) -> None:
     """A worker coming up takes over batches whose worker died (their lease has run out)."""
-    try:
-        from matcher.models import MatchRun
-        from matcher.runs import match_run_resume
+    # Imported here, not at the top: this module is loaded (by config/__init__.py) before Django has
+    # set up its apps, and matcher's modules import its models. By worker_ready the apps are ready.
+    from matcher.models import MatchRun
+    from matcher.runs import match_run_resume
 
+    try:
         for run_id in MatchRun.objects.filter(status=MatchRun.Status.RUNNING).values_list("id", flat=True):
             match_run_resume(run_id=run_id)
     except Exception:  # the database may not be migrated yet; the worker must still start
-        import logging
+        log.exception("could not resume interrupted match runs")
 
-        logging.getLogger(__name__).exception("could not resume interrupted match runs")
-
-
-from celery.signals import worker_ready  # noqa: E402
 
 worker_ready.connect(_resume_interrupted_runs)

@@ -5,30 +5,30 @@ Django-side glue: matcher/pipeline/ itself never reads settings.
 from __future__ import annotations
 
 import inspect
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from django.conf import settings
+
+from matcher.pipeline import weights
+from matcher.pipeline.embed import efficientnet_name
+from matcher.pipeline.registry import import_dotted, load_stage
 
 
 def models_dir() -> Path:
     return Path(settings.MODELS_DIR)
 
 
-@lru_cache(maxsize=None)
+@cache
 def active_embedder_label() -> str:
     """Name and checkpoint hash of the configured embedder, without loading the model.
 
     The same string Region rows and decisions are keyed by (see `embedder_key`).
     """
-    from matcher.pipeline import weights
-
     if settings.MATCHER_EMBEDDER == "open_clip":
         pretrained = settings.OPEN_CLIP_PRETRAINED
         tag = weights.checkpoint_hash(pretrained) if Path(pretrained).is_file() else f"tag:{pretrained}"
         return f"open_clip:{settings.OPEN_CLIP_MODEL}@{tag}"
-    from matcher.pipeline.embed import efficientnet_name
-
     path = weights.default_path(weights.EFFICIENTNET_LITE2)
     tag = weights.checkpoint_hash(path) if path.is_file() else "missing"
     return f"{efficientnet_name(getattr(settings, 'MATCHER_EMBEDDER_RUNTIME', 'onnx'))}@{tag}"
@@ -39,8 +39,6 @@ def _threads() -> int | None:
 
 
 def region_finder():
-    from matcher.pipeline.registry import import_dotted, load_stage
-
     size = getattr(settings, "MATCHER_DETECT_IMAGE_SIZE", 0)
     extra = {"image_size": size} if size else {}
     if "runtime" in inspect.signature(import_dotted(settings.MATCHER_REGION_FINDER)).parameters:
@@ -50,8 +48,6 @@ def region_finder():
 
 def background_remover():
     """The background remover, or None when its model file is missing (the pipeline runs without it)."""
-    from matcher.pipeline.registry import import_dotted, load_stage
-
     extra = {}
     if "runtime" in inspect.signature(import_dotted(settings.MATCHER_BACKGROUND_REMOVER)).parameters:
         extra["runtime"] = getattr(settings, "MATCHER_CUTOUT_RUNTIME", "openvino-bf16")
@@ -62,8 +58,6 @@ def background_remover():
 
 
 def embedder():
-    from matcher.pipeline.registry import load_stage
-
     if settings.MATCHER_EMBEDDER == "open_clip":
         return load_stage(
             "matcher.pipeline.embed.OpenClipEmbedder",

@@ -21,13 +21,15 @@ from datetime import timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from matcher.models import MatchRun, MatchRunBatch, Product
+from matcher.matching import decide_products
+from matcher.models import Listing, MatchRun, MatchRunBatch, Product
+from matcher.signals import run_finished_on_commit
+from matcher.tasks import match_run_batch as match_run_batch_task
 
 log = logging.getLogger(__name__)
-
 
 
 def _lease() -> timedelta:
@@ -36,10 +38,8 @@ def _lease() -> timedelta:
 
 
 def _enqueue(batch_ids: list[int]) -> None:
-    from matcher.tasks import match_run_batch
-
     for batch_id in batch_ids:
-        match_run_batch.delay(batch_id)
+        match_run_batch_task.delay(batch_id)
 
 
 @transaction.atomic
@@ -79,10 +79,6 @@ def match_run_start(
 
 def _listing_counts(product_ids: list[int]) -> dict[int, int]:
     """Listings per SKU, in one query (SKUs without listings are absent)."""
-    from django.db.models import Count
-
-    from matcher.models import Listing
-
     rows = Listing.objects.filter(product_id__in=product_ids).values("product_id").annotate(n=Count("id"))
     return {row["product_id"]: row["n"] for row in rows}
 
@@ -162,8 +158,6 @@ def match_run_batch_process(*, batch_id: int) -> bool:
     MatchRun.objects.filter(id=run.id, started_at__isnull=True).update(
         started_at=timezone.now(), status=MatchRun.Status.RUNNING
     )
-    from matcher.analysis import decide_products
-
     started = time.perf_counter()
     try:
         outcome = decide_products(product_ids=batch.product_ids, run_id=run.id, force=run.force)
@@ -200,34 +194,12 @@ def match_run_batch_process(*, batch_id: int) -> bool:
             locked.errors = (locked.errors + outcome.errors)[-50:]
         _finish_if_complete(locked)
         locked.save()
-        changed = list(outcome.changed_product_ids)
-        transaction.on_commit(lambda: _after_changes(changed))
     return True
 
 
 def _finish_if_complete(run: MatchRun) -> None:
-    """Call with the run row locked."""
+    """Call with the run row locked. The SKUs' "matches changed" was sent by each batch as it wrote them."""
     if run.batches_done >= run.batches_total:
         run.status = MatchRun.Status.DONE if not run.failures or run.listings_done else MatchRun.Status.FAILED
         run.finished_at = timezone.now()
-        transaction.on_commit(_after_run)
-
-
-def _after_run() -> None:
-    """A finished run feeds quality control: a share of the new certain decisions goes to audit."""
-    try:
-        from review.tasks import audit_sample_draw_task
-    except ImportError:
-        return
-    audit_sample_draw_task.delay()
-
-
-def _after_changes(product_ids: list[int]) -> None:
-    """Matches changed: refresh the review queue's order and re-price (each in its own task)."""
-    try:
-        from pricing.tasks import reprice_product_task
-    except ImportError:  # pricing app not installed in this deployment
-        reprice_product_task = None
-    for pid in product_ids:
-        if reprice_product_task is not None:
-            reprice_product_task.delay(pid, "match_run")
+        run_finished_on_commit(run_id=run.id)

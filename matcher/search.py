@@ -17,8 +17,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from matcher.analysis_cache import image_input
+from matcher.matching import Toolkit, toolkit
 from matcher.models import ImageFile, ListingImage, ProductImage
 from matcher.pipeline.compare import ImageAnalysis, ImageInput, ListingSide, PairComparer, SkuSide
+from matcher.vectors import nearest
 
 CANDIDATES_PER_REGION = 60
 CANDIDATES = 60  # distinct images re-ordered by colour
@@ -104,8 +107,6 @@ def embedding_candidates(
 ) -> list[Candidate]:
     """Step 1: the k images whose best region pair with the query has the highest cosine
     (among the given image ids only, when `among` is given: an evaluation's gallery)."""
-    from matcher.vectors import nearest
-
     best: dict[int, tuple[float, int, dict]] = {}
     for qi, vector in enumerate(analysis.embeddings):
         for n in nearest(embedder=embedder, vector=vector, k=CANDIDATES_PER_REGION, ef_search=ef_search,
@@ -171,17 +172,11 @@ def rank(
 
 
 def _stored_input(image: ImageFile) -> ImageInput:
-    from collections import Counter
-
-    from matcher.analysis import image_input
-
-    return image_input(image, Counter())
+    return image_input(image)
 
 
-def analyse_query(data: bytes):
+def analyse_query(data: bytes) -> tuple[ImageInput, ImageAnalysis, Toolkit]:
     """The query's analysis (not stored) and a comparer that reads the stored images' analyses."""
-    from matcher.analysis import toolkit
-
     # Search ranks by what is cheap and certain: no OCR, no background removal.
     kit = toolkit(with_ocr=False, with_remover=False)
     ref = ImageInput.from_bytes(data, label="query")

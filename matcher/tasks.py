@@ -1,7 +1,20 @@
-"""Celery tasks of the matcher app: take ids, call one service, safe to run twice."""
+"""Celery tasks of the matcher app: take ids, call one service, safe to run twice.
+
+Each task imports its service inside its body: the services import these tasks at the top (to
+enqueue them as `x_task`), so `tasks → services` at import time would form a cycle.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from celery import Task, shared_task
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
 
 # --- Match runs ---------------------------------------------------------------------------------
-from celery import shared_task  # noqa: E402
 
 
 @shared_task(name="matcher.tasks.match_run_batch", acks_late=True)
@@ -12,11 +25,10 @@ def match_run_batch(batch_id: int) -> bool:
 
 
 # --- Image downloads (routed to the `ingest` queue by the image_fetch prefix) --------------------
-from django.conf import settings  # noqa: E402
 
 
-def _image_fetch(task, owner: str, owner_id: int) -> dict:
-    from matcher.services import image_fetch_backoff, image_refs_fetch
+def _image_fetch(task: Task, owner: Literal["product", "listing"], owner_id: int) -> dict:
+    from matcher.services.image_fetch import image_fetch_backoff, image_refs_fetch
 
     final = task.request.retries >= task.max_retries
     summary = image_refs_fetch(owner=owner, owner_id=owner_id, final_attempt=final)
@@ -29,14 +41,14 @@ def _image_fetch(task, owner: str, owner_id: int) -> dict:
 @shared_task(
     bind=True, name="matcher.tasks.image_fetch_listing_images", max_retries=settings.IMAGE_FETCH_MAX_RETRIES
 )
-def image_fetch_listing_images(self, listing_id: int) -> dict:
+def image_fetch_listing_images(self: Task, listing_id: int) -> dict:
     return _image_fetch(self, "listing", listing_id)
 
 
 @shared_task(
     bind=True, name="matcher.tasks.image_fetch_product_images", max_retries=settings.IMAGE_FETCH_MAX_RETRIES
 )
-def image_fetch_product_images(self, product_id: int) -> dict:
+def image_fetch_product_images(self: Task, product_id: int) -> dict:
     return _image_fetch(self, "product", product_id)
 
 
@@ -50,7 +62,7 @@ def llm_batch_poll(job_id: int) -> str:
 
     It does not re-enqueue itself: llm_batch_resume (celery beat, every 5 minutes) polls every open
     job, so a job is never polled by several chains at once however often workers restart."""
-    from matcher.llm import batch_poll_and_collect
+    from matcher.llm.batch import batch_poll_and_collect
 
     return batch_poll_and_collect(job_id=job_id).state
 
@@ -60,14 +72,12 @@ def llm_batch_resume() -> int:
     """Periodic (celery beat) and after a restart: submit awaiting pairs a dead worker left without a
     job, then start polling every job still open. Safe to run twice: a duplicate poll finds the job
     collected and stops. Returns the number of open jobs."""
-    from matcher.llm import batch_jobs_open, batch_submit_awaiting
+    from matcher.llm.batch import batch_jobs_open, batch_submit_awaiting
 
     try:
         batch_submit_awaiting()
     except Exception:  # polling must go on even if the sweep meets a bad row
-        import logging
-
-        logging.getLogger(__name__).exception("sweep of pairs awaiting a batch verdict failed")
+        log.exception("sweep of pairs awaiting a batch verdict failed")
     ids = list(batch_jobs_open())
     for job_id in ids:
         llm_batch_poll.delay(job_id)

@@ -1,19 +1,22 @@
 """Pages of the matcher app: dashboard, match runs (live progress), reverse image search."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from config.roles import admin_required
-from matcher import selectors
-from matcher.models import MatchRun
+from matcher import images, selectors
+from matcher.forms import ImageSearchForm
+from matcher.llm.spend import spend_for_run, spend_today
+from matcher.models import MatchRun, Product
+from matcher.runs import match_run_resume, match_run_start
+from matcher.search import search_by_image
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    from matcher.llm import spend_today
-
     return render(request, "matcher/home.html", {"summary": selectors.dashboard_summary(), "llm_today": spend_today()})
 
 
@@ -22,8 +25,6 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
-    from matcher.llm import spend_for_run
-
     run = get_object_or_404(MatchRun, id=run_id)
     template = "matcher/run_detail.html#progress" if request.htmx else "matcher/run_detail.html"
     return render(
@@ -34,14 +35,10 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_POST
 @admin_required(reason="매칭 실행은 관리자만 시작하거나 재개할 수 있습니다.")
 def run_start(request: HttpRequest) -> HttpResponse:
-    from matcher.runs import match_run_start
-
     sku = request.POST.get("sku", "").strip()
     force = request.POST.get("force") == "1"
     product_ids = None
     if sku:
-        from matcher.models import Product
-
         product = Product.objects.filter(sku=sku).first()
         if product is None:
             messages.error(request, f"SKU를 찾을 수 없습니다: {sku}")
@@ -54,8 +51,6 @@ def run_start(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required(reason="매칭 실행은 관리자만 시작하거나 재개할 수 있습니다.")
 def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
-    from matcher.runs import match_run_resume
-
     n = match_run_resume(run_id=run_id)
     messages.success(request, f"{n}개 배치를 다시 대기열에 넣었습니다.")
     return redirect("matcher:run_detail", run_id=run_id)
@@ -63,12 +58,6 @@ def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
 
 def image_search(request: HttpRequest) -> HttpResponse:
     """Reverse image search: upload a picture or give a URL; the 10 most similar products and listings."""
-    from django.conf import settings
-
-    from matcher import images
-    from matcher.forms import ImageSearchForm
-    from matcher.search import search_by_image
-
     form = ImageSearchForm(request.POST or None, request.FILES or None)
     result, error = None, ""
     if request.method == "POST" and form.is_valid():

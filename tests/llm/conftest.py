@@ -1,10 +1,13 @@
 """Fixtures for the LLM verifier tests: a fake Gemini server on 127.0.0.1 and settings pointing at it."""
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
 
+from matcher.llm import config as llm_config
+from matcher.signals import matches_changed
 from tests.fakes.gemini_server import FakeGemini
 from tests.llm.pairs import FAST, STRONG
 
@@ -30,45 +33,24 @@ def fake_gemini(settings, redis_client):
 @pytest.fixture
 def sleeps(monkeypatch) -> list[float]:
     """Every wait the verifier and limiter ask for, in order (the waits still happen: hints are short)."""
-    import time
-
-    from matcher import llm
-
     recorded: list[float] = []
 
     def sleep(seconds: float) -> None:
         recorded.append(seconds)
         time.sleep(seconds)
 
-    monkeypatch.setattr(llm, "_sleep", sleep)
+    monkeypatch.setattr(llm_config, "_sleep", sleep)
     return recorded
 
 
 @pytest.fixture
-def reprice_messages(settings):
-    """The pricing.tasks.reprice_product_task messages on the real Redis broker, as argument reprs; the
-    ones this test read are removed at the end (other suites share the queue)."""
-    import json
+def matches_changed_sent():
+    """Every `matches_changed` signal sent while the test runs, as its keyword arguments."""
+    sent: list[dict] = []
 
-    import redis
+    def receiver(sender, signal, **kwargs) -> None:
+        sent.append(kwargs)
 
-    url = settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1).replace("?virtual_host=", "?db=", 1)
-    client = redis.Redis.from_url(url)
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    before = set(client.lrange(queue, 0, -1))
-    taken: list[bytes] = []
-
-    def read() -> list[str]:
-        found = []
-        for raw in client.lrange(queue, 0, -1):
-            if raw in before:
-                continue
-            headers = json.loads(raw).get("headers", {})
-            if headers.get("task") == "pricing.tasks.reprice_product_task":
-                found.append(headers.get("argsrepr", ""))
-                taken.append(raw)
-        return found
-
-    yield read
-    for raw in taken:
-        client.lrem(queue, 0, raw)
+    matches_changed.connect(receiver, weak=False, dispatch_uid="tests.llm.matches_changed_sent")
+    yield sent
+    matches_changed.disconnect(dispatch_uid="tests.llm.matches_changed_sent")

@@ -15,7 +15,7 @@ from django.db import connection
 from matcher import llm
 from matcher.models import LlmBatchJob, LlmVerdictRecord, MatchRun
 from tests.fakes import gemini_server as fg
-from tests.llm.pairs import FAST, FLASH_CALL_USD, pair
+from tests.llm.pairs import FAST, FLASH_CALL_USD, batch_results, batch_submit, pair
 
 HALF_PRICE_CALL_USD = FLASH_CALL_USD / 2
 
@@ -25,7 +25,7 @@ def test_a_batch_is_submitted_with_one_inline_request_per_new_pair(fake_gemini):
     llm.verify_pairs(pairs=[pair(1)], run_id=None, product_id=None)  # already paid for: not sent again
     run = MatchRun.objects.create()
 
-    job = llm.batch_submit(run_id=run.id, pairs=[pair(1), pair(2), pair(3), pair(3)])
+    job = batch_submit(run_id=run.id, pairs=[pair(1), pair(2), pair(3), pair(3)])
 
     assert job.state == LlmBatchJob.State.SUBMITTED
     assert job.remote_name.startswith("batches/")
@@ -43,7 +43,7 @@ def test_a_batch_is_submitted_with_one_inline_request_per_new_pair(fake_gemini):
 @pytest.mark.django_db
 def test_poll_waits_while_pending_then_collects_verdicts_into_the_cache_at_half_price(fake_gemini):
     run = MatchRun.objects.create()
-    job = llm.batch_submit(run_id=run.id, pairs=[pair(1, match_id=11), pair(2, match_id=12)])
+    job = batch_submit(run_id=run.id, pairs=[pair(1, match_id=11), pair(2, match_id=12)])
 
     assert llm.batch_poll_and_collect(job_id=job.id).state == LlmBatchJob.State.SUBMITTED
     fake_gemini.complete_batch(job.remote_name)
@@ -53,7 +53,7 @@ def test_poll_waits_while_pending_then_collects_verdicts_into_the_cache_at_half_
     assert job.cost_usd == 2 * HALF_PRICE_CALL_USD
     records = LlmVerdictRecord.objects.filter(batch=True, ok=True, run=run)
     assert records.count() == 2 and {r.cost_usd for r in records} == {HALF_PRICE_CALL_USD}
-    results = llm.batch_results(job_id=job.id)
+    results = batch_results(job_id=job.id)
     assert [meta["match_id"] for meta, _ in results] == [11, 12]
     assert all(v.error is None and v.is_match for _, v in results)
     # Online verification of the same pairs now costs nothing and asks nothing.
@@ -65,7 +65,7 @@ def test_poll_waits_while_pending_then_collects_verdicts_into_the_cache_at_half_
 
 @pytest.mark.django_db
 def test_collecting_twice_records_each_verdict_once(fake_gemini):
-    job = llm.batch_submit(run_id=None, pairs=[pair(1)])
+    job = batch_submit(run_id=None, pairs=[pair(1)])
     fake_gemini.complete_batch()
 
     llm.batch_poll_and_collect(job_id=job.id)
@@ -77,12 +77,12 @@ def test_collecting_twice_records_each_verdict_once(fake_gemini):
 
 @pytest.mark.django_db
 def test_a_failed_item_in_a_batch_gets_an_error_verdict_and_is_not_cached(fake_gemini):
-    job = llm.batch_submit(run_id=None, pairs=[pair(1), pair(2)])
+    job = batch_submit(run_id=None, pairs=[pair(1), pair(2)])
     fake_gemini.push(fg.ok(), fg.malformed())
     fake_gemini.complete_batch()
 
     llm.batch_poll_and_collect(job_id=job.id)
-    (_, good), (_, bad) = llm.batch_results(job_id=job.id)
+    (_, good), (_, bad) = batch_results(job_id=job.id)
 
     assert good.error is None
     assert bad.error and bad.is_match is None
@@ -92,13 +92,13 @@ def test_a_failed_item_in_a_batch_gets_an_error_verdict_and_is_not_cached(fake_g
 
 @pytest.mark.django_db
 def test_a_failed_remote_job_is_marked_failed_and_its_pairs_get_error_verdicts(fake_gemini):
-    job = llm.batch_submit(run_id=None, pairs=[pair(1)])
+    job = batch_submit(run_id=None, pairs=[pair(1)])
     fake_gemini.fail_batch(job.remote_name)
 
     job = llm.batch_poll_and_collect(job_id=job.id)
 
     assert job.state == LlmBatchJob.State.FAILED and "FAILED" in job.error
-    [(_, verdict)] = llm.batch_results(job_id=job.id)
+    [(_, verdict)] = batch_results(job_id=job.id)
     assert verdict.error
 
 
@@ -106,7 +106,7 @@ def test_a_failed_remote_job_is_marked_failed_and_its_pairs_get_error_verdicts(f
 def test_no_batch_is_submitted_past_the_spend_cap(fake_gemini, settings):
     settings.GEMINI_DAILY_SPEND_CAP_USD = Decimal("0")
 
-    job = llm.batch_submit(run_id=None, pairs=[pair(1)])
+    job = batch_submit(run_id=None, pairs=[pair(1)])
 
     assert job.state == LlmBatchJob.State.FAILED and "spend cap" in job.error
     assert fake_gemini.count("batch_create") == 0
@@ -114,7 +114,7 @@ def test_no_batch_is_submitted_past_the_spend_cap(fake_gemini, settings):
 
 @pytest.mark.django_db
 def test_a_job_interrupted_before_its_name_was_saved_is_found_by_its_display_name(fake_gemini):
-    job = llm.batch_submit(run_id=None, pairs=[pair(1)])
+    job = batch_submit(run_id=None, pairs=[pair(1)])
     remote_name = job.remote_name
     # As if the worker died after the provider accepted the job but before the row was updated.
     long_ago = job.updated_at - llm.BATCH_PREPARING_STALE * 2
@@ -135,7 +135,7 @@ def _database_url() -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_after_a_restart_a_new_process_picks_up_a_submitted_job_by_its_remote_name(fake_gemini):
-    job = llm.batch_submit(run_id=None, pairs=[pair(1), pair(2)])
+    job = batch_submit(run_id=None, pairs=[pair(1), pair(2)])
     assert job.state == LlmBatchJob.State.SUBMITTED
     fake_gemini.complete_batch()
 
@@ -174,7 +174,7 @@ def test_the_llm_batch_poll_task_collects_a_finished_job_on_the_llm_queue(fake_g
     from config.celery import app
     from matcher.tasks import llm_batch_poll
 
-    job = llm.batch_submit(run_id=None, pairs=[pair(1)])
+    job = batch_submit(run_id=None, pairs=[pair(1)])
     fake_gemini.complete_batch()
 
     with start_worker(app, queues=["llm"], perform_ping_check=False, shutdown_timeout=30):

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from matcher import analysis, llm
+from matcher import llm, matching
+from matcher.analysis_cache import DbAnalysisCache
+from matcher.decisions import policy_for
 from matcher.models import LlmBatchJob, LlmVerdictRecord, Match, MatchRun, MatchRunBatch
 from matcher.pipeline.attributes import Lexicon
 from matcher.pipeline.compare import Comparison, ImageAnalysis, PairComparer, StageCounts
@@ -24,10 +26,17 @@ from matcher.pipeline.decide import decide
 from matcher.pipeline.ocr import TesseractOcr
 from matcher.pipeline.types import PairEvidence
 from matcher.runs import match_run_batch_process, match_run_start
-from tests.factories import ImageFileFactory, ListingFactory, ListingImageFactory, ProductFactory, ProductImageFactory, UserFactory
+from tests.factories import (
+    ImageFileFactory,
+    ListingFactory,
+    ListingImageFactory,
+    ProductFactory,
+    ProductImageFactory,
+    UserFactory,
+)
 from tests.fakes import gemini_server as fg
-from tests.pipeline.text_images import label
 from tests.llm.pairs import FAST, FLASH_CALL_USD, PRO_CALL_USD, STRONG
+from tests.pipeline.text_images import label
 
 pytestmark = pytest.mark.django_db
 
@@ -82,15 +91,15 @@ def scripted(monkeypatch):
         from matcher.services import thresholds_active
 
         thresholds = thresholds or thresholds_active()
-        policy = analysis.policy_for(thresholds)
+        policy = policy_for(thresholds)
         ocr = TesseractOcr() if with_ocr else None
-        return analysis.Toolkit(
+        return matching.Toolkit(
             comparer=ScriptedComparer(policy, ocr=ocr if ocr is not None and ocr.available() else None),
-            cache=analysis.DbAnalysisCache("scripted@test"), policy=policy, thresholds=thresholds,
+            cache=DbAnalysisCache("scripted@test"), policy=policy, thresholds=thresholds,
             timings=Counter(),
         )
 
-    monkeypatch.setattr(analysis, "toolkit", toolkit)
+    monkeypatch.setattr(matching, "toolkit", toolkit)
 
 
 @pytest.fixture
@@ -231,7 +240,7 @@ def test_a_run_in_batch_mode_writes_uncertain_pairs_as_review_and_submits_them_o
 
 
 def test_collecting_writes_each_verdict_back_to_its_match(bulk, django_capture_on_commit_callbacks,
-                                                          reprice_messages):
+                                                          matches_changed_sent):
     product = sku("unsure", "unsure")
     r = run([product.id])
     job = LlmBatchJob.objects.get()
@@ -266,7 +275,7 @@ def test_collecting_writes_each_verdict_back_to_its_match(bulk, django_capture_o
     r.refresh_from_db()
     assert r.counts["auto"] == 1 and r.counts["review"] == 1
     assert r.counts["llm_batch_applied"] == r.counts["llm_pairs"] == 2 and r.counts["llm_errors"] == 1
-    assert f"({product.id}, 'match_run')" in reprice_messages()
+    assert matches_changed_sent == [{"product_ids": [product.id], "reprice_ids": [product.id], "cause": "match_run"}]
     # The job keeps what became of each pair.
     applied = {k: v for meta in job.requests for k, v in meta["applied"].items()}
     assert applied == {str(matched.id): "auto", str(blocked.id): "review"}
@@ -453,7 +462,7 @@ def test_the_sweep_submits_pairs_a_dead_worker_left_without_a_job(bulk, monkeypa
 
     product = sku("unsure")
     # As if the worker died after writing the rows and before submitting them.
-    monkeypatch.setattr(analysis, "_submit_awaiting", lambda kit, counts: None)
+    monkeypatch.setattr(matching, "_submit_awaiting", lambda kit, counts: None)
     run([product.id])
     waiting = match_of(product, "unsure")
     assert waiting.llm_batch_job_id is None and not LlmBatchJob.objects.exists()

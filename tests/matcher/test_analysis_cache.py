@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher.analysis import DbAnalysisCache
+from matcher.analysis_cache import DbAnalysisCache
 from matcher.models import ImageAnalysisRecord, Region
 from matcher.pipeline.compare import ImageAnalysis
-from matcher.pipeline.types import Box, Region as Found
+from matcher.pipeline.types import Box
+from matcher.pipeline.types import Region as Found
 from matcher.services import image_store
 
 pytestmark = pytest.mark.django_db

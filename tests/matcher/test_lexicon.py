@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from matcher.analysis import lexicon
+from matcher.matching import lexicon
 from matcher.models import AttributeTerm
 from matcher.pipeline.attributes import conflicts, extract
 

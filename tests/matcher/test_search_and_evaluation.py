@@ -160,8 +160,8 @@ def test_search_puts_our_re_used_photo_before_the_same_shot_recoloured(db):
     tell the recolour apart."""
     import numpy as np
 
-    from matcher.analysis import toolkit
     from matcher.demo.competitor_pairs import MIN_RECOLOURED_SHARE, recolour_away, recoloured_share
+    from matcher.matching import toolkit
     from matcher.pipeline.compare import ImageInput
     from matcher.search import search_by_image
     from matcher.services import image_store

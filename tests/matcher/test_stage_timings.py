@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from matcher.analysis import StageTimer
+from matcher.matching import StageTimer
 
 
 class SlowRemover:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.analysis import DbAnalysisCache
+from matcher.analysis_cache import DbAnalysisCache
 from matcher.services import image_store
 from matcher.vectors import nearest
 from tests.matcher.test_analysis_cache import EMBEDDER, _analysis, _png

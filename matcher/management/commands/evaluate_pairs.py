@@ -14,6 +14,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from matcher.matching import toolkit
+from matcher.pipeline import evaluation
+
 
 class Command(BaseCommand):
     help = "Evaluate the matcher on a pairs CSV (image_a, image_b, same_product[, title_a, title_b, kind])."
@@ -29,9 +32,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, pairs: str, root: str | None, json_out: str | None, plot: str | None,
                outcomes: str | None, limit: int | None, no_ocr: bool, **options) -> None:
-        from matcher.analysis import toolkit
-        from matcher.pipeline import evaluation
-
         path = Path(pairs)
         if not path.is_file():
             raise CommandError(f"pairs file not found: {path}")

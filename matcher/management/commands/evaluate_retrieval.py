@@ -14,9 +14,14 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
+
+from matcher import search
+from matcher.matching import toolkit
+from matcher.models import ImageFile
+from matcher.pipeline.compare import ImageInput
+from matcher.services import image_store
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 
@@ -37,11 +42,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, gallery: str, queries: str, json_out: str | None, limit: int | None, batch: int,
                verify_top: int | None, embedding_only: bool, **o):
-        from matcher import search
-        from matcher.analysis import toolkit
-        from matcher.pipeline.compare import ImageInput
-        from matcher.services import image_store
-
         gpath, qfile = Path(gallery).resolve(), Path(queries).resolve()
         if not qfile.is_file():
             raise CommandError(f"queries file not found: {qfile}")
@@ -88,8 +88,6 @@ class Command(BaseCommand):
                 if candidate.exists():
                     return candidate
             return (qfile.parent / rel).resolve()
-
-        from matcher.models import ImageFile
 
         # Only the gallery is searched: other stored images (the catalogue, earlier evaluations'
         # galleries) would otherwise compete with it.

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from matcher.models import MatchRun, MatchRunBatch, Product
+from matcher.runs import match_run_batch_process, match_run_resume, match_run_start
 
 
 class Command(BaseCommand):
@@ -27,8 +28,6 @@ class Command(BaseCommand):
         parser.add_argument("--no-wait", action="store_true")
 
     def handle(self, *args, sku: list[str], force: bool, resume: int | None, inline: bool, no_wait: bool, **o):
-        from matcher.runs import match_run_batch_process, match_run_resume, match_run_start
-
         if resume:
             if not MatchRun.objects.filter(id=resume).exists():
                 raise CommandError(f"no run #{resume}")

@@ -14,8 +14,14 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+
+from config import embedded
+from matcher.demo.generate import generate
+from matcher.models import MatchRun, Product
+from matcher.runs import match_run_start
 
 DEMO_USERS = [("admin", "admin", True), ("merchandiser", "merchandiser", False)]
 
@@ -28,8 +34,6 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="prepare and match, then exit")
 
     def handle(self, *args, port: int, no_serve: bool, **options) -> None:
-        from config import embedded
-
         embedded_used = not os.environ.get("DATABASE_URL")
         if embedded_used:
             embedded.start()
@@ -73,8 +77,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Celery worker started (log: {settings.VAR_DIR / 'worker.log'})")
 
         if fresh:
-            from matcher.runs import match_run_start
-
             # Small batches: the review queue starts filling within a minute instead of after a big batch.
             settings.MATCHER_BATCH_SIZE = 2
             run = match_run_start(product_ids=None, force=False, user=None)
@@ -98,8 +100,6 @@ class Command(BaseCommand):
             time.sleep(1)
 
     def _ensure_users(self) -> None:
-        from django.contrib.auth.models import Group, User
-
         for username, group, is_super in DEMO_USERS:
             if User.objects.filter(username=username).exists():
                 continue
@@ -110,13 +110,9 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(f"  로그인 생성 · login created: {username} / {password}   (shown once)"))
 
     def _ensure_demo_data(self) -> bool:
-        from matcher.models import Product
-
         if Product.objects.exists():
             self.stdout.write("demo data already loaded; keeping it")
             return False
-        from matcher.demo.generate import generate
-
         out = Path(settings.VAR_DIR) / "demo"
         self.stdout.write(f"generating demo data in {out} …")
         generate(out)
@@ -125,7 +121,5 @@ class Command(BaseCommand):
         return True
 
     def _wait_for_runs(self) -> None:
-        from matcher.models import MatchRun
-
         while MatchRun.objects.filter(status__in=[MatchRun.Status.QUEUED, MatchRun.Status.RUNNING]).exists():
             time.sleep(2)

@@ -6,6 +6,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from matcher import images
+from matcher.search import search_by_image
+
 
 class Command(BaseCommand):
     help = "Reverse image search from the command line."
@@ -15,9 +18,6 @@ class Command(BaseCommand):
         parser.add_argument("-k", type=int, default=10)
 
     def handle(self, *args, file: str, k: int, **options) -> None:
-        from matcher import images
-        from matcher.search import search_by_image
-
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"not a file: {path}")

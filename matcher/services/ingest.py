@@ -1,92 +1,29 @@
-"""Writes of the matcher app: each a keyword-only function, one transaction, validation first."""
+"""Catalogue and listing ingest: image storage, one imported row, a whole file or API batch with its report.
+
+The CSV/JSONL commands and the scraper's JSON endpoint share these writes: one row, one transaction,
+the row's image references written with it. Parsing and validation live in matcher/ingest.py;
+reading and vetting image bytes in matcher/images.py.
+"""
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Max
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from tqdm import tqdm
 
-from matcher.models import ThresholdSet
-
-
-def thresholds_active() -> ThresholdSet:
-    """The newest threshold version; creates v1 with the defaults on a fresh database."""
-    current = ThresholdSet.objects.order_by("-version").first()
-    if current is None:
-        current = threshold_set_create(
-            auto_threshold=Decimal("0.9"), review_threshold=Decimal("0.7"), policy={}, note="defaults", user=None
-        )
-    return current
-
-
-@transaction.atomic
-def threshold_set_create(
-    *, auto_threshold: Decimal, review_threshold: Decimal, policy: dict[str, Any], note: str, user
-) -> ThresholdSet:
-    auto_threshold, review_threshold = Decimal(str(auto_threshold)), Decimal(str(review_threshold))
-    if not (Decimal("0") < review_threshold <= auto_threshold <= Decimal("1")):
-        raise ValidationError("0 < 검토 기준 ≤ 자동 매칭 기준 ≤ 1 이어야 합니다 (review ≤ auto).")
-    # Serialise version numbering: two admins saving at once must not collide.
-    ThresholdSet.objects.select_for_update().order_by("-version").first()
-    version = (ThresholdSet.objects.aggregate(v=Max("version"))["v"] or 0) + 1
-    return ThresholdSet.objects.create(
-        version=version,
-        auto_threshold=auto_threshold,
-        review_threshold=review_threshold,
-        policy=policy or {},
-        note=note,
-        created_by=user,
-    )
-
-
-@transaction.atomic
-def lexicon_load(*, rows: list[dict[str, str]]) -> int:
-    """Add the lexicon file's terms; rows an admin deactivated stay deactivated."""
-    from matcher.models import AttributeTerm
-
-    groups = {g for g, _ in AttributeTerm.GROUPS}
-    created = 0
-    for i, row in enumerate(rows, start=2):
-        group, value, term = (row.get(k, "").strip() for k in ("group", "value", "term"))
-        if group not in groups or not value or not term:
-            raise ValidationError(f"lexicon line {i}: need group in {sorted(groups)}, value and term")
-        _, was_created = AttributeTerm.objects.get_or_create(group=group, value=value, term=term)
-        created += was_created
-    return created
-
-
-# --- Catalogue and listing ingest ---------------------------------------------------------------
-# The CSV/JSONL commands and the scraper's JSON endpoint share these writes: one row, one
-# transaction, the row's image references written with it. Parsing and validation live in
-# matcher/ingest.py; reading and vetting image bytes in matcher/images.py.
-import hashlib  # noqa: E402
-import random  # noqa: E402
-import secrets  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Literal  # noqa: E402
-
-from django.conf import settings  # noqa: E402
-from django.core.files.base import ContentFile  # noqa: E402
-from django.db import DatabaseError, IntegrityError  # noqa: E402
-from django.db.models import F  # noqa: E402
-from django.utils import timezone  # noqa: E402
-
-from matcher import images as image_io  # noqa: E402
-from matcher import ingest  # noqa: E402
-from matcher.models import (  # noqa: E402
-    ApiToken,
-    FetchStatus,
-    ImageFile,
-    ImportReport,
-    Listing,
-    ListingImage,
-    Product,
-    ProductImage,
-)
+from matcher import images as image_io
+from matcher import ingest
+from matcher.models import FetchStatus, ImageFile, ImportReport, Listing, ListingImage, Product, ProductImage
+from matcher.tasks import image_fetch_listing_images as image_fetch_listing_images_task
+from matcher.tasks import image_fetch_product_images as image_fetch_product_images_task
 
 IMPORT_REPORT_MAX_ERRORS = 200
 RowStatus = Literal["created", "updated", "unchanged", "error"]
@@ -151,7 +88,7 @@ def _local_images(sources: Sequence[ingest.ImageSource]) -> dict[str, ImageFile]
 
 
 def _image_refs_sync(
-    model: type[ProductImage] | type[ListingImage],
+    model: type[ProductImage | ListingImage],
     *,
     owner_field: str,
     owner_id: int,
@@ -244,10 +181,8 @@ def product_import_row(*, row: ingest.CatalogRow) -> RowOutcome:
     if images_changed and status == "unchanged":
         status = "updated"
     if needs_fetch:
-        from matcher.tasks import image_fetch_product_images
-
         product_id = product.pk
-        transaction.on_commit(lambda: image_fetch_product_images.delay(product_id))
+        transaction.on_commit(lambda: image_fetch_product_images_task.delay(product_id))
     return RowOutcome(status=status, object_id=product.pk, product_id=product.pk)
 
 
@@ -319,10 +254,8 @@ def listing_import_row(*, row: ingest.ListingRow) -> RowOutcome:
     if update_fields:
         listing.save(update_fields=update_fields)
     if needs_fetch:
-        from matcher.tasks import image_fetch_listing_images
-
         listing_id = listing.pk
-        transaction.on_commit(lambda: image_fetch_listing_images.delay(listing_id))
+        transaction.on_commit(lambda: image_fetch_listing_images_task.delay(listing_id))
     return RowOutcome(status=status, object_id=listing.pk, product_id=product_id)
 
 
@@ -335,8 +268,6 @@ def _import_rows(
     progress: bool,
 ) -> list[RowOutcome]:
     """Run every row in its own transaction, counting it on the report in that same transaction."""
-    from tqdm import tqdm
-
     outcomes: list[RowOutcome] = []
     errors: list[dict] = []
     touched: set[int] = set()
@@ -423,103 +354,6 @@ def listings_import_items(*, items: Sequence[object], user, source: str) -> tupl
     report = ImportReport.objects.create(kind="api", source=source[:500], user=user)
     outcomes = _import_rows(report=report, rows=rows, parse=parse, write=listing_import_row, progress=False)
     return report, outcomes
-
-
-# --- API tokens ---
-
-
-def api_token_hash(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-@transaction.atomic
-def api_token_create(*, name: str, user) -> tuple[ApiToken, str]:
-    """A new token for `user`; the key is returned once and only its hash is kept."""
-    name = name.strip()
-    if not name:
-        raise ValidationError("토큰 이름이 필요합니다 (name required)")
-    key = "pm_" + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(name=name[:80], key_hash=api_token_hash(key), prefix=key[:8], user=user)
-    return token, key
-
-
-def api_token_authenticate(*, key: str) -> ApiToken | None:
-    """The active token with this key (and an active user), stamping its last use; None otherwise."""
-    if not key:
-        return None
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(key_hash=api_token_hash(key), active=True, user__is_active=True)
-        .first()
-    )
-    if token is not None:
-        now = timezone.now()
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
-    return token
-
-
-# --- Image downloads ---
-
-
-@dataclass
-class ImageFetchSummary:
-    ok: int = 0
-    failed: int = 0
-    retry: int = 0  # transient failures left pending for another attempt
-
-
-def image_fetch_backoff(retries: int) -> float:
-    """Seconds before attempt `retries + 1`: exponential with full jitter, so a burst of failures spreads out."""
-    base = settings.IMAGE_FETCH_RETRY_BASE_S
-    ceiling = min(base * (2**retries), settings.IMAGE_FETCH_RETRY_MAX_S)
-    return random.uniform(ceiling / 2, ceiling)
-
-
-def image_refs_fetch(*, owner: Literal["product", "listing"], owner_id: int, final_attempt: bool) -> ImageFetchSummary:
-    """Download the owner's pending URL images; each result is written to its image row as it arrives.
-
-    Network I/O happens outside any transaction. Safe to run twice: a row already fetched is no
-    longer pending, and the write only lands while the row still points at the same source.
-    On `final_attempt` a transient failure is recorded as failed instead of left pending.
-    """
-    model: type[ProductImage] | type[ListingImage] = ProductImage if owner == "product" else ListingImage
-    owner_field = f"{owner}_id"
-    summary = ImageFetchSummary()
-    refs = list(model.objects.filter(**{owner_field: owner_id}, fetch_status=FetchStatus.PENDING))
-    for ref in refs:
-        if not ref.source.lower().startswith(("http://", "https://")):
-            continue  # local files are stored during the import, never fetched
-        same_ref = model.objects.filter(pk=ref.pk, source=ref.source, fetch_status=FetchStatus.PENDING)
-        try:
-            fetched = image_io.fetch(
-                ref.source,
-                max_bytes=settings.IMAGE_MAX_BYTES,
-                timeout=settings.IMAGE_FETCH_TIMEOUT_S,
-                max_redirects=settings.IMAGE_FETCH_MAX_REDIRECTS,
-                allowed_hosts=settings.IMAGE_FETCH_ALLOWED_HOSTS,
-            )
-            with transaction.atomic():
-                image = image_store(data=fetched.data)
-                same_ref.update(
-                    image=image, fetch_status=FetchStatus.OK, fetch_error="", fetch_attempts=F("fetch_attempts") + 1
-                )
-            summary.ok += 1
-        except image_io.FetchTransient as exc:
-            status = FetchStatus.FAILED if final_attempt else FetchStatus.PENDING
-            same_ref.update(fetch_status=status, fetch_error=exc.reason, fetch_attempts=F("fetch_attempts") + 1)
-            if final_attempt:
-                summary.failed += 1
-            else:
-                summary.retry += 1
-        except image_io.ImageError as exc:  # refused or not an image: another try cannot help
-            same_ref.update(
-                fetch_status=FetchStatus.FAILED, fetch_error=exc.reason, fetch_attempts=F("fetch_attempts") + 1
-            )
-            summary.failed += 1
-    if owner == "listing" and summary.ok:
-        listing_fingerprint_refresh(listing_id=owner_id)
-    return summary
 
 
 @transaction.atomic

@@ -1,0 +1,59 @@
+"""Threshold sets: versioned, never edited in place; the newest one decides new pairs."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from matcher.models import ThresholdSet
+
+DEFAULT_AUTO_THRESHOLD = Decimal("0.9")
+DEFAULT_REVIEW_THRESHOLD = Decimal("0.7")
+
+
+def thresholds_validate(*, auto_threshold: Any, review_threshold: Any) -> tuple[Decimal, Decimal]:
+    """The pair as Decimals when `0 < review ≤ auto ≤ 1`; raises ValidationError (Korean) otherwise.
+
+    The one statement of the rule: `threshold_set_create` (the admin's path too) and the review pages ask here.
+    """
+    auto, review = Decimal(str(auto_threshold)), Decimal(str(review_threshold))
+    if not (Decimal(0) < review <= auto <= Decimal(1)):
+        raise ValidationError("0 < 검토 기준 ≤ 자동 매칭 기준 ≤ 1 이어야 합니다 (review ≤ auto).")
+    return auto, review
+
+
+def thresholds_active() -> ThresholdSet:
+    """The newest threshold version; creates v1 with the defaults on a fresh database."""
+    current = ThresholdSet.objects.order_by("-version").first()
+    if current is None:
+        current = threshold_set_create(
+            auto_threshold=DEFAULT_AUTO_THRESHOLD,
+            review_threshold=DEFAULT_REVIEW_THRESHOLD,
+            policy={},
+            note="defaults",
+            user=None,
+        )
+    return current
+
+
+@transaction.atomic
+def threshold_set_create(
+    *, auto_threshold: Decimal, review_threshold: Decimal, policy: dict[str, Any], note: str, user: Any
+) -> ThresholdSet:
+    auto_threshold, review_threshold = thresholds_validate(
+        auto_threshold=auto_threshold, review_threshold=review_threshold
+    )
+    # Serialise version numbering: two admins saving at once must not collide.
+    ThresholdSet.objects.select_for_update().order_by("-version").first()
+    version = (ThresholdSet.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+    return ThresholdSet.objects.create(
+        version=version,
+        auto_threshold=auto_threshold,
+        review_threshold=review_threshold,
+        policy=policy or {},
+        note=note,
+        created_by=user,
+    )
