@@ -9,13 +9,14 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
 from review.models import RejectReason, ReviewDecision
-from review.services import BULK_MAX, NOTE_MAX, validate_thresholds
+from matcher.services import thresholds_validate
+from review.services import BULK_MAX, NOTE_MAX
 
 Action = ReviewDecision.Action
 
 
 class ThresholdsForm(forms.Form):
-    """A threshold pair; clean() applies the one rule (services.validate_thresholds)."""
+    """A threshold pair; clean() applies the one rule (matcher.services.thresholds_validate)."""
 
     auto = forms.CharField(max_length=32, error_messages={"required": "자동 매칭 기준을 입력해 주세요."})
     review = forms.CharField(max_length=32, error_messages={"required": "검토 기준을 입력해 주세요."})
@@ -25,7 +26,7 @@ class ThresholdsForm(forms.Form):
         super().clean()
         data = self.cleaned_data
         if "auto" in data and "review" in data:
-            data["auto"], data["review"] = validate_thresholds(
+            data["auto"], data["review"] = thresholds_validate(
                 auto_threshold=data["auto"], review_threshold=data["review"]
             )
         return data

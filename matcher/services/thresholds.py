@@ -1,7 +1,7 @@
 """Threshold sets: versioned, never edited in place; the newest one decides new pairs."""
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -14,14 +14,26 @@ DEFAULT_AUTO_THRESHOLD = Decimal("0.9")
 DEFAULT_REVIEW_THRESHOLD = Decimal("0.7")
 
 
-def thresholds_validate(*, auto_threshold: Any, review_threshold: Any) -> tuple[Decimal, Decimal]:
-    """The pair as Decimals when `0 < review ≤ auto ≤ 1`; raises ValidationError (Korean) otherwise.
+NOT_A_NUMBER = "기준값은 0과 1 사이의 숫자여야 합니다."
+OUT_OF_ORDER = "0 < 검토 기준 ≤ 자동 매칭 기준 ≤ 1 이어야 합니다."
 
-    The one statement of the rule: `threshold_set_create` (the admin's path too) and the review pages ask here.
+
+def thresholds_validate(*, auto_threshold: Any, review_threshold: Any) -> tuple[Decimal, Decimal]:
+    """The pair as Decimals (as given, not rounded) when both are finite numbers and `0 < review ≤ auto ≤ 1`;
+    raises ValidationError with a Korean message otherwise.
+
+    The one statement of the rule: `threshold_set_create` (the admin's path too), the review pages' form,
+    the calibration simulator and `thresholds_save` all ask here.
     """
-    auto, review = Decimal(str(auto_threshold)), Decimal(str(review_threshold))
+    try:
+        auto = Decimal(str(auto_threshold).strip())
+        review = Decimal(str(review_threshold).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError(NOT_A_NUMBER, code="not_a_number") from None
+    if not (auto.is_finite() and review.is_finite()):
+        raise ValidationError(NOT_A_NUMBER, code="not_a_number")
     if not (Decimal(0) < review <= auto <= Decimal(1)):
-        raise ValidationError("0 < 검토 기준 ≤ 자동 매칭 기준 ≤ 1 이어야 합니다 (review ≤ auto).")
+        raise ValidationError(OUT_OF_ORDER, code="out_of_order")
     return auto, review
 
 

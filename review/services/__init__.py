@@ -18,7 +18,7 @@ from review.services.decisions import (
     decisions_bulk,
 )
 from review.services.quality import audit_sample_draw, review_settings_update
-from review.services.thresholds import thresholds_save, validate_thresholds
+from review.services.thresholds import thresholds_save
 
 __all__ = [
     "BULK_MAX",
@@ -37,5 +37,4 @@ __all__ = [
     "decisions_bulk",
     "review_settings_update",
     "thresholds_save",
-    "validate_thresholds",
 ]

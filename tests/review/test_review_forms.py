@@ -10,6 +10,7 @@ from django.http import QueryDict
 from django.urls import reverse
 
 from review import services
+from matcher.services import thresholds_validate
 from review.forms import BulkDecisionForm, ThresholdsForm
 from review.models import ReviewDecision
 from tests.review.factories import reviewer
@@ -36,11 +37,11 @@ def test_one_rule_for_thresholds_and_the_form_applies_it(auto, review, ok):
     assert form.is_valid() is ok
     if ok:
         assert (form.cleaned_data["auto"], form.cleaned_data["review"]) == (Decimal(auto), Decimal(review))
-        assert services.validate_thresholds(auto_threshold=auto, review_threshold=review)
+        assert thresholds_validate(auto_threshold=auto, review_threshold=review)
     else:
         assert form.error  # one Korean sentence for the page
         with pytest.raises(ValidationError):
-            services.validate_thresholds(auto_threshold=auto, review_threshold=review)
+            thresholds_validate(auto_threshold=auto, review_threshold=review)
 
 
 def _bulk(**data: object) -> BulkDecisionForm:
