@@ -396,9 +396,10 @@ def _term_pattern(term: str, product_number: bool) -> str:
     if product_number:
         chars = [c for c in term if c.isalnum()]
         return _PN_SEPARATOR_CLASS.join(re.escape(c) for c in chars)
-    pattern = re.escape(term)
     # A Latin term stands as a word ("men" is not inside "women"), as the lexicon reads it.
-    return rf"(?<![A-Za-z0-9]){pattern}(?![A-Za-z0-9])" if term.isascii() else pattern
+    before = r"(?<![A-Za-z0-9])" if term[0].isascii() and term[0].isalnum() else ""
+    after = r"(?![A-Za-z0-9])" if term[-1].isascii() and term[-1].isalnum() else ""
+    return before + re.escape(term) + after
 
 
 def title_segments(
