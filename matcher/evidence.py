@@ -278,7 +278,7 @@ class EvidenceRecord:
         best_boxes) where it has them; a Comparison without them yet gives what it can."""
         ev = comp.evidence
         record = cls(
-            cosine=_round(ev.cosine, 4), cosine_regions=tuple(ev.cosine_regions) if ev.cosine_regions else None,
+            cosine=_round(ev.cosine, 4), cosine_regions=(ev.cosine_regions[0], ev.cosine_regions[1]) if ev.cosine_regions else None,
             inliers=ev.inliers, inlier_colour_agreement=_round(ev.inlier_colour_agreement, 3),
             colour_distance=_round(ev.colour_distance, 4),
             colour_distance_in_place=_round(getattr(ev, "colour_distance_in_place", None), 4),
@@ -434,8 +434,9 @@ def _keypoints_of(value: Any, our_shas: Sequence[str], their_shas: Sequence[str]
     groups = {ij: points[:MAX_KEYPOINT_PAIRS] for ij, points in groups.items() if points}
     if not groups:
         return None
-    ij = tuple(best) if best is not None and tuple(best) in groups else max(groups, key=lambda k: len(groups[k]))
-    return KeypointMatches(our_shas[ij[0]], their_shas[ij[1]], groups[ij])  # type: ignore[index]
+    wanted = (int(best[0]), int(best[1])) if best is not None else None
+    i, j = wanted if wanted in groups else max(groups, key=lambda k: len(groups[k]))
+    return KeypointMatches(our_shas[i], their_shas[j], groups[(i, j)])
 
 
 def _is_set_tuple(value: Any) -> bool:

@@ -300,8 +300,9 @@ def image_views(rows: Iterable[Mapping[str, Any]] | None, best: ImageBox | None)
     if best:
         for i, view in enumerate(views):
             if view.sha == best.image_sha:
-                view.box = box_view(best.box, view.width, view.height) if best.box else None
-                view.pixel_box = _pixels(best.box, view.width, view.height) if view.box else None
+                if best.box:
+                    view.box = box_view(best.box, view.width, view.height)
+                    view.pixel_box = _pixels(best.box, view.width, view.height) if view.box else None
                 views.insert(0, views.pop(i))
                 break
     return views
