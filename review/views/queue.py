@@ -20,7 +20,7 @@ from django_htmx.http import push_url, trigger_client_event
 from config.roles import is_admin, reviewer_required
 from matcher.models import Match
 from review import selectors, services
-from review.evidence import evidence_view, image_views, title_segments
+from review.evidence import evidence_view, image_views, keypoint_overlay, record_of, title_segments
 from review.models import Claim, RejectReason, ReviewDecision
 from review.queue import BAND_CHOICES, Cursor, QueueFilters
 
@@ -45,20 +45,24 @@ class PairView:
     cursor: Cursor
     becomes_cheapest: bool
     cheapest_other_total: int | None
+    keypoints: Any = None  # review.evidence.KeypointOverlay
 
 
 def _pair_view(match: Match) -> PairView:
-    ev = evidence_view(match.evidence)
+    ev = evidence_view(record_of(match))
     product, listing = match.product, match.listing
     pns = [p for p in (product.product_number, listing.product_number) if p]
     cheapest = getattr(match, "cheapest_other_total", None)
+    ours = image_views(getattr(match, "our_images", None), ev.best_ours)
+    theirs = image_views(getattr(match, "their_images", None), ev.best_theirs)
     return PairView(
         match=match,
         claim_id=getattr(match, "claim_id", 0),
         claim_expires_at=getattr(match, "claim_expires_at", None),
         evidence=ev,
-        ours=image_views(getattr(match, "our_images", None), ev.best_ours),
-        theirs=image_views(getattr(match, "their_images", None), ev.best_theirs),
+        ours=ours,
+        theirs=theirs,
+        keypoints=keypoint_overlay(ev.record, ours, theirs),
         our_title=title_segments(product.title, product_numbers=pns, conflict_terms=ev.conflict_terms_ours),
         their_title=title_segments(
             listing.title, product_numbers=pns, conflict_terms=ev.conflict_terms_theirs

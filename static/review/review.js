@@ -101,6 +101,7 @@
       case "k": handled = click("#rv-prev"); break;
       case "n": var note = $("#rv-note"); if (note) note.focus(); break;
       case "z": toggleZoomCentre(); break;
+      case "p": handled = toggleKeypoints(); break;
       case "?": toggleHelp(); break;
       case "Escape": setArmed(false); break;
       default: handled = false;
@@ -108,8 +109,17 @@
     if (handled) e.preventDefault();
   });
 
+  // The keypoint drawing is a <details> (it opens without JavaScript too); P and the evidence button toggle it.
+  function toggleKeypoints() {
+    var kp = $("#rv-kp");
+    if (!kp) return false;
+    kp.open = !kp.open;
+    return true;
+  }
+
   document.addEventListener("click", function (e) {
     var t = e.target;
+    if (t.closest && t.closest("[data-kp-toggle]")) toggleKeypoints();
     if (t.closest && t.closest("#rv-help-open")) toggleHelp(true);
     if (t.closest && t.closest("#rv-help-close")) toggleHelp(false);
     var help = $("#rv-help");

@@ -3,11 +3,13 @@ a threshold change through the simulator. Screenshots of the main screens land i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
+from matcher.evidence import ConflictTerms, EvidenceRecord
 from matcher.models import Match, ThresholdSet
 from review import services
 from review.models import Claim, ReviewDecision, ThresholdChange
@@ -41,15 +43,11 @@ def _pairs(n: int) -> list[Match]:
             },
         )
         if i == 1:
-            ev = dict(pair.evidence)
-            ev.update(
-                conflicts=["audience: kids vs adult"],
-                conflict_terms={"theirs": ["키즈"]},
-                product_number="match",
-                colour_distance=0.41,
-            )
-            ev["llm"] = dict(ev["llm"], is_match=False, reasoning="아동용(키즈) 표기, 색상도 다름.")
-            Match.objects.filter(pk=pair.pk).update(evidence=ev)
+            record = EvidenceRecord.from_json(pair.evidence)
+            record.conflicts = [ConflictTerms("audience", ours="adult", theirs="kids", theirs_terms=["키즈"])]
+            record.product_number, record.colour_distance = "match", 0.41
+            record.llm = replace(record.llm, is_match=False, reasoning="아동용(키즈) 표기, 색상도 다름.")
+            Match.objects.filter(pk=pair.pk).update(evidence=record.to_json())
         pairs.append(pair)
     return pairs
 

@@ -60,7 +60,7 @@ def jpeg_image(
 
 
 def evidence_full(ours: ImageFile | None, theirs: ImageFile | None, **overrides: Any) -> dict[str, Any]:
-    """Evidence shaped as documented in review/README-evidence.md."""
+    """Evidence as matcher.analysis.evidence_json wrote it before the versioned record (a legacy row)."""
     ev: dict[str, Any] = {
         "cosine": 0.912,
         "cosine_regions": ["upper", "whole"],

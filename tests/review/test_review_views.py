@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from matcher.evidence import ConflictTerms, EvidenceRecord
 from matcher.models import Match
 from review.models import Claim, ReviewDecision
 from tests.review.factories import make_pair, reviewer
@@ -72,11 +73,10 @@ def test_product_numbers_and_conflict_terms_are_highlighted_in_titles(client, me
     make_pair(
         product=product,
         listing_kwargs={"title": "키즈 눕시 nj1-dn55a 블랙"},
-        evidence={
-            "conflicts": ["audience: kids vs adult"],
-            "conflict_terms": {"theirs": ["키즈"]},
-            "product_number": "match",
-        },
+        evidence=EvidenceRecord(
+            conflicts=[ConflictTerms("audience", ours="adult", theirs="kids", theirs_terms=["키즈"])],
+            product_number="match",
+        ).to_json(),
     )
 
     html = client.get(reverse("review:queue")).content.decode()
@@ -84,7 +84,7 @@ def test_product_numbers_and_conflict_terms_are_highlighted_in_titles(client, me
     assert '<mark class="pn">NJ1DN55A</mark>' in html
     assert '<mark class="pn">nj1-dn55a</mark>' in html
     assert '<mark class="conflict">키즈</mark>' in html
-    assert "audience: kids vs adult" in html
+    assert "대상: 우리 <b>adult</b> · 경쟁 <b>kids</b>" in html
 
 
 def test_approving_through_htmx_returns_the_next_pair_part(client, merch):
