@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, IntegerField, Q, TextField
+from django.db.models import Count, F, IntegerField, Q
 from django.db.models.functions import Cast, Floor
 
+from matcher.evidence import auto_blocked_q
 from matcher.models import Match
 from review.models import ReviewDecision
 from review.queue import BAND_WIDTH
@@ -73,17 +74,6 @@ def calibration_bands() -> list[BandRow]:
         if band:
             band.pairs += row["c"]
     return [bands[i] for i in sorted(bands)]
-
-
-def _gated() -> Q:
-    """Pairs whose confidence the decision rules capped below auto (a blocker or a missing gate):
-    they stay out of auto whatever the threshold, because the cap moves with it."""
-    # Containment, not a key lookup: a missing key must read as false, not NULL, under NOT.
-    return (
-        Q(evidence__contains={"auto_blocked": True})
-        | Q(reasons_text__contains="blocks auto:")
-        | Q(reasons_text__contains="no auto:")
-    )
 
 
 BUCKETS = [Match.Bucket.AUTO, Match.Bucket.REVIEW, Match.Bucket.REJECT]
@@ -159,8 +149,8 @@ def threshold_simulation(
     """
     auto_threshold, review_threshold = Decimal(str(auto_threshold)), Decimal(str(review_threshold))
     sim = Simulation(auto_threshold=auto_threshold, review_threshold=review_threshold)
-    qs = Match.objects.filter(decided_by_human=False).annotate(reasons_text=Cast("reasons", TextField()))
-    new_auto = Q(confidence__gte=auto_threshold) & ~_gated()
+    qs = Match.objects.filter(decided_by_human=False)
+    new_auto = Q(confidence__gte=auto_threshold) & ~auto_blocked_q()
     new_review = ~new_auto & Q(confidence__gte=review_threshold)
     new_reject = ~new_auto & Q(confidence__lt=review_threshold)
     new_q = {Match.Bucket.AUTO: new_auto, Match.Bucket.REVIEW: new_review, Match.Bucket.REJECT: new_reject}
