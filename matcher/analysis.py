@@ -39,7 +39,7 @@ from matcher.models import (
     ThresholdSet,
 )
 from matcher.pipeline.compare import Comparison, ImageAnalysis, ImageInput, ListingSide, PairComparer, SkuSide
-from matcher.pipeline.decide import DecisionPolicy, decide
+from matcher.pipeline.policy import DecisionPolicy, decide
 
 log = logging.getLogger(__name__)
 

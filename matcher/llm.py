@@ -38,7 +38,7 @@ from matcher.models import LlmBatchJob, LlmVerdictRecord
 from matcher.pipeline.types import Decision, LlmVerdict
 
 if TYPE_CHECKING:
-    from matcher.pipeline.decide import DecisionPolicy
+    from matcher.pipeline.policy import DecisionPolicy
     from matcher.pipeline.types import PairEvidence
     from matcher.pipeline.verify import GeminiVerifier, VerifyResult
 
@@ -839,7 +839,7 @@ def _apply_verdicts(items: list[_Item], *, job_id: int | None) -> WriteBack:
 
     from matcher.analysis import STATUS_FOR_BUCKET, pair_fingerprint, policy_for
     from matcher.models import Match, MatchRun, ProductImage
-    from matcher.pipeline.decide import decide
+    from matcher.pipeline.policy import decide
     from matcher.pipeline.verify import needs_escalation
 
     out = WriteBack()
