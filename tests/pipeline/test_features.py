@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from matcher.pipeline import pixels
+from matcher.pipeline import pixels as px
 from matcher.pipeline.evidence import geometry
 from matcher.pipeline.evidence.colour import garment as garment_colour
 from matcher.pipeline.evidence.colour import in_place, signature
@@ -226,7 +226,7 @@ def _garment_mask_over_the_whole_photo(rgb: np.ndarray, region: Region) -> np.nd
     import cv2
 
     h, w = rgb.shape[:2]
-    lab = pixels.rgb_to_lab(rgb)
+    lab = px.rgb_to_lab(rgb)
     mask = np.zeros((h, w), np.uint8)
     polygon = garment_colour.garment_polygon(region)
     if polygon is not None:
@@ -266,7 +266,7 @@ def test_a_prepared_photo_gives_exactly_the_colour_readings_of_raw_pixels(luma, 
     ours = luma("ms08-black_main.jpg")
     theirs = jpeg(banner(crop_rescale(ours)), 80)
     rgb_a, rgb_b = np.asarray(ours), np.asarray(theirs)
-    a, b = pixels.PreparedImage(rgb_a), pixels.PreparedImage(rgb_b)
+    a, b = px.PreparedImage(rgb_a), px.PreparedImage(rgb_b)
     regions = pose_finder.find([ours])[0] + [Region("item", Box(-5, 30, 4000, 500), needs_cutout=False, score=1.0)]
     assert any(r.keypoints for r in regions)  # the skin and torso paths are exercised
 
@@ -299,7 +299,7 @@ def test_in_place_colour_is_not_fooled_by_a_new_background(luma, pose_finder):
 
 
 def test_the_colour_distance_of_whole_photos_equals_the_formula_on_boxes_pixel_lists_and_empty_boxes(luma):
-    lab = pixels.rgb_to_lab(np.asarray(luma("ms08-black_main.jpg")))
+    lab = px.rgb_to_lab(np.asarray(luma("ms08-black_main.jpg")))
     ref = np.array([52.5, -3.25, 7.0], np.float32)
     box = lab[40:-30, 17:-11]  # a window, as garment_mask reads it: not contiguous
 
@@ -337,10 +337,10 @@ def test_a_masked_signature_reads_only_its_sample_and_equals_the_signature_of_th
     rng = np.random.default_rng(seed)
     rgb = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
     mask = rng.random(size) < share
-    lab = pixels.rgb_to_lab(rgb)
+    lab = px.rgb_to_lab(rgb)
     gathered = signature.signature_of_pixels(lab[mask], min_pixels=min_pixels, seed=seed % 1000)
     assert _same_signature(signature.signature_of_pixels(lab, min_pixels=min_pixels, seed=seed % 1000, mask=mask), gathered)
     assert _same_signature(signature.colour_signature_in_mask(rgb, mask, min_pixels=min_pixels, seed=seed % 1000), gathered)
     assert _same_signature(
-        signature.colour_signature_in_mask(pixels.PreparedImage(rgb), mask, min_pixels=min_pixels, seed=seed % 1000), gathered
+        signature.colour_signature_in_mask(px.PreparedImage(rgb), mask, min_pixels=min_pixels, seed=seed % 1000), gathered
     )
