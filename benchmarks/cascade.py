@@ -72,7 +72,7 @@ def build_comparer(threads: int, *, ocr: bool = True, remover: bool = True, gate
     from matcher import pipeline_config
     from matcher.pipeline.attributes import Lexicon
     from matcher.pipeline.compare import PairComparer
-    from matcher.pipeline.decide import DecisionPolicy
+    from matcher.pipeline.policy import DecisionPolicy
     from matcher.pipeline.ocr import TesseractOcr
 
     os.environ["MATCHER_THREADS"] = str(threads)

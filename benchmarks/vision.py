@@ -319,7 +319,7 @@ def bench_cutout(images, threads: int) -> dict[str, Any]:
 def bench_keypoints(images, threads: int) -> dict[str, Any]:
     import cv2
 
-    from matcher.pipeline.features import image_keypoints
+    from matcher.pipeline.evidence.geometry import image_keypoints
 
     cv2.setNumThreads(threads)
     image_keypoints(images[0])

@@ -21,7 +21,7 @@ from django.utils import timezone
 from matcher.analysis_cache import DbAnalysisCache
 from matcher.models import ImageFile, Listing, LlmBatchJob, Match, Product, ThresholdSet
 from matcher.pipeline.compare import Comparison
-from matcher.pipeline.decide import DecisionPolicy, decide
+from matcher.pipeline.policy import DecisionPolicy, decide
 from matcher.pipeline.types import Decision, LlmVerdict, PairEvidence
 
 STATUS_FOR_BUCKET = {"auto": Match.Status.MATCHED, "review": Match.Status.PENDING, "reject": Match.Status.REJECTED}

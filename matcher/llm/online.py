@@ -25,7 +25,7 @@ from matcher.llm.config import (
 )
 from matcher.llm.spend import cap_error, spend_cap_reached
 from matcher.models import LlmVerdictRecord
-from matcher.pipeline.decide import DecisionPolicy
+from matcher.pipeline.policy import DecisionPolicy
 from matcher.pipeline.types import Decision, LlmVerdict
 from matcher.pipeline.verify import VerifyRequest, error_verdict, needs_escalation
 

@@ -24,6 +24,8 @@ from matcher.pipeline.types import RegionKind
 DEFAULT_LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicon.csv"
 
 Attributes = dict[str, set[str]]
+# The words that named each (group, value): lexicon terms as matched (normalised), season and year codes.
+AttributeTerms = dict[tuple[str, str], list[str]]
 ProductNumberOutcome = Literal["match", "mismatch", "absent"]
 
 IGNORE_VALUE = "-"
@@ -157,12 +159,14 @@ _OCR_YEAR_RE = re.compile(r"(?<![0-9A-Z])(?=[0-9OILSZBA]{2}\s*(?:S/?S|F/?W|A/?W)
 _OCR_DIGITS = str.maketrans("OILSZBA", "0115284")
 
 
-def _seasons(text: str, *, ocr: bool = False) -> tuple[set[str], set[str]]:
+def _seasons(text: str, *, ocr: bool = False) -> tuple[set[str], set[str], AttributeTerms]:
+    """(seasons, years, the codes that named each) in the text."""
     upper = unicodedata.normalize("NFKC", text).upper()
     if ocr:
         upper = _OCR_YEAR_RE.sub(lambda m: m.group(1).translate(_OCR_DIGITS), upper)
     seasons: set[str] = set()
     years: set[str] = set()
+    terms: AttributeTerms = {}
     for m in _SEASON_RE.finditer(upper):
         y = m.group("y1") or m.group("y2")
         s = (m.group("s1") or m.group("s2")).replace("/", "")
@@ -170,18 +174,33 @@ def _seasons(text: str, *, ocr: bool = False) -> tuple[set[str], set[str]]:
         year = y if len(y) == 4 else "20" + y
         seasons.add(f"{year}{s}")
         years.add(year)
+        _add_term(terms, ("season", f"{year}{s}"), m.group(0))
+        _add_term(terms, ("year", year), m.group(0))
     for m in _YEAR_RE.finditer(upper):
         years.add(m.group(1))
-    return seasons, years
+        _add_term(terms, ("year", m.group(1)), m.group(1))
+    return seasons, years, terms
+
+
+def _add_term(terms: AttributeTerms, key: tuple[str, str], term: str) -> None:
+    found = terms.setdefault(key, [])
+    if term not in found:
+        found.append(term)
 
 
 def extract(text: str, lexicon: Lexicon, *, ocr: bool = False) -> Attributes:
     """Attribute values named in a title: {group: {value, ...}}. Groups without a value are absent.
 
     ocr: the text was read from photos; a season's year may have a look-alike letter for a digit."""
+    return extract_with_terms(text, lexicon, ocr=ocr)[0]
+
+
+def extract_with_terms(text: str, lexicon: Lexicon, *, ocr: bool = False) -> tuple[Attributes, AttributeTerms]:
+    """extract(), plus the words that named each value (see AttributeTerms)."""
     compact, breaks = _compact_with_breaks(text or "")
     used = [False] * len(compact)
     found: Attributes = {}
+    terms: AttributeTerms = {}
     for term, entries in lexicon._ordered:
         ascii_term = all(_is_ascii_alnum(c) for c in term)
         start = compact.find(term)
@@ -193,13 +212,17 @@ def extract(text: str, lexicon: Lexicon, *, ocr: bool = False) -> Attributes:
                 for entry in entries:
                     if entry.value != IGNORE_VALUE:
                         found.setdefault(entry.group, set()).add(entry.value)
+                        _add_term(terms, (entry.group, entry.value), term)
             start = compact.find(term, start + 1)
-    seasons, years = _seasons(text or "", ocr=ocr)
+    seasons, years, codes = _seasons(text or "", ocr=ocr)
     if seasons:
         found["season"] = seasons
+        terms = {k: v for k, v in terms.items() if k[0] != "season"}
     if years:
         found["year"] = years
-    return found
+        terms = {k: v for k, v in terms.items() if k[0] != "year"}
+    terms.update({k: v for k, v in codes.items() if (k[0] == "season" and seasons) or (k[0] == "year" and years)})
+    return found, terms
 
 
 def _ascii_bounded(compact: str, breaks: frozenset[int], start: int, end: int) -> bool:
@@ -209,25 +232,43 @@ def _ascii_bounded(compact: str, breaks: frozenset[int], start: int, end: int) -
     return left_ok and right_ok
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """One conflict: its reason for people, the group, and the values each side names that make it."""
+
+    reason: str
+    group: str
+    ours: frozenset[str]
+    theirs: frozenset[str]
+
+
 def conflicts(ours: Attributes, theirs: Attributes, lexicon: Lexicon | None = None) -> list[str]:
-    """Human-readable reasons why the listing cannot be our SKU as titled.
+    """Human-readable reasons why the listing cannot be our SKU as titled (see find_conflicts)."""
+    return [c.reason for c in find_conflicts(ours, theirs, lexicon)]
+
+
+def find_conflicts(ours: Attributes, theirs: Attributes, lexicon: Lexicon | None = None) -> list[Conflict]:
+    """Why the listing cannot be our SKU as titled.
 
     A conflict is a group both sides name with no value in common, or a flag (condition,
-    shipping, kids) the listing names and our SKU does not.
+    shipping, kids) the listing names and our SKU does not (then `theirs` is the flag alone).
     """
     flag_groups = lexicon.flag_groups if lexicon else DEFAULT_FLAG_GROUPS
     flag_values = lexicon.flag_values if lexicon else DEFAULT_FLAG_VALUES
+    found: list[Conflict] = []
     reasons: list[str] = []
     for group in sorted(set(ours) & set(theirs)):
         a, b = ours[group], theirs[group]
         if a and b and not _agree(group, a, b):
             reasons.append(f"{GROUP_LABELS.get(group, group)}: ours {_fmt(a)} vs listing {_fmt(b)}")
+            found.append(Conflict(reasons[-1], group, frozenset(a), frozenset(b)))
     for group in sorted(theirs):
         for value in sorted(theirs[group]):
             is_flag = group in flag_groups or (group, value) in flag_values
             if is_flag and value not in ours.get(group, set()) and not _already(reasons, group):
                 reasons.append(f"{GROUP_LABELS.get(group, group)}: listing only — {value} (목록에만 표기)")
-    return reasons
+                found.append(Conflict(reasons[-1], group, frozenset(ours.get(group, set())), frozenset({value})))
+    return found
 
 
 def _agree(group: str, a: set[str], b: set[str]) -> bool:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from matcher.pipeline.decide import DecisionPolicy, decide
+from matcher.pipeline.compare import PairComparer
+from matcher.pipeline.inputs import ImageInput, ListingSide, SkuSide
+from matcher.pipeline.policy import DecisionPolicy, decide
 from matcher.pipeline.types import Bucket, PairEvidence
 
 
@@ -253,13 +255,11 @@ def same_photo_negatives(rows: Sequence[PairRow], identity: PhotoIdentity | None
 
 def run_pairs(
     rows: Sequence[PairRow],
-    comparer,
+    comparer: PairComparer,
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[PairOutcome]:
-    """Compare each row with `comparer` (a compare.PairComparer); a failing row is recorded, not raised."""
-    from matcher.pipeline.compare import ImageInput, ListingSide, SkuSide
-
+    """Compare each row with `comparer`; a failing row is recorded, not raised."""
     inputs: dict[str, ImageInput] = {}
 
     def image(p: str) -> ImageInput:
@@ -313,7 +313,7 @@ def run_pairs(
 
 def run_pairs_csv(
     path: str | Path,
-    comparer,
+    comparer: PairComparer,
     *,
     root: str | Path | None = None,
     limit: int | None = None,
@@ -360,88 +360,3 @@ def write_outcomes_csv(outcomes: Sequence[PairOutcome], path: str | Path) -> Pat
 
 def _num(v: float | None) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
-
-
-def kind_group(kind: str) -> str:
-    """A coarse kind for reporting: 'same-sku: back-vs-main' → 'same-sku'; 'colour-variant (...main-vs-main)' kept."""
-    if kind.startswith("colour-variant"):
-        return "colour-variant main-vs-main" if "main-vs-main" in kind else "colour-variant other views"
-    return kind.split(":")[0].split(" (")[0].strip()
-
-
-# --- command line (no Django) -------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """python -m matcher.pipeline.evaluation PAIRS.csv [--root DIR] [--cache DIR] [--json F] [--plot F]
-
-    The offline stages (YOLO pose regions, EfficientNet-Lite2 embeddings, no cut-out, OCR
-    only with --ocr) and the default DecisionPolicy (or --policy JSON); per-image analyses
-    are cached in --cache (default var/cache/eval) so a second run is fast. The Django
-    command `manage.py evaluate_pairs` runs the same with the configured stages and the
-    active thresholds.
-    """
-    import argparse
-    import json
-
-    from matcher.pipeline.attributes import Lexicon
-    from matcher.pipeline.compare import DirectoryAnalysisCache, PairComparer
-    from matcher.pipeline.detect import PoseRegionFinder
-    from matcher.pipeline.embed import EfficientNetLiteEmbedder
-    from matcher.pipeline.runtime import var_dir
-
-    parser = argparse.ArgumentParser(prog="python -m matcher.pipeline.evaluation", description=main.__doc__)
-    parser.add_argument("pairs")
-    parser.add_argument("--root")
-    parser.add_argument("--cache", default=str(var_dir() / "cache" / "eval"))
-    parser.add_argument("--policy", help="a JSON file with DecisionPolicy fields")
-    parser.add_argument("--json", dest="json_out")
-    parser.add_argument("--plot")
-    parser.add_argument("--outcomes")
-    parser.add_argument("--limit", type=int)
-    parser.add_argument("--ocr", action="store_true")
-    parser.add_argument("--threads", type=int)
-    args = parser.parse_args(argv)
-
-    policy = DecisionPolicy.from_dict(json.loads(Path(args.policy).read_text())) if args.policy else DecisionPolicy()
-    ocr = None
-    if args.ocr:
-        from matcher.pipeline.ocr import TesseractOcr
-
-        ocr = TesseractOcr()
-    comparer = PairComparer(
-        finder=PoseRegionFinder(threads=args.threads),
-        embedder=EfficientNetLiteEmbedder(threads=args.threads),
-        lexicon=Lexicon.load(),
-        policy=policy,
-        ocr=ocr,
-        cache=DirectoryAnalysisCache(args.cache),
-    )
-    outcomes = run_pairs_csv(args.pairs, comparer, root=args.root, limit=args.limit)
-    scored = [o.scored for o in outcomes]
-    report = metrics(scored)
-    report["errors"] = sum(1 for o in outcomes if o.error)
-    report["policy"] = policy.to_dict()
-    report["embedder"] = comparer.embedder_label
-    report["stages"] = comparer.totals.as_dict()
-    print(format_metrics({k: v for k, v in report.items() if k not in ("policy", "stages")}))
-    print("stages:", report["stages"])
-    by_group: dict[str, list[ScoredPair]] = {}
-    for o in outcomes:
-        by_group.setdefault(kind_group(o.row.kind), []).append(o.scored)
-    for group, items in sorted(by_group.items()):
-        passed = sum(p.bucket != "reject" for p in items) / len(items)
-        print(f"  {group:40s} n={len(items):4d} review_or_auto={passed:.3f} auto={sum(p.bucket == 'auto' for p in items)}")
-    if args.json_out:
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    if args.plot:
-        plot_pr_curve(scored, args.plot, auto_threshold=policy.auto_threshold,
-                      review_threshold=policy.review_threshold, title=Path(args.pairs).name)
-    if args.outcomes:
-        write_outcomes_csv(outcomes, args.outcomes)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

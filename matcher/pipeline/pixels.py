@@ -1,5 +1,7 @@
-"""Pixel helpers shared by the vision stages: RGB normalisation, colour distances."""
+"""Pixel helpers shared by the vision stages: RGB normalisation, colour distances, a photo prepared once."""
 from __future__ import annotations
+
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -55,3 +57,43 @@ def delta_e_squared(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
         return np.zeros(lab.shape[:-1], np.float32)
     d = cv2.subtract(lab, tuple(float(v) for v in ref) + (0.0,))
     return cv2.transform(cv2.multiply(d, d), np.ones((1, 3), np.float32))
+
+
+def to_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    if isinstance(image, np.ndarray):
+        return image
+    return np.asarray(image.convert("RGB"))
+
+
+# The light blur in_place_colour puts on our photo before reading it (a kernel side in pixels).
+IN_PLACE_BLUR = 5
+
+
+class PreparedImage:
+    """One photo's pixels with the conversions several evidence functions need, each made once.
+
+    A pair comparison reads the same photo's CIELAB for its garment mask, its colour through
+    the keypoint transform and its in-place colour, for each of up to three image pairs;
+    converting the whole photo once instead of every time is the same arithmetic, done once.
+    """
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb
+
+    @cached_property
+    def lab(self) -> np.ndarray:
+        return rgb_to_lab(self.rgb)
+
+    @cached_property
+    def blurred(self) -> np.ndarray:
+        import cv2
+
+        return cv2.GaussianBlur(self.rgb, (IN_PLACE_BLUR, IN_PLACE_BLUR), 0)
+
+    @cached_property
+    def blurred_lab(self) -> np.ndarray:
+        return rgb_to_lab(self.blurred)
+
+
+def pixels_of(image: "Image.Image | np.ndarray | PreparedImage") -> np.ndarray:
+    return image.rgb if isinstance(image, PreparedImage) else to_rgb_array(image)

@@ -7,6 +7,7 @@ path in settings (see matcher/pipeline/registry.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -56,13 +57,68 @@ class ColourSignature:
     weights: np.ndarray  # (k,) float32, sums to 1
 
 
-@dataclass
-class RegionFeatures:
-    """Everything the pipeline stores for a region: its embedding and colour."""
+@dataclass(frozen=True)
+class RegionRef:
+    """One region of one photo of a pair: which side, which photo, which region, and where it is."""
 
-    region: Region
-    embedding: np.ndarray  # float32, L2-normalised
-    colour: ColourSignature | None = None
+    side: Literal["ours", "theirs"]
+    image: int  # index among that side's photos
+    region: int  # index among that photo's regions
+    kind: RegionKind
+    box: Box
+
+    def label(self) -> str:
+        """How reasons name it, e.g. "ours[0].upper" (for people; code reads the fields)."""
+        return f"{self.side}[{self.image}].{self.kind}"
+
+
+@dataclass(frozen=True)
+class AttributeConflict:
+    """One attribute the two titles (or their photos' printed text) disagree on, with the words that said so.
+
+    ours / theirs: the values each side names ("kids", "adult"; "/"-joined when several; "" when our side
+    names none, as for a flag only the listing shows). ours_terms / theirs_terms: the lexicon terms (or the
+    season and year codes) found in each side's text, in the normalised form matching reads them
+    (NFKC, case-folded, separators removed), in the order found.
+    """
+
+    attribute: str  # the lexicon group, e.g. "audience"
+    ours: str
+    theirs: str
+    ours_terms: list[str]
+    theirs_terms: list[str]
+    source: Literal["title", "ocr"]
+
+
+@dataclass(frozen=True)
+class KeypointMatches:
+    """RANSAC inliers of the geometry check that gave the pair's keypoint evidence (at most ~60 of them).
+
+    points: ((x_ours, y_ours), (x_theirs, y_theirs)) in original-image pixels of our photo `ours_image`
+    and their photo `theirs_image`; colour_agrees says, per point, whether the local colours agree.
+    """
+
+    ours_image: int
+    theirs_image: int
+    points: list[tuple[tuple[float, float], tuple[float, float]]]
+    colour_agrees: list[bool]
+
+
+class AutoBlocker(StrEnum):
+    """Why an automatic match was blocked: one per "blocks auto:" reason, in the same order."""
+
+    COLOUR_MISMATCH = "colour_mismatch"
+    PRODUCT_NUMBER_MISMATCH = "product_number_mismatch"
+    LLM_ERROR = "llm_error"
+    LLM_SAYS_NO = "llm_says_no"
+    ATTRIBUTE_CONFLICT = "attribute_conflict"
+
+
+class AutoGate(StrEnum):
+    """Why there was no automatic match without a blocker: one per "no auto:" reason, in the same order."""
+
+    TOO_FEW_AGREEING_KINDS = "too_few_agreeing_kinds"
+    COLOUR_NOT_VERIFIED = "colour_not_verified"
 
 
 @dataclass
@@ -103,6 +159,9 @@ class Decision:
     confidence: float
     bucket: Bucket
     reasons: list[str]
+    # The "blocks auto:" and "no auto:" reasons as enums (set by policy.decide; empty when made elsewhere).
+    blockers: list[AutoBlocker] = field(default_factory=list)
+    gates: list[AutoGate] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -127,3 +186,11 @@ class Embedder(Protocol):
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, dim) float32, each row L2-normalised. Batched."""
+
+
+class Ocr(Protocol):
+    name: str
+
+    def available(self) -> bool: ...
+
+    def read(self, image: Image.Image) -> str: ...

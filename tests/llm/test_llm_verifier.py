@@ -8,7 +8,7 @@ import pytest
 
 from matcher import llm
 from matcher.models import LlmVerdictRecord, MatchRun
-from matcher.pipeline.decide import DecisionPolicy, decide
+from matcher.pipeline.policy import DecisionPolicy, decide
 from matcher.pipeline.types import Decision, LlmVerdict, PairEvidence
 from tests.factories import ProductFactory
 from tests.fakes import gemini_server as fg

@@ -27,7 +27,7 @@ from matcher.evidence import (
     from_legacy,
 )
 from matcher.pipeline.compare import Comparison, StageCounts
-from matcher.pipeline.decide import DecisionPolicy, decide
+from matcher.pipeline.policy import DecisionPolicy, decide
 from matcher.pipeline.types import LlmVerdict, PairEvidence
 
 OURS, THEIRS = "a" * 64, "b" * 64

@@ -15,6 +15,8 @@ from matcher.pipeline.attributes import (
     conflicts,
     extract,
     extract_product_numbers,
+    extract_with_terms,
+    find_conflicts,
     garment_region_kind,
     normalise,
     normalise_product_number,
@@ -138,6 +140,30 @@ def test_different_values_of_one_group_conflict(lexicon):
     ours = extract("남성 구스다운 자켓 블랙", lexicon)
     reasons = conflicts(ours, extract("남성 덕다운 자켓 블랙", lexicon), lexicon)
     assert len(reasons) == 1 and "goose_down" in reasons[0] and "duck_down" in reasons[0]
+
+
+def test_each_value_keeps_the_words_that_named_it(lexicon):
+    attrs, terms = extract_with_terms("남성 GOOSE Down 구스다운 자켓 24FW", lexicon)
+    assert attrs == extract("남성 GOOSE Down 구스다운 자켓 24FW", lexicon)
+    assert set(terms) == {(group, value) for group, values in attrs.items() for value in values}
+    assert "구스다운" in terms[("material", "goose_down")]
+    assert terms[("season", "2024FW")] == ["24FW"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=st.text(alphabet="구스덕다운키즈남성여성 리퍼자켓FWS2405-", max_size=30), other=st.text(max_size=20))
+def test_extracting_with_terms_gives_the_same_attributes(title, other, lexicon):
+    assert extract_with_terms(title + other, lexicon)[0] == extract(title + other, lexicon)
+
+
+def test_found_conflicts_are_the_reasons_with_the_values_that_made_them(lexicon):
+    ours = extract("남성 구스다운 자켓", lexicon)
+    theirs = extract("[해외배송] 남성 덕다운 자켓", lexicon)
+    found = find_conflicts(ours, theirs, lexicon)
+    assert [c.reason for c in found] == conflicts(ours, theirs, lexicon)
+    by_group = {c.group: c for c in found}
+    assert by_group["material"].ours == {"goose_down"} and by_group["material"].theirs == {"duck_down"}
+    assert by_group["shipping"].ours == frozenset() and by_group["shipping"].theirs == {"overseas"}
 
 
 def test_a_flag_only_the_listing_names_is_a_conflict(lexicon):

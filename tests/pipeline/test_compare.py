@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher.pipeline import features as F
 from matcher.pipeline.attributes import Lexicon
+from matcher.pipeline.cascade import could_change_bucket
+from matcher.pipeline.evidence.colour import garment as garment_colour
+from matcher.pipeline.evidence.colour import signature
 from matcher.pipeline.compare import (
     ImageAnalysis,
     ImageInput,
@@ -21,7 +23,7 @@ from matcher.pipeline.compare import (
     PairComparer,
     SkuSide,
 )
-from matcher.pipeline.decide import DecisionPolicy, decide
+from matcher.pipeline.policy import DecisionPolicy, decide
 from tests.pipeline.test_features import banner, crop_rescale, garment, jpeg, recolour
 
 
@@ -90,7 +92,7 @@ def test_a_title_conflict_stops_the_automatic_match(luma, make_comparer):
 
 def test_a_recoloured_copy_of_our_photo_is_rejected(luma, pose_finder, make_comparer):
     ours = luma("wj09-blue_main.jpg")
-    mask = F.garment_mask(np.asarray(ours), garment(pose_finder.find([ours])[0], "upper"))
+    mask = garment_colour.garment_mask(np.asarray(ours), garment(pose_finder.find([ours])[0], "upper"))
     result = make_comparer().compare(sku(ours), listing(jpeg(recolour(ours, mask, hue_shift=90), 85)))
     assert result.evidence.inliers >= 30
     assert result.decision.bucket == "reject"
@@ -139,8 +141,8 @@ def test_our_garment_is_read_once_per_photo_and_every_listing_gets_the_readings_
     cache = MemoryAnalysisCache()
     shared = make_comparer(cache=cache)
     reused = [shared.compare(side, one) for one in listings]
-    assert len(shared._garments) == 1
-    read = shared._garments[next(iter(shared._garments))]
+    assert len(shared.geometry._garments) == 1
+    read = shared.geometry._garments[next(iter(shared.geometry._garments))]
     assert "signature" in read.__dict__  # read once, then served to the later listings
     for one, got in zip(listings, reused):
         fresh = make_comparer(cache=cache).compare(side, one)
@@ -148,7 +150,7 @@ def test_our_garment_is_read_once_per_photo_and_every_listing_gets_the_readings_
     # A part of the garment is read as that part, never as the whole.
     keep = np.zeros_like(read.mask)
     keep[: keep.shape[0] // 2] = True
-    part, direct = read.signature_within(keep), F.colour_signature_in_mask(read.image, read.mask & keep)
+    part, direct = read.signature_within(keep), signature.colour_signature_in_mask(read.image, read.mask & keep)
     assert np.array_equal(part.dominant_lab, direct.dominant_lab) and np.array_equal(part.histogram, direct.histogram)
     assert not np.array_equal(part.histogram, read.signature.histogram)
     assert read.signature_within(np.ones_like(read.mask)) is read.signature
@@ -189,7 +191,7 @@ def test_an_analysis_round_trips_through_bytes(luma, make_comparer):
     assert [r.kind for r in restored.regions] == [r.kind for r in analysis.regions]
     np.testing.assert_allclose(np.array(restored.regions[1].keypoints), np.array(analysis.regions[1].keypoints))
     np.testing.assert_allclose(restored.embeddings, analysis.embeddings)
-    assert F.colour_distance(restored.colours[-1], analysis.colours[-1]) == pytest.approx(0.0, abs=1e-6)
+    assert signature.colour_distance(restored.colours[-1], analysis.colours[-1]) == pytest.approx(0.0, abs=1e-6)
     assert len(restored.keypoints) == len(analysis.keypoints)
 
 
@@ -334,24 +336,24 @@ def test_a_confirmed_number_is_worth_reading_only_where_it_could_move_the_bucket
 
     # Appearance agrees and the colour is verified: our number is the second kind auto needs.
     one_kind = PairEvidence(cosine=0.9, colour_distance=0.1)
-    assert comparer._could_change_bucket(one_kind, number(one_kind))
+    assert could_change_bucket(one_kind, comparer.policy, number(one_kind))
 
     # No agreeing kind at all: the number alone leaves it in review, but with an agreeing LLM
     # verdict (which may still come) it makes two kinds: worth reading.
     no_kind = PairEvidence(cosine=0.75, colour_distance=0.1)
-    assert comparer._could_change_bucket(no_kind, number(no_kind))
+    assert could_change_bucket(no_kind, comparer.policy, number(no_kind))
     # A verifier that already said no keeps it from auto, but the number still decides between
     # reject and review, so the photo is still worth reading.
     said_no = replace(no_kind, llm=LlmVerdict(is_match=False, confidence=0.9))
     assert decide(said_no, DecisionPolicy()).bucket == "reject"
     assert decide(number(said_no), DecisionPolicy()).bucket == "review"
-    assert comparer._could_change_bucket(said_no, number(said_no))
+    assert could_change_bucket(said_no, comparer.policy, number(said_no))
 
     # Already auto with room to spare, or blocked by a title conflict: the number changes nothing.
     certain = PairEvidence(cosine=0.95, inliers=80, inlier_colour_agreement=0.97, colour_distance=0.05)
-    assert not comparer._could_change_bucket(certain, number(certain))
+    assert not could_change_bucket(certain, comparer.policy, number(certain))
     kids = PairEvidence(cosine=0.95, colour_distance=0.05, conflicts=["audience: kids vs adult"])
-    assert not comparer._could_change_bucket(kids, number(kids))
+    assert not could_change_bucket(kids, comparer.policy, number(kids))
 
 
 def test_a_cut_out_is_skipped_only_when_neither_a_perfect_cosine_nor_any_region_colour_could_move_the_bucket():
@@ -370,3 +372,44 @@ def test_a_cut_out_is_skipped_only_when_neither_a_perfect_cosine_nor_any_region_
     # With the gates off it always runs (the rule before the gates).
     comparer.outcome_gates = False
     assert comparer._cutout_could_matter(reused, None, stats) is True
+
+
+# --- typed outputs for the evidence record (they never change a decision) ---------------------------
+
+
+def test_a_reused_photo_names_its_best_regions_boxes_and_drawable_keypoint_matches(luma, make_comparer):
+    ours = luma("mj02-orange_main.jpg")
+    theirs = banner(ours)
+    result = make_comparer().compare(sku(ours, title="남성 경량 자켓 오렌지"), listing(theirs, title="경량 자켓"))
+    ref_a, ref_b = result.best_regions
+    assert result.evidence.cosine_regions == (ref_a.label(), ref_b.label())
+    assert result.best_boxes == (ref_a.box.as_list(), ref_b.box.as_list())
+    matches = result.keypoint_matches
+    assert (matches.ours_image, matches.theirs_image) == (0, 0)
+    assert 20 <= len(matches.points) <= 60 and len(matches.colour_agrees) == len(matches.points)
+    for (xa, ya), (xb, yb) in matches.points:
+        assert 0 <= xa < ours.width and 0 <= ya < ours.height and 0 <= xb < theirs.width and 0 <= yb < theirs.height
+    assert result.blockers == [] and result.gates == []
+
+
+def test_a_title_conflict_names_the_words_on_each_side(luma, make_comparer):
+    ours = luma("mj02-orange_main.jpg")
+    result = make_comparer().compare(
+        sku(ours, title="남성 경량 자켓"), listing(crop_rescale(ours), title="[해외배송] 키즈 경량 자켓")
+    )
+    assert len(result.conflict_details) == len(result.evidence.conflicts)
+    by_attribute = {c.attribute: c for c in result.conflict_details}
+    assert by_attribute["audience"].theirs == "kids" and by_attribute["audience"].theirs_terms == ["키즈"]
+    assert all(c.source == "title" for c in result.conflict_details)
+    assert "attribute_conflict" in result.blockers
+
+
+def test_printed_text_conflicts_are_typed_as_read_by_ocr(luma, make_comparer):
+    ours = luma("wt05-purple_main.jpg")
+    result = make_comparer(ocr=FixedOcr("리퍼 상품"), cascade_margin=1.0).compare(
+        sku(ours, product_number="WT05PUR"), listing(crop_rescale(ours), title="WT05PUR 티셔츠")
+    )
+    assert result.decision.bucket != "auto"
+    printed = [c for c in result.conflict_details if c.source == "ocr"]
+    assert printed and printed[0].theirs_terms == ["리퍼"] and printed[0].ours_terms == []
+    assert len(result.conflict_details) == len(result.evidence.conflicts)

@@ -109,7 +109,7 @@ def test_the_runner_reads_photo_sets_skips_unlabelled_rows_and_records_failures(
 
 
 def test_rescoring_stored_evidence_under_another_policy():
-    from matcher.pipeline.decide import DecisionPolicy
+    from matcher.pipeline.policy import DecisionPolicy
 
     row = ev.PairRow(images_a=["a"], images_b=["b"], label=1)
     outcome = ev.PairOutcome(

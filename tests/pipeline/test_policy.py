@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcher.pipeline.decide import DecisionPolicy, decide
+from matcher.pipeline.policy import DecisionPolicy, decide
 from matcher.pipeline.types import LlmVerdict, PairEvidence
 
 POLICY = DecisionPolicy()
@@ -205,3 +205,21 @@ def test_colour_read_in_place_overrides_the_region_reading():
     assert any("in place" in r for r in d.reasons)
     reused = replace(recolour, inlier_colour_agreement=0.98, colour_distance=0.6, colour_distance_in_place=0.1)
     assert decide(reused, POLICY).bucket == "auto"
+
+
+def test_blockers_and_gates_repeat_the_reasons_as_enums_in_order():
+    from matcher.pipeline.types import AutoBlocker, AutoGate
+
+    d = decide(replace(REUSED, conflicts=["a", "b"], product_number="mismatch"), POLICY)
+    assert d.blockers == [AutoBlocker.PRODUCT_NUMBER_MISMATCH, AutoBlocker.ATTRIBUTE_CONFLICT, AutoBlocker.ATTRIBUTE_CONFLICT]
+    assert len(d.blockers) == sum(r.startswith("blocks auto:") for r in d.reasons)
+    assert d.gates == []
+    weak = decide(PairEvidence(cosine=0.8), POLICY)
+    assert weak.blockers == [] and weak.gates == [AutoGate.TOO_FEW_AGREEING_KINDS, AutoGate.COLOUR_NOT_VERIFIED]
+    assert len(weak.gates) == sum(r.startswith("no auto:") for r in weak.reasons)
+    failed = decide(replace(REUSED, llm=LlmVerdict(is_match=None, confidence=None, error="timeout")), POLICY)
+    assert failed.blockers == [AutoBlocker.LLM_ERROR]
+    said_no = decide(replace(REUSED, llm=LlmVerdict(is_match=False, confidence=0.9)), POLICY)
+    assert said_no.blockers == [AutoBlocker.LLM_SAYS_NO]
+    mismatch = decide(replace(REUSED, colour_distance=0.9), POLICY)
+    assert mismatch.blockers == [AutoBlocker.COLOUR_MISMATCH]

@@ -1,4 +1,4 @@
-"""Evidence → one confidence and a bucket (auto / review / reject), with reasons.
+"""The decision policy: evidence → one confidence and a bucket (auto / review / reject), with reasons.
 
 Plain Python, no Django. The policy is a dataclass the Django side stores versioned in the
 database (`DecisionPolicy.to_dict()` / `DecisionPolicy.from_dict()`).
@@ -36,7 +36,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping, Sequence
 
-from matcher.pipeline.types import Bucket, Decision, PairEvidence
+from matcher.pipeline.types import AutoBlocker, AutoGate, Bucket, Decision, PairEvidence
 
 Knots = list[tuple[float, float]]
 
@@ -171,10 +171,15 @@ def effective_inliers(evidence: PairEvidence, policy: DecisionPolicy) -> float |
 
 
 def decide(evidence: PairEvidence, policy: DecisionPolicy) -> Decision:
+    """The bucket, confidence and reasons for this evidence under this policy (pure; no side effects).
+
+    Decision.blockers / .gates repeat the "blocks auto:" / "no auto:" reasons as enums, in the same order.
+    """
     logit = policy.bias
     agreed: list[str] = []
     notes: list[str] = []
     blockers: list[str] = []
+    blocker_kinds: list[AutoBlocker] = []
     colour_verified = False
 
     if evidence.cosine is not None:
@@ -225,6 +230,7 @@ def decide(evidence: PairEvidence, policy: DecisionPolicy) -> Decision:
             notes.append("agrees: " + text)
         elif d > block:
             blockers.append(f"colour mismatch 색상 불일치: {label} {d:.2f} > {block:.2f}")
+            blocker_kinds.append(AutoBlocker.COLOUR_MISMATCH)
             notes.append("disagrees: " + text)
         else:
             notes.append("uncertain: " + text)
@@ -236,6 +242,7 @@ def decide(evidence: PairEvidence, policy: DecisionPolicy) -> Decision:
     elif evidence.product_number == "mismatch":
         logit += policy.product_number_mismatch
         blockers.append(f"product number mismatch 품번 불일치 ({policy.product_number_mismatch:+.1f})")
+        blocker_kinds.append(AutoBlocker.PRODUCT_NUMBER_MISMATCH)
 
     llm = evidence.llm
     if llm is not None:
@@ -243,6 +250,7 @@ def decide(evidence: PairEvidence, policy: DecisionPolicy) -> Decision:
             notes.append(f"LLM failed, not used: {llm.error}")
             if policy.llm_error_blocks_auto:
                 blockers.append("LLM call failed: no automatic match")
+                blocker_kinds.append(AutoBlocker.LLM_ERROR)
         elif llm.is_match is not None:
             conf = max(0.0, min(1.0, llm.confidence if llm.confidence is not None else 0.5))
             contribution = policy.llm_weight * (conf if llm.is_match else -conf)
@@ -253,15 +261,18 @@ def decide(evidence: PairEvidence, policy: DecisionPolicy) -> Decision:
                 notes.append("agrees: " + label)
             elif not llm.is_match:
                 blockers.append(label)
+                blocker_kinds.append(AutoBlocker.LLM_SAYS_NO)
             else:
                 notes.append("weak: " + label)
 
     for conflict in evidence.conflicts:
         blockers.append(f"title conflict 속성 충돌: {conflict}")
+        blocker_kinds.append(AutoBlocker.ATTRIBUTE_CONFLICT)
 
     confidence = _sigmoid(logit)
     cap = policy.auto_threshold - policy.block_margin
     gates: list[str] = []
+    gate_kinds: list[AutoGate] = []
     if blockers:
         gates.append("blocked")
     if len(agreed) < policy.min_agreeing_kinds:
@@ -269,8 +280,10 @@ def decide(evidence: PairEvidence, policy: DecisionPolicy) -> Decision:
             f"only {len(agreed)} kind(s) of agreeing evidence ({', '.join(agreed) or 'none'}); "
             f"auto needs {policy.min_agreeing_kinds}"
         )
+        gate_kinds.append(AutoGate.TOO_FEW_AGREEING_KINDS)
     if policy.auto_requires_colour and not colour_verified:
         gates.append("colour not verified (no agreeing garment colour or colour-agreeing keypoints)")
+        gate_kinds.append(AutoGate.COLOUR_NOT_VERIFIED)
     if gates and confidence > cap:
         confidence = cap
 
@@ -286,4 +299,4 @@ def decide(evidence: PairEvidence, policy: DecisionPolicy) -> Decision:
     reasons += [f"blocks auto: {b}" for b in blockers]
     reasons += [f"no auto: {g}" for g in gates if g != "blocked"]
     reasons += notes
-    return Decision(confidence=confidence, bucket=bucket, reasons=reasons)
+    return Decision(confidence=confidence, bucket=bucket, reasons=reasons, blockers=blocker_kinds, gates=gate_kinds)
