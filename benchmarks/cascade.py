@@ -72,8 +72,8 @@ def build_comparer(threads: int, *, ocr: bool = True, remover: bool = True, gate
     from matcher import pipeline_config
     from matcher.pipeline.attributes import Lexicon
     from matcher.pipeline.compare import PairComparer
-    from matcher.pipeline.policy import DecisionPolicy
     from matcher.pipeline.ocr import TesseractOcr
+    from matcher.pipeline.policy import DecisionPolicy
 
     os.environ["MATCHER_THREADS"] = str(threads)
     settings.MATCHER_TORCH_THREADS = threads
@@ -108,7 +108,7 @@ def run_pairs(comparer, data) -> dict[str, Any]:
         folder = Path(sku["_folder"])
         cache: dict[str, ImageInput] = {}
 
-        def image(rel: str) -> ImageInput:
+        def image(rel: str, cache: dict[str, ImageInput] = cache, folder: Path = folder) -> ImageInput:
             if rel not in cache:
                 cache[rel] = ImageInput.from_path(folder / rel)
             return cache[rel]

@@ -203,7 +203,15 @@ def reset_decisions(product_ids: list[int]) -> float:
     from django.db import connection
     from django.db.models import Q
 
-    from matcher.models import ImageAnalysisRecord, ImageFile, ListingImage, LlmVerdictRecord, Match, ProductImage, Region
+    from matcher.models import (
+        ImageAnalysisRecord,
+        ImageFile,
+        ListingImage,
+        LlmVerdictRecord,
+        Match,
+        ProductImage,
+        Region,
+    )
 
     image_ids = set(ProductImage.objects.filter(product_id__in=product_ids).values_list("image_id", flat=True))
     image_ids |= set(ListingImage.objects.filter(listing__product_id__in=product_ids).values_list("image_id", flat=True))
@@ -329,7 +337,7 @@ class Workers:
 # --- one run ------------------------------------------------------------------------------------------
 
 
-def write_back(pool: "Workers", fake: Any, run_id: int, timeout_s: float) -> dict[str, Any]:
+def write_back(pool: Workers, fake: Any, run_id: int, timeout_s: float) -> dict[str, Any]:
     """The run's Batch API jobs finished by the fake and collected by the workers, as celery beat's
     llm_batch_resume does every few minutes in production: the verdicts' write-back, timed."""
     from matcher.models import LlmBatchJob, Match
@@ -541,9 +549,8 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
 
     django_setup()
     sys.path.insert(0, str(REPO))
-    from tests.fakes.gemini_server import FakeGemini
-
     from matcher.models import Listing, Product
+    from tests.fakes.gemini_server import FakeGemini
 
     n_skus, per_sku, speed_skus = SIZES["quick" if quick else "full"]
     n_skus = int(options.get("e2e_skus") or n_skus)

@@ -19,9 +19,10 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -260,9 +261,10 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.common import bench_database_url, django_setup
 
     django_setup()
+    from django.conf import settings
+
     from matcher import pipeline_config
     from matcher.pipeline.embed import EfficientNetLiteEmbedder
-    from django.conf import settings
 
     dim = EfficientNetLiteEmbedder.dim if settings.MATCHER_EMBEDDER == "efficientnet" else pipeline_config.embedder().dim
     embedder = pipeline_config.active_embedder_label()

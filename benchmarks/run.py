@@ -18,9 +18,10 @@ import signal
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 VISION = ("embed", "detect", "cutout", "keypoints", "ocr")
 SECTIONS = (*VISION, "pgvector", "review", "e2e")
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             record: dict[str, Any] = {
                 "quick": args.quick,
                 "seconds": round(time.perf_counter() - started, 1),
-                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "load_average": [round(x, 2) for x in os.getloadavg()],
                 # Sections run on different days can land on different hosts of the VM pool, whose
                 # CPUs differ (AVX-512 or not): each section says which one it measured.

@@ -282,7 +282,7 @@ def bench_detect(images, threads: int) -> dict[str, Any]:
         if (runtime, imgsz) != runs[0] and finder.runtime != runtime:
             continue
         finder.find(images[:2])
-        row = _row("detect", measure(lambda: finder.find(images), len(images)), threads=threads, batch=8,
+        row = _row("detect", measure(lambda finder=finder: finder.find(images), len(images)), threads=threads, batch=8,
                    image_size=imgsz, runtime=finder.runtime,
                    note=f"YOLO11n-pose {imgsz} ({finder.runtime}) + background analysis and item split")
         if imgsz != size:
@@ -308,7 +308,7 @@ def bench_cutout(images, threads: int) -> dict[str, Any]:
         if runtime != active and remover.runtime != runtime:
             continue
         remover.cutout(images[:1])
-        row = _row("cutout", measure(lambda: remover.cutout(images), len(images)), threads=threads, batch=1,
+        row = _row("cutout", measure(lambda remover=remover: remover.cutout(images), len(images)), threads=threads, batch=1,
                    model=remover.name, runtime=remover.runtime)
         if runtime == active:
             out.update(row)

@@ -321,7 +321,8 @@ def _open(target: _Target, *, timeout: float) -> tuple[BaseHTTPResponse, HTTPCon
     """A response from the first vetted address that accepts a connection."""
     import certifi
     import urllib3
-    from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutError as UrllibTimeout
+    from urllib3.exceptions import HTTPError, NewConnectionError, SSLError
+    from urllib3.exceptions import TimeoutError as UrllibTimeout
 
     last: Exception | None = None
     for address in target.addresses:
@@ -368,7 +369,7 @@ def _open(target: _Target, *, timeout: float) -> tuple[BaseHTTPResponse, HTTPCon
             # Checked first: urllib3 still derives it from ConnectTimeoutError.
             pool.close()
             last = FetchTransient(f"연결 실패 (connection error to {target.host}: {type(exc).__name__})")
-        except (UrllibTimeout, socket.timeout) as exc:
+        except (TimeoutError, UrllibTimeout) as exc:
             pool.close()
             last = FetchTransient(f"시간 초과 (timeout connecting to {target.host}: {type(exc).__name__})")
         except (HTTPError, OSError, ssl.SSLError) as exc:
@@ -379,7 +380,8 @@ def _open(target: _Target, *, timeout: float) -> tuple[BaseHTTPResponse, HTTPCon
 
 
 def _read_capped(response: BaseHTTPResponse, *, max_bytes: int, deadline: float) -> bytes:
-    from urllib3.exceptions import HTTPError, TimeoutError as UrllibTimeout
+    from urllib3.exceptions import HTTPError
+    from urllib3.exceptions import TimeoutError as UrllibTimeout
 
     declared = response.headers.get("Content-Length")
     if declared and declared.strip().isdigit() and int(declared) > max_bytes:
@@ -395,7 +397,7 @@ def _read_capped(response: BaseHTTPResponse, *, max_bytes: int, deadline: float)
             if time.monotonic() > deadline:
                 raise FetchTransient("다운로드가 너무 느립니다 (download exceeded its time budget)")
             chunks.append(chunk)
-    except (UrllibTimeout, socket.timeout):
+    except (TimeoutError, UrllibTimeout):
         raise FetchTransient("시간 초과 (read timeout)") from None
     except (HTTPError, OSError) as exc:
         raise FetchTransient(f"연결 끊김 (connection error while reading: {type(exc).__name__})") from None

@@ -20,8 +20,8 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
-from datetime import datetime, timezone as dt_timezone, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -378,7 +378,7 @@ def parse_listing_row(
     row: Mapping[str, Any],
     *,
     now: datetime,
-    default_tz: tzinfo = dt_timezone.utc,
+    default_tz: tzinfo = UTC,
     base_dir: Path | None,
     allowed_roots: Sequence[Path | str] = (),
 ) -> ListingRow:

@@ -45,8 +45,8 @@ from matcher.models import (
 )
 from matcher.pipeline.attributes import Lexicon
 from matcher.pipeline.compare import Comparison, ImageInput, ListingSide, PairComparer, SkuSide, StageCounts
-from matcher.pipeline.policy import DecisionPolicy
 from matcher.pipeline.ocr import TesseractOcr
+from matcher.pipeline.policy import DecisionPolicy
 from matcher.services.thresholds import thresholds_active
 from matcher.signals import matches_changed_on_commit
 

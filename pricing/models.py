@@ -48,7 +48,7 @@ class PricingPolicy(models.Model):
     active = models.BooleanField(default=True)
     note = models.CharField(max_length=300, blank=True, default="")
 
-    undercut_mode = models.CharField(max_length=10, choices=UndercutMode.choices, null=True, blank=True)
+    undercut_mode = models.CharField(max_length=10, choices=UndercutMode.choices, null=True, blank=True)  # noqa: DJ001 (NULL: inherit from the layer above)
     undercut_amount = models.PositiveIntegerField("차감 금액 (KRW)", null=True, blank=True)
     undercut_percent = models.DecimalField(
         "차감 비율 (%)", null=True, blank=True, max_digits=5, decimal_places=2,

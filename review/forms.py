@@ -8,8 +8,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
-from review.models import RejectReason, ReviewDecision
 from matcher.services import thresholds_validate
+from review.models import RejectReason, ReviewDecision
 from review.services import BULK_MAX, NOTE_MAX
 
 Action = ReviewDecision.Action

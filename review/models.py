@@ -24,7 +24,7 @@ class RejectReason(models.TextChoices):
     OTHER = "other", "기타"
 
     @classmethod
-    def by_digit(cls) -> dict[str, "RejectReason"]:
+    def by_digit(cls) -> dict[str, RejectReason]:
         return {str(i): reason for i, reason in enumerate(cls, start=1)}
 
 

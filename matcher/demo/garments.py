@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, Sequence, TypeVar, cast
+from typing import Literal, TypeVar, cast
 
 import cv2
 import numpy as np
@@ -87,7 +88,7 @@ class GarmentSpec:
     def rgb(self) -> RGB:
         return COLOURS[self.colour][1]
 
-    def in_colour(self, colour: str) -> "GarmentSpec":
+    def in_colour(self, colour: str) -> GarmentSpec:
         return replace(self, colour=colour)
 
 

@@ -20,9 +20,10 @@ import csv
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Literal, Sequence, TypedDict, TypeVar
+from typing import Literal, TypedDict, TypeVar
 
 import cv2
 import numpy as np

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import io
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np

@@ -15,9 +15,10 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal, Mapping, Sequence
+from typing import Literal
 
 from matcher.pipeline.types import RegionKind
 
@@ -126,7 +127,7 @@ class Lexicon:
         self._ordered = list(by_term.items())
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, str]], **kwargs) -> "Lexicon":
+    def from_rows(cls, rows: Iterable[Mapping[str, str]], **kwargs) -> Lexicon:
         entries = []
         for row in rows:
             group = (row.get("group") or "").strip()
@@ -137,7 +138,7 @@ class Lexicon:
         return cls(entries=entries, **kwargs)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, **kwargs) -> "Lexicon":
+    def load(cls, path: str | Path | None = None, **kwargs) -> Lexicon:
         with open(path or DEFAULT_LEXICON_PATH, encoding="utf-8", newline="") as fh:
             return cls.from_rows(csv.DictReader(fh), **kwargs)
 

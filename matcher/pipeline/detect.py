@@ -16,10 +16,10 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -76,7 +76,7 @@ class WorkingCopy:
     grey: np.ndarray  # uint8
 
     @classmethod
-    def of(cls, rgb: np.ndarray) -> "WorkingCopy":
+    def of(cls, rgb: np.ndarray) -> WorkingCopy:
         import cv2
 
         small = np.ascontiguousarray(_downscale(rgb, ANALYSIS_SIDE))

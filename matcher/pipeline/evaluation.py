@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from matcher.pipeline.compare import PairComparer
 from matcher.pipeline.inputs import ImageInput, ListingSide, SkuSide
 from matcher.pipeline.policy import DecisionPolicy, decide
 from matcher.pipeline.types import Bucket, PairEvidence
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -218,7 +222,7 @@ class PhotoIdentity:
 
     def __init__(self, tolerance: float = SAME_PHOTO_TOLERANCE) -> None:
         self.tolerance = tolerance
-        self._thumbs: dict[str, tuple[float, "np.ndarray"]] = {}
+        self._thumbs: dict[str, tuple[float, np.ndarray]] = {}
 
     def _thumb(self, path: str):
         import numpy as np

@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from functools import lru_cache
+from functools import cache
 
 from PIL import Image, ImageOps
 
@@ -50,7 +50,7 @@ ENGINES = ("auto", "library", "cli")
 LAYOUTS = ("lines", "page")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _languages(cmd: str) -> frozenset[str]:
     import pytesseract
 
@@ -153,7 +153,7 @@ class TesseractOcr:
     def read(self, image: Image.Image) -> str:
         """The text Tesseract finds, '' if none; raises RuntimeError if OCR is unavailable."""
         if not self.available():
-            raise RuntimeError("tesseract with languages %s is not installed" % self.languages)
+            raise RuntimeError(f"tesseract with languages {self.languages} is not installed")
         gray = ImageOps.grayscale(image)
         scale = min(1.0, self.max_side / max(gray.size))
         if scale < 1.0:
@@ -307,7 +307,7 @@ class _TesseractLibrary:
 
     def read_passes(self, gray: Image.Image, psms: tuple[int, ...], timeout_seconds: float) -> list[bytes | None]:
         """Each page mode's text as UTF-8 bytes; None for a pass that ran past the deadline."""
-        lib, handle = self.lib, self._handle()
+        handle = self._handle()
         gray = gray if gray.mode == "L" else gray.convert("L")
         data = gray.tobytes()
         deadline = time.monotonic() + timeout_seconds

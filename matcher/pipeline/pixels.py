@@ -95,5 +95,5 @@ class PreparedImage:
         return rgb_to_lab(self.blurred)
 
 
-def pixels_of(image: "Image.Image | np.ndarray | PreparedImage") -> np.ndarray:
+def pixels_of(image: Image.Image | np.ndarray | PreparedImage) -> np.ndarray:
     return image.rgb if isinstance(image, PreparedImage) else to_rgb_array(image)

@@ -33,8 +33,9 @@ needs geometry (no titles), so it is rare there; on re-used photos it is the rul
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from matcher.pipeline.types import AutoBlocker, AutoGate, Bucket, Decision, PairEvidence
 
@@ -130,7 +131,7 @@ class DecisionPolicy:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "DecisionPolicy":
+    def from_dict(cls, data: Mapping[str, Any]) -> DecisionPolicy:
         """Unknown keys are ignored (a newer policy read by older code); missing keys take defaults."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})

@@ -20,8 +20,9 @@ A provider 429 with a retry hint means the shared quota is gone for everybody, s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 # KEYS: 1 log (zset grant-id → ms), 2 tokens (hash grant-id → tokens), 3 sequence, 4 cool-down
 # ARGV: 1 window ms, 2 request limit, 3 token limit, 4 tokens wanted

@@ -6,9 +6,10 @@ path in settings (see matcher/pipeline/registry.py).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, Protocol, Sequence, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -136,7 +137,7 @@ class PairEvidence:
     colour_distance_in_place: float | None = None
     product_number: Literal["match", "mismatch", "absent"] = "absent"
     conflicts: list[str] = field(default_factory=list)  # e.g. ["audience: kids vs adult"]
-    llm: "LlmVerdict | None" = None
+    llm: LlmVerdict | None = None
 
 
 @dataclass

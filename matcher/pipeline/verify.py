@@ -20,10 +20,11 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import pydantic
 from google import genai
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class CandidateType(str, enum.Enum):
+class CandidateType(str, enum.Enum):  # noqa: UP042 (its str() is part of stored verdicts)
     MODEL_SHOT = "model_shot"
     GHOST_MANNEQUIN = "ghost_mannequin"
     FLAT_LAY = "flat_lay"

@@ -13,6 +13,7 @@ from review import selectors
 from review.exceptions import ReviewRefused
 from review.models import ThresholdChange
 
+
 @transaction.atomic
 def thresholds_save(*, user, auto_threshold: Any, review_threshold: Any, note: str = "") -> ThresholdChange:
     """Save a new threshold version (matcher.services.threshold_set_create) with an audit row holding what

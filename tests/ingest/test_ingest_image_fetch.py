@@ -10,7 +10,7 @@ from django.core.management import call_command
 from matcher import images
 from matcher.models import FetchStatus, ImageFile, Listing, ListingImage
 from matcher.services import image_refs_fetch
-from tests.factories import ListingFactory, ListingImageFactory, ProductFactory, png_bytes
+from tests.factories import ListingImageFactory, ProductFactory, png_bytes
 from tests.ingest.conftest import bomb_png, jpeg_bytes
 
 

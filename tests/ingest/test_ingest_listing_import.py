@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -55,7 +55,7 @@ def test_good_rows_land_and_bad_rows_are_reported_by_line(tmp_path, jacket, writ
     assert (musinsa.product, musinsa.price, musinsa.shipping_fee, musinsa.product_number) == (
         jacket, 299_000, 0, "NJ1DN55A"
     )
-    assert musinsa.first_seen == datetime(2025, 11, 1, 1, 0, tzinfo=timezone.utc)
+    assert musinsa.first_seen == datetime(2025, 11, 1, 1, 0, tzinfo=UTC)
     assert musinsa.images.get().fetch_status == FetchStatus.OK  # local file stored during the import
     eleven = Listing.objects.get(mall="11번가")
     assert (eleven.price, eleven.shipping_fee, eleven.total_price) == (289_000, 3_000, 292_000)
@@ -85,8 +85,8 @@ def test_reimport_updates_by_sku_and_url_and_changes_the_fingerprint_only_when_c
     assert "unchanged 1" in run(write_csv(csv_path, [row.format(**again)]))
     listing.refresh_from_db()
     assert listing.content_fingerprint == fingerprint
-    assert listing.last_seen == datetime(2025, 11, 3, 1, 0, tzinfo=timezone.utc)
-    assert listing.first_seen == datetime(2025, 11, 1, 1, 0, tzinfo=timezone.utc)
+    assert listing.last_seen == datetime(2025, 11, 3, 1, 0, tzinfo=UTC)
+    assert listing.first_seen == datetime(2025, 11, 1, 1, 0, tzinfo=UTC)
 
     for change in ({"title": "눕시 패딩 (품절임박)"}, {"price": "\"289,000\""}, {"images": "https://img.example.com/c.jpg"}):
         assert "updated 1" in run(write_csv(csv_path, [row.format(**{**again, **change})]))

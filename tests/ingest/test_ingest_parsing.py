@@ -1,7 +1,7 @@
 """Row parsing and validation (matcher/ingest.py): plain Python, no database."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,7 +13,7 @@ from matcher import ingest
 from matcher.ingest import RowError, parse_krw
 
 SEOUL = ZoneInfo("Asia/Seoul")
-NOW = datetime(2025, 11, 3, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 11, 3, 9, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -177,7 +177,7 @@ def listing(**overrides):
 def test_a_listing_without_seen_at_is_seen_now_and_a_naive_time_is_seoul_time():
     assert ingest.parse_listing_row(listing(), now=NOW, base_dir=None).seen_at == NOW
     row = ingest.parse_listing_row(listing(seen_at="2025-11-01T10:00:00"), now=NOW, default_tz=SEOUL, base_dir=None)
-    assert row.seen_at == datetime(2025, 11, 1, 1, 0, tzinfo=timezone.utc)
+    assert row.seen_at == datetime(2025, 11, 1, 1, 0, tzinfo=UTC)
     row = ingest.parse_listing_row(listing(seen_at="2025-11-01T10:00:00Z"), now=NOW, base_dir=None)
     assert row.seen_at.utcoffset() == timedelta(0)
 

@@ -22,8 +22,8 @@ from matcher.decisions import policy_for
 from matcher.models import LlmBatchJob, LlmVerdictRecord, Match, MatchRun, MatchRunBatch
 from matcher.pipeline.attributes import Lexicon
 from matcher.pipeline.compare import Comparison, ImageAnalysis, PairComparer, StageCounts
-from matcher.pipeline.policy import decide
 from matcher.pipeline.ocr import TesseractOcr
+from matcher.pipeline.policy import decide
 from matcher.pipeline.types import PairEvidence
 from matcher.runs import match_run_batch_process, match_run_start
 from tests.factories import (

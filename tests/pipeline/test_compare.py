@@ -13,8 +13,6 @@ from PIL import Image
 
 from matcher.pipeline.attributes import Lexicon
 from matcher.pipeline.cascade import could_change_bucket
-from matcher.pipeline.evidence.colour import garment as garment_colour
-from matcher.pipeline.evidence.colour import signature
 from matcher.pipeline.compare import (
     ImageAnalysis,
     ImageInput,
@@ -23,6 +21,8 @@ from matcher.pipeline.compare import (
     PairComparer,
     SkuSide,
 )
+from matcher.pipeline.evidence.colour import garment as garment_colour
+from matcher.pipeline.evidence.colour import signature
 from matcher.pipeline.policy import DecisionPolicy, decide
 from tests.pipeline.test_features import banner, crop_rescale, garment, jpeg, recolour
 

@@ -177,9 +177,9 @@ def test_openvino_float32_gives_the_onnx_vectors_under_the_same_key(weights_copy
 
 @pytest.mark.slow
 def test_openvino_bfloat16_vectors_stay_close_and_are_keyed_apart(weights_copy, luma, bus, zidane, threads):
-    from matcher.pipeline.embed import EfficientNetLiteEmbedder, efficientnet_name, openvino_bf16_available
-
     import openvino  # noqa: F401  (a pinned dependency: missing, the test fails rather than skips)
+
+    from matcher.pipeline.embed import EfficientNetLiteEmbedder, efficientnet_name, openvino_bf16_available
 
     if not openvino_bf16_available():
         pytest.skip("this CPU has no native bfloat16 (AMX / AVX512-BF16): the float32 fallback is tested below")

@@ -4,7 +4,13 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from matcher.pipeline.attributes import compare_product_numbers, extract, extract_product_numbers, Lexicon, parse_product_number
+from matcher.pipeline.attributes import (
+    Lexicon,
+    compare_product_numbers,
+    extract,
+    extract_product_numbers,
+    parse_product_number,
+)
 from matcher.pipeline.ocr import TesseractOcr
 from tests.pipeline.text_images import label
 

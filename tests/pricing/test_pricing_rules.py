@@ -1,14 +1,15 @@
 """Properties of the price arithmetic (pricing.rules), checked on thousands of generated cases."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pricing import rules
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 prices = st.integers(min_value=1_000, max_value=5_000_000)
 percents = st.decimals(min_value=Decimal("0"), max_value=Decimal("50"), places=2)

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 from django.urls import reverse
 
-from review import services
 from matcher.services import thresholds_validate
+from review import services
 from review.forms import BulkDecisionForm, ThresholdsForm
 from review.models import ReviewDecision
 from tests.review.factories import reviewer

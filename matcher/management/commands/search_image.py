@@ -30,7 +30,7 @@ class Command(BaseCommand):
         self.stdout.write(f"query regions: {', '.join(r.kind for r in result.query.regions)} ({result.embedder})")
         for rank, hit in enumerate(result.hits, 1):
             owners = [f"SKU {p.sku}" for p in hit.products] + [
-                f"{l.mall}/{l.seller} {l.url} (SKU {l.product.sku})" for l in hit.listings
+                f"{li.mall}/{li.seller} {li.url} (SKU {li.product.sku})" for li in hit.listings
             ]
             verdict = (
                 f"  {hit.bucket} {hit.confidence:.2f} ({hit.inliers or 0} inliers)" if hit.confidence is not None else ""
