@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from collections import Counter
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from matcher.analysis_cache import DbAnalysisCache
+from matcher.evidence import EvidenceRecord, LlmEvidence
 from matcher.models import ImageFile, Listing, LlmBatchJob, Match, Product, ThresholdSet
 from matcher.pipeline.compare import Comparison
 from matcher.pipeline.policy import DecisionPolicy, decide
@@ -64,27 +63,9 @@ def policy_for(thresholds: ThresholdSet) -> DecisionPolicy:
 # --- the LLM verdict in a decision -----------------------------------------------------------------
 
 
-def usd_to_krw(usd: Decimal) -> int:
-    return int((Decimal(usd) * settings.USD_TO_KRW).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
 def verdict_to_evidence(v: LlmVerdict) -> dict[str, Any]:
     """What Match.evidence["llm"] holds: the verdict, its reasoning, its cost in USD and KRW."""
-    cost = Decimal(v.cost_usd or "0")
-    return {
-        "is_match": v.is_match,
-        "confidence": v.confidence,
-        "candidate_type": v.candidate_type,
-        "matched_features": list(v.matched_features),
-        "mismatched_features": list(v.mismatched_features),
-        "reasoning": v.reasoning,
-        "model": v.model,
-        "prompt_version": v.prompt_version,
-        "error": v.error,
-        "cost_usd": str(cost),
-        "cost_krw": usd_to_krw(cost),
-        "cached": v.cached,
-    }
+    return LlmEvidence.from_verdict(v).verdict_json()
 
 
 def verdict_from_evidence(data: dict[str, Any]) -> LlmVerdict:
@@ -101,65 +82,13 @@ def decide_with_verdict(evidence: PairEvidence, verdict: LlmVerdict, policy: Dec
     return decision
 
 
-# --- the evidence JSON -------------------------------------------------------------------------------
-
-_LABEL = re.compile(r"^(ours|theirs)\[(\d+)\]\.(\w+)")
+# --- the evidence record ----------------------------------------------------------------------------
 
 
-def best_boxes(
-    comp: Comparison, cache: DbAnalysisCache, our_shas: list[str], their_shas: list[str]
-) -> tuple[list[int] | None, list[int] | None]:
-    """Boxes of the region pair that gave the best cosine (labels look like "ours[0].upper")."""
-    boxes: list[list[int] | None] = [None, None]
-    for pos, label in enumerate((comp.evidence.cosine_regions or ())[:2]):
-        m = _LABEL.match(label or "")
-        if not m:
-            continue
-        shas = our_shas if m.group(1) == "ours" else their_shas
-        image, kind = int(m.group(2)), m.group(3)
-        analysis = cache.get(shas[image]) if image < len(shas) else None
-        if analysis is None:
-            continue
-        boxes[pos] = next((r.box.as_list() for r in analysis.regions if r.kind == kind), None)
-    return boxes[0], boxes[1]
-
-
-def evidence_json(
-    comp: Comparison, *, our_shas: list[str], their_shas: list[str], cache: DbAnalysisCache
-) -> dict[str, Any]:
-    ev = comp.evidence
-    data: dict[str, Any] = {
-        "cosine": round(ev.cosine, 4) if ev.cosine is not None else None,
-        "cosine_regions": list(ev.cosine_regions) if ev.cosine_regions else None,
-        "inliers": ev.inliers,
-        "inlier_colour_agreement": (
-            round(ev.inlier_colour_agreement, 3) if ev.inlier_colour_agreement is not None else None
-        ),
-        "colour_distance": round(ev.colour_distance, 4) if ev.colour_distance is not None else None,
-        "product_number": ev.product_number,
-        "conflicts": list(ev.conflicts),
-        "garment_kind": comp.garment_kind,
-        "geometry_pairs": [list(p) for p in comp.geometry_pairs],
-        "stages": comp.stats.as_dict(),
-    }
-    best = comp.best_images
-    if best:
-        i, j = best
-        box_a, box_b = best_boxes(comp, cache, our_shas, their_shas)
-        data["best_pair"] = {
-            "ours": {"image_sha": our_shas[min(i, len(our_shas) - 1)], "box": box_a},
-            "theirs": {"image_sha": their_shas[min(j, len(their_shas) - 1)], "box": box_b},
-        }
-    ocr_texts = []
-    for sha in their_shas:
-        analysis = cache.get(sha)
-        if analysis is not None and analysis.ocr_text:
-            ocr_texts.append(analysis.ocr_text)
-    if ocr_texts:
-        data["ocr"] = {"theirs": "\n".join(ocr_texts)[:2000]}
-    if ev.llm is not None:
-        data["llm"] = verdict_to_evidence(ev.llm)
-    return data
+def printed_text(cache: DbAnalysisCache, their_shas: list[str]) -> str:
+    """What OCR read on their photos (from their cached analyses), for the record and the review page."""
+    texts = [a.ocr_text for a in (cache.get(sha) for sha in their_shas) if a is not None and a.ocr_text]
+    return "\n".join(texts)[:2000]
 
 
 # --- a pair awaiting a Batch API verdict ----------------------------------------------------------
@@ -186,13 +115,13 @@ def marker_carry(previous: dict[str, Any] | None, new: dict[str, Any]) -> tuple[
     return carried, True
 
 
-def _llm_pending_evidence(
-    evidence: dict[str, Any], marker: dict[str, Any] | None, previous: Match | None
-) -> int | None:
-    """Bulk mode: put the awaiting marker into the evidence; returns the Batch API job that keeps holding the
-    pair (its request, same photos and prompt, is still in flight), else None — a new request is due."""
+def _llm_pending_marker(
+    marker: dict[str, Any] | None, previous: Match | None
+) -> tuple[dict[str, Any] | None, int | None]:
+    """Bulk mode: the awaiting marker to store, and the Batch API job that keeps holding the pair (its
+    request, same photos and prompt, is still in flight), else None — a new request is due."""
     if marker is None:
-        return None
+        return None, None
     held = (
         previous is not None
         and previous.llm_batch_job_id is not None
@@ -201,8 +130,7 @@ def _llm_pending_evidence(
     )
     before = (previous.evidence or {}).get("llm_pending") if held and previous is not None else None
     marker, keep = marker_carry(before, marker)
-    evidence["llm_pending"] = marker
-    return previous.llm_batch_job_id if keep and previous is not None else None
+    return marker, previous.llm_batch_job_id if keep and previous is not None else None
 
 
 # --- writing ------------------------------------------------------------------------------------------
@@ -229,8 +157,10 @@ def write_decisions(
             status = STATUS_FOR_BUCKET[bucket]
             llm_cost = Decimal(comp.evidence.llm.cost_usd) if comp.evidence.llm is not None else Decimal(0)
             previous = Match.objects.select_for_update().filter(listing=listing).first()
-            evidence = evidence_json(comp, our_shas=ours, their_shas=theirs, cache=cache)
-            llm_batch_job_id = _llm_pending_evidence(evidence, llm_pending.get(listing.id), previous)
+            marker, llm_batch_job_id = _llm_pending_marker(llm_pending.get(listing.id), previous)
+            record = EvidenceRecord.from_comparison(
+                comp, our_shas=ours, their_shas=theirs, ocr_text=printed_text(cache, theirs), llm_pending=marker
+            )
             Match.objects.update_or_create(
                 listing=listing,
                 defaults=dict(
@@ -240,7 +170,7 @@ def write_decisions(
                     decided_by_human=False,
                     confidence=Decimal(str(round(comp.decision.confidence, 4))),
                     reasons=comp.decision.reasons,
-                    evidence=evidence,
+                    evidence=record.to_json(),
                     llm_batch_job_id=llm_batch_job_id,
                     embedder=cache.embedder,
                     prompt_version=comp.evidence.llm.prompt_version if comp.evidence.llm is not None else "",

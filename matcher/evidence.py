@@ -16,15 +16,17 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.db.models.lookups import Contains
 
-from matcher.pipeline.types import LlmVerdict
+from matcher.pipeline.types import AttributeConflict, AutoBlocker, AutoGate, LlmVerdict
+from matcher.pipeline.types import KeypointMatches as PipelineKeypoints
 
 if TYPE_CHECKING:
     from matcher.pipeline.compare import Comparison
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
 VERSION = 2
 MAX_KEYPOINT_PAIRS = 200  # the review page draws them all; more only weighs down the row
 MAX_TEXT = 4000
+
+
+def usd_to_krw(usd: Decimal) -> int:
+    return int((Decimal(usd) * settings.USD_TO_KRW).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 class ConflictSource(StrEnum):
@@ -45,7 +51,7 @@ class BlockerCode(StrEnum):
     ATTRIBUTE_CONFLICT = "attribute_conflict"
     COLOUR_MISMATCH = "colour_mismatch"
     PRODUCT_NUMBER_MISMATCH = "product_number_mismatch"
-    LLM_NO_MATCH = "llm_no_match"
+    LLM_NO_MATCH = "llm_says_no"
     LLM_ERROR = "llm_error"
     OTHER = "other"
 
@@ -53,7 +59,7 @@ class BlockerCode(StrEnum):
 class GateCode(StrEnum):
     """What auto needs and the pair lacks, without anything speaking against it."""
 
-    FEW_AGREEING_KINDS = "few_agreeing_kinds"
+    FEW_AGREEING_KINDS = "too_few_agreeing_kinds"
     COLOUR_NOT_VERIFIED = "colour_not_verified"
     OTHER = "other"
 
@@ -147,6 +153,9 @@ class LlmEvidence:
 
     @classmethod
     def from_verdict(cls, v: LlmVerdict, *, cost_krw: int | None = None) -> LlmEvidence:
+        """cost_krw: None converts the verdict's USD cost at today's `USD_TO_KRW`."""
+        if cost_krw is None:
+            cost_krw = usd_to_krw(Decimal(v.cost_usd or "0"))
         return cls(
             answered=True, is_match=v.is_match, confidence=v.confidence, candidate_type=v.candidate_type,
             matched_features=list(v.matched_features), mismatched_features=list(v.mismatched_features),
@@ -274,8 +283,8 @@ class EvidenceRecord:
     ) -> EvidenceRecord:
         """The record of one compared pair. our_shas/their_shas: the photos compared, in the comparer's order.
 
-        Reads the Comparison's typed fields (conflict_details, blockers, gates, keypoint_matches,
-        best_boxes) where it has them; a Comparison without them yet gives what it can."""
+        Everything is read from the Comparison's typed fields (conflict_details, the decision's blockers and
+        gates, keypoint_matches, best_boxes); nothing here reads a reason sentence."""
         ev = comp.evidence
         record = cls(
             cosine=_round(ev.cosine, 4), cosine_regions=(ev.cosine_regions[0], ev.cosine_regions[1]) if ev.cosine_regions else None,
@@ -287,28 +296,17 @@ class EvidenceRecord:
             geometry_pairs=[(int(i), int(j), int(n), _float(a)) for i, j, n, a in comp.geometry_pairs],
             stages=dict(comp.stats.as_dict()),
         )
-        details = getattr(comp, "conflict_details", None)
-        if details is not None:
-            record.conflicts = [_conflict_obj(d) for d in details]
-        else:
-            record.conflicts = [_legacy_conflict(c) for c in ev.conflicts]
-        blockers, gates = getattr(comp, "blockers", None), getattr(comp, "gates", None)
-        if blockers is None and gates is None:
-            # Today's Comparison says why it is capped only in its reasons; they go through the legacy loader.
-            legacy = from_legacy({}, comp.decision.reasons)
-            record.auto_blocked, record.gates = legacy.auto_blocked, legacy.gates
-        else:
-            record.auto_blocked = [blocker_of(b, record) for b in blockers or ()]
-            record.gates = [gate_of(g) for g in gates or ()]
+        record.conflicts = [_conflict_of(c) for c in comp.conflict_details]
+        record.auto_blocked = [blocker_of(b, record) for b in comp.blockers]
+        record.gates = [gate_of(g) for g in comp.gates]
         if comp.best_images:
             i, j = comp.best_images
-            boxes = getattr(comp, "best_boxes", None) or (None, None)
+            box_ours, box_theirs = comp.best_boxes
             record.best_pair = BestPair(
-                ours=ImageBox(our_shas[min(i, len(our_shas) - 1)], _box(boxes[0])) if our_shas else None,
-                theirs=ImageBox(their_shas[min(j, len(their_shas) - 1)], _box(boxes[1])) if their_shas else None,
+                ours=ImageBox(our_shas[min(i, len(our_shas) - 1)], _box(box_ours)) if our_shas else None,
+                theirs=ImageBox(their_shas[min(j, len(their_shas) - 1)], _box(box_theirs)) if their_shas else None,
             )
-        record.keypoints = _keypoints_of(getattr(comp, "keypoint_matches", None), our_shas, their_shas,
-                                         comp.best_images)
+        record.keypoints = _keypoints_of(comp.keypoint_matches, our_shas, their_shas)
         if ev.llm is not None:
             record.llm = LlmEvidence.from_verdict(ev.llm)
         if llm_pending is not None:
@@ -320,8 +318,8 @@ class EvidenceRecord:
         verdict: LlmVerdict,
         *,
         cost_krw: int | None = None,
-        blockers: Iterable[Any] | None = None,
-        gates: Iterable[Any] | None = None,
+        blockers: Iterable[AutoBlocker] | None = None,
+        gates: Iterable[AutoGate] | None = None,
         batch_audit: Mapping[str, Any] | None = None,
     ) -> EvidenceRecord:
         """The record once a verdict is in (online, or written back from a batch): no longer awaiting.
@@ -343,109 +341,55 @@ class EvidenceRecord:
 
 
 # --- mapping the pipeline's types -------------------------------------------------------------------
-
-_BLOCKER_ALIASES = {
-    BlockerCode.ATTRIBUTE_CONFLICT: {"attribute_conflict", "title_conflict", "conflict", "ocr_conflict"},
-    BlockerCode.COLOUR_MISMATCH: {"colour_mismatch", "color_mismatch", "colour"},
-    BlockerCode.PRODUCT_NUMBER_MISMATCH: {"product_number_mismatch", "product_number", "pn_mismatch"},
-    BlockerCode.LLM_NO_MATCH: {"llm_no_match", "llm_says_no_match", "llm_rejects", "llm_different"},
-    BlockerCode.LLM_ERROR: {"llm_error", "llm_failed", "llm_call_failed"},
-}
-_GATE_ALIASES = {
-    GateCode.FEW_AGREEING_KINDS: {"few_agreeing_kinds", "agreeing_kinds", "too_few_kinds", "min_agreeing_kinds"},
-    GateCode.COLOUR_NOT_VERIFIED: {"colour_not_verified", "color_not_verified", "colour_unverified"},
-}
+# The codes are the pipeline's own values (tests/matcher/test_evidence_record.py checks every member), so
+# a pipeline blocker maps by value; OTHER exists only for rows written before the record.
 
 
-def _identifier(value: Any) -> list[str]:
-    """The names an enum member (or a plain identifier) goes by, normalised; not a sentence parser."""
-    names = [getattr(value, "value", value), getattr(value, "name", "")]
-    return [re.sub(r"[\s\-]+", "_", str(n).strip().lower()) for n in names if n]
-
-
-def _code_of(value: Any, aliases: Mapping[Any, set[str]]) -> Any:
-    code = getattr(value, "code", value)
-    for name in _identifier(code):
-        for member, known in aliases.items():
-            if name == member.value or name in known:
-                return member
-    return None
-
-
-def blocker_of(value: Any, record: EvidenceRecord | None = None) -> Blocker:
-    """A pipeline blocker (an AutoBlocker enum member, or an object with .code/.figure/.limit) as a Blocker.
-
-    Without a figure of its own, the measured value comes from the record (colour distance, LLM confidence)."""
+def blocker_of(value: AutoBlocker | Blocker, record: EvidenceRecord | None = None) -> Blocker:
+    """A pipeline blocker as a Blocker, with the figure the record measured (colour distance, LLM confidence)."""
     if isinstance(value, Blocker):
         return value
-    code = _code_of(value, _BLOCKER_ALIASES) or BlockerCode.OTHER
-    figure, limit = _float(getattr(value, "figure", None)), _float(getattr(value, "limit", None))
-    if figure is None and record is not None:
+    code = BlockerCode(value.value)
+    figure: float | None = None
+    if record is not None:
         if code is BlockerCode.COLOUR_MISMATCH:
             figure = record.colour_distance_in_place if record.colour_distance_in_place is not None \
                 else record.colour_distance
         elif code is BlockerCode.LLM_NO_MATCH:
             figure = record.llm.confidence
-    detail = _str(getattr(value, "detail", "") or ("" if code is not BlockerCode.OTHER else str(value)), 500)
-    return Blocker(code, figure, limit, detail)
+    return Blocker(code, figure)
 
 
-def gate_of(value: Any) -> Gate:
+def gate_of(value: AutoGate | Gate) -> Gate:
     if isinstance(value, Gate):
         return value
-    code = _code_of(value, _GATE_ALIASES) or GateCode.OTHER
-    detail = _str(getattr(value, "detail", "") or ("" if code is not GateCode.OTHER else str(value)), 500)
-    return Gate(code, _float(getattr(value, "figure", None)), _float(getattr(value, "limit", None)), detail)
+    return Gate(GateCode(value.value))
 
 
-def _conflict_obj(d: Any) -> ConflictTerms:
-    source = _enum(ConflictSource, getattr(d, "source", "title"))
+def _conflict_of(c: AttributeConflict) -> ConflictTerms:
     return ConflictTerms(
-        attribute=_str(getattr(d, "attribute", ""), 80), ours=_value(getattr(d, "ours", "")),
-        theirs=_value(getattr(d, "theirs", "")), ours_terms=_strings(getattr(d, "ours_terms", ())),
-        theirs_terms=_strings(getattr(d, "theirs_terms", ())), source=source,
+        attribute=_str(c.attribute, 80), ours=_value(c.ours), theirs=_value(c.theirs),
+        ours_terms=_strings(c.ours_terms), theirs_terms=_strings(c.theirs_terms),
+        source=ConflictSource(c.source),
     )
 
 
-def _keypoints_of(value: Any, our_shas: Sequence[str], their_shas: Sequence[str],
-                  best: tuple[int, int] | None) -> KeypointMatches | None:
-    """The pipeline's keypoint matches as one set: the best images' set, else the largest.
-
-    Accepted: sets (objects with ours_image/theirs_image, or i/j, and pairs, or points; or (i, j, pairs)
-    tuples), one alone or in a list, or single matches (objects with ours_image, theirs_image, ours, theirs).
-    A pair is (xa, ya, xb, yb) or ((xa, ya), (xb, yb))."""
-    if value is None:
+def _keypoints_of(matches: PipelineKeypoints | None, our_shas: Sequence[str],
+                  their_shas: Sequence[str]) -> KeypointMatches | None:
+    """The geometry check's inliers between one photo of each side, for drawing."""
+    if matches is None or not matches.points:
         return None
-    items = value if isinstance(value, (list, tuple)) and not _is_set_tuple(value) else [value]
-    groups: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
-    for item in items:
-        if _is_set_tuple(item):
-            i, j, pairs = item
-        else:
-            i = getattr(item, "ours_image", getattr(item, "i", None))
-            j = getattr(item, "theirs_image", getattr(item, "j", None))
-            pairs = getattr(item, "pairs", getattr(item, "points", None))
-            if pairs is None:  # one match per item
-                pairs = [(getattr(item, "ours", None), getattr(item, "theirs", None))]
-        if not (isinstance(i, int) and isinstance(j, int) and 0 <= i < len(our_shas) and 0 <= j < len(their_shas)):
-            continue
-        points = groups.setdefault((i, j), [])
-        points.extend(p for p in (_point_pair(p) for p in pairs or ()) if p is not None)
-    groups = {ij: points[:MAX_KEYPOINT_PAIRS] for ij, points in groups.items() if points}
-    if not groups:
+    if not (0 <= matches.ours_image < len(our_shas) and 0 <= matches.theirs_image < len(their_shas)):
         return None
-    wanted = (int(best[0]), int(best[1])) if best is not None else None
-    i, j = wanted if wanted in groups else max(groups, key=lambda k: len(groups[k]))
-    return KeypointMatches(our_shas[i], their_shas[j], groups[(i, j)])
-
-
-def _is_set_tuple(value: Any) -> bool:
-    return isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], int) and isinstance(value[1], int)
+    pairs = [(round(float(a[0]), 1), round(float(a[1]), 1), round(float(b[0]), 1), round(float(b[1]), 1))
+             for a, b in matches.points[:MAX_KEYPOINT_PAIRS]]
+    return KeypointMatches(our_shas[matches.ours_image], their_shas[matches.theirs_image], pairs)
 
 
 def _point_pair(p: Any) -> tuple[float, float, float, float] | None:
+    """A stored point pair (x_ours, y_ours, x_theirs, y_theirs); None when malformed."""
     try:
-        flat = [float(v) for part in p for v in (part if isinstance(part, (list, tuple)) else (part,))]
+        flat = [float(v) for v in p]
     except (TypeError, ValueError):
         return None
     if len(flat) != 4 or any(not math.isfinite(v) or v < 0 for v in flat):

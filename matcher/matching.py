@@ -23,7 +23,6 @@ from matcher import llm, pipeline_config
 from matcher.analysis_cache import DbAnalysisCache, image_input
 from matcher.decisions import (
     Row,
-    best_boxes,
     decide_with_verdict,
     our_images,
     our_shas,
@@ -337,7 +336,7 @@ def _llm_images(
     theirs = [li.image for li in listing.ok_images]
     bi, bj = comp.best_images or (0, 0)
     a, b = ours[min(bi, len(ours) - 1)], theirs[min(bj, len(theirs) - 1)]
-    box_a, box_b = best_boxes(comp, kit.cache, [im.sha256 for im in ours], [im.sha256 for im in theirs])
+    box_a, box_b = comp.best_boxes
     return a, b, box_a, box_b
 
 

@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from matcher.decisions import BATCH_OPEN_STATES, usd_to_krw
+from matcher.decisions import BATCH_OPEN_STATES
+from matcher.evidence import usd_to_krw
 from matcher.models import LlmBatchJob, LlmVerdictRecord
 
 

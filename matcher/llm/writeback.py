@@ -35,6 +35,7 @@ from matcher.decisions import (
     verdict_from_evidence,
     verdict_to_evidence,
 )
+from matcher.evidence import EvidenceRecord
 from matcher.llm.config import DEFAULT_ESCALATE_BAND, cache_key, prompt_version
 from matcher.llm.online import cached_record, combine_escalation, verdict_from_record
 from matcher.models import LlmBatchJob, LlmVerdictRecord, Match, MatchRun, ProductImage
@@ -200,7 +201,9 @@ def apply_verdicts(items: list[VerdictItem], *, job_id: int | None) -> WriteBack
                         r for r in match.reasons if r != BATCH_AWAITING_REASON
                     ]
                     Match.objects.filter(id=match.id).update(
-                        evidence={**match.evidence, "llm_pending": escalating},
+                        evidence=EvidenceRecord.from_json(match.evidence, reasons=match.reasons)
+                        .with_llm_awaiting(escalating)
+                        .to_json(),
                         reasons=reasons,
                         llm_batch_job=None,
                         llm_cost_usd=Decimal(verdict.cost_usd or "0"),
@@ -215,16 +218,24 @@ def apply_verdicts(items: list[VerdictItem], *, job_id: int | None) -> WriteBack
         evidence = evidence_from_plain(marker.get("pair_evidence") or {})
         decision = decide_with_verdict(evidence, verdict, policy_for(match.thresholds))
         status = STATUS_FOR_BUCKET[decision.bucket]
-        stored = {k: v for k, v in match.evidence.items() if k != "llm_pending"}
-        stored["llm"] = verdict_to_evidence(verdict)
-        # The audit trail of this write, next to the change: which job, when, and what it replaced.
-        stored["llm_batch"] = {
-            "job_id": job_id,
-            "applied_at": now.isoformat(),
-            "bucket_before": match.bucket,
-            "confidence_before": str(match.confidence),
-            "awaited_since": marker.get("since"),
-        }
+        # The record with the verdict in, the decision's blockers and gates as decided again with it, and the
+        # audit trail of this write: which job, when, and what it replaced.
+        stored = (
+            EvidenceRecord.from_json(match.evidence, reasons=match.reasons)
+            .with_llm_verdict(
+                verdict,
+                blockers=decision.blockers,
+                gates=decision.gates,
+                batch_audit={
+                    "job_id": job_id,
+                    "applied_at": now.isoformat(),
+                    "bucket_before": match.bucket,
+                    "confidence_before": str(match.confidence),
+                    "awaited_since": marker.get("since"),
+                },
+            )
+            .to_json()
+        )
         Match.objects.filter(id=match.id).update(
             bucket=decision.bucket,
             status=status,

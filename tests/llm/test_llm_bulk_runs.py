@@ -19,6 +19,7 @@ from django.utils import timezone
 from matcher import llm, matching
 from matcher.analysis_cache import DbAnalysisCache
 from matcher.decisions import policy_for
+from matcher.evidence import BlockerCode, ConflictSource, EvidenceRecord
 from matcher.models import LlmBatchJob, LlmVerdictRecord, Match, MatchRun, MatchRunBatch
 from matcher.pipeline.attributes import Lexicon
 from matcher.pipeline.compare import Comparison, ImageAnalysis, PairComparer, StageCounts
@@ -183,7 +184,9 @@ def test_a_pair_the_online_verdict_lifts_is_not_auto_matched_when_its_photo_says
     assert match.evidence["llm"]["is_match"] is True
     # ... but the text on their photo is another offer: the conflict blocks the automatic match.
     assert match.bucket == Match.Bucket.REVIEW and match.status == Match.Status.PENDING
-    assert any("OCR" in c and "refurb" in c for c in match.evidence["conflicts"]), match.evidence["conflicts"]
+    record = EvidenceRecord.from_json(match.evidence)
+    assert any(c.source == ConflictSource.OCR and c.theirs == "refurb" for c in record.conflicts), record.conflicts
+    assert BlockerCode.ATTRIBUTE_CONFLICT in [b.code for b in record.auto_blocked]
     assert r.counts["ocr_conflicts_after_llm"] == 1
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -28,7 +28,16 @@ from matcher.evidence import (
 )
 from matcher.pipeline.compare import Comparison, StageCounts
 from matcher.pipeline.policy import DecisionPolicy, decide
-from matcher.pipeline.types import LlmVerdict, PairEvidence
+from matcher.pipeline.types import (
+    AttributeConflict,
+    AutoBlocker,
+    AutoGate,
+    Box,
+    LlmVerdict,
+    PairEvidence,
+    RegionRef,
+)
+from matcher.pipeline.types import KeypointMatches as PipelineKeypoints
 
 OURS, THEIRS = "a" * 64, "b" * 64
 
@@ -196,15 +205,17 @@ def _comparison(evidence: PairEvidence, **kwargs) -> Comparison:
                       best_images=(0, 0), **kwargs)
 
 
-def test_todays_comparison_gives_its_numbers_conflicts_and_the_blockers_decide_found():
+def test_a_comparison_gives_its_numbers_terms_and_the_blockers_decide_found():
     evidence = PairEvidence(cosine=0.91234, inliers=3, colour_distance=0.62, product_number="mismatch",
-                            conflicts=["대상/audience: ours adult vs listing kids"])
-    comp = _comparison(evidence, garment_kind="upper", geometry_pairs=[(0, 0, 3, None)])
+                            conflicts=["audience: adult vs kids"])
+    conflict = AttributeConflict("audience", "adult", "kids", ["성인"], ["키즈"], "title")
+    comp = _comparison(evidence, garment_kind="upper", geometry_pairs=[(0, 0, 3, None)], conflict_details=[conflict])
 
     record = EvidenceRecord.from_comparison(comp, our_shas=[OURS], their_shas=[THEIRS], ocr_text="KIDS")
 
     assert record.cosine == 0.9123 and record.product_number == "mismatch" and record.ocr_text == "KIDS"
-    assert record.conflicts == [ConflictTerms("audience", ours="adult", theirs="kids")]
+    assert record.conflicts == [ConflictTerms("audience", "adult", "kids", ["성인"], ["키즈"], ConflictSource.TITLE)]
+    assert [b.code for b in record.auto_blocked] == [BlockerCode(b.value) for b in comp.decision.blockers]
     assert {b.code for b in record.auto_blocked} == {
         BlockerCode.COLOUR_MISMATCH, BlockerCode.PRODUCT_NUMBER_MISMATCH, BlockerCode.ATTRIBUTE_CONFLICT
     }
@@ -213,6 +224,11 @@ def test_todays_comparison_gives_its_numbers_conflicts_and_the_blockers_decide_f
     assert record.best_pair == BestPair(ImageBox(OURS), ImageBox(THEIRS))
     assert record.stages["images"] == 2 and record.llm.state is LlmState.OFF
     assert record.capped and comp.decision.bucket != "auto"
+
+
+def test_every_blocker_and_gate_the_pipeline_names_has_a_code_in_the_record():
+    assert {b.value for b in AutoBlocker} <= {c.value for c in BlockerCode}
+    assert {g.value for g in AutoGate} <= {c.value for c in GateCode}
 
 
 def test_a_comparison_that_says_nothing_against_auto_is_not_capped():
@@ -225,56 +241,19 @@ def test_a_comparison_that_says_nothing_against_auto_is_not_capped():
     assert comp.decision.bucket == "auto" and not record.capped
 
 
-@dataclass
-class _Conflict:  # the shape the restructured pipeline's AttributeConflict will have
-    attribute: str
-    ours: str
-    theirs: str
-    ours_terms: list[str]
-    theirs_terms: list[str]
-    source: str
-
-
-@dataclass
-class _KeypointSet:
-    ours_image: int
-    theirs_image: int
-    pairs: list
-
-
-@dataclass
-class _NewComparison(Comparison):  # today's Comparison plus the fields it will carry
-    conflict_details: list = field(default_factory=list)
-    blockers: list = field(default_factory=list)
-    gates: list = field(default_factory=list)
-    keypoint_matches: list = field(default_factory=list)
-    best_boxes: tuple = (None, None)
-
-
-def test_the_restructured_comparisons_typed_fields_are_taken_as_they_are():
-    from enum import StrEnum
-
-    class AutoBlocker(StrEnum):
-        ATTRIBUTE_CONFLICT = "attribute conflict"
-        COLOUR_MISMATCH = "colour mismatch"
-
-    evidence = PairEvidence(cosine=0.9, colour_distance=0.5, conflicts=["whatever the sentence says"])
-    comp = _NewComparison(
-        evidence=evidence, decision=decide(evidence, DecisionPolicy()), stats=StageCounts(), best_images=(1, 0),
-        conflict_details=[_Conflict("audience", "adult", "kids", ["성인"], ["키즈"], "ocr")],
-        blockers=[AutoBlocker.ATTRIBUTE_CONFLICT, AutoBlocker.COLOUR_MISMATCH],
-        gates=["colour_not_verified"],
-        keypoint_matches=[_KeypointSet(0, 0, [(1, 2, 3, 4)]),
-                          _KeypointSet(1, 0, [((10.04, 20, ), (30, 40.06)), (5, 6, 7, 8)])],
-        best_boxes=([0, 0, 100, 200], [5, 5, 50, 50]),
+def test_the_keypoints_and_boxes_are_taken_from_the_comparisons_typed_fields():
+    evidence = PairEvidence(cosine=0.9, colour_distance=0.5)
+    ours_region = RegionRef("ours", 1, 0, "upper", Box(0, 0, 100, 200))
+    theirs_region = RegionRef("theirs", 0, 2, "item", Box(5, 5, 50, 50))
+    comp = _comparison(
+        evidence,
+        keypoint_matches=PipelineKeypoints(1, 0, [((10.04, 20.0), (30.0, 40.06)), ((5, 6), (7, 8))], [True, False]),
+        best_regions=(ours_region, theirs_region),
     )
+    comp.best_images = (1, 0)
 
     record = EvidenceRecord.from_comparison(comp, our_shas=[OURS, "c" * 64], their_shas=[THEIRS])
 
-    assert record.conflicts == [ConflictTerms("audience", "adult", "kids", ["성인"], ["키즈"], ConflictSource.OCR)]
-    assert record.auto_blocked == [Blocker(BlockerCode.ATTRIBUTE_CONFLICT), Blocker(BlockerCode.COLOUR_MISMATCH, 0.5)]
-    assert record.gates == [Gate(GateCode.COLOUR_NOT_VERIFIED)]
-    # The set of the best image pair, not the first.
     assert record.keypoints == KeypointMatches("c" * 64, THEIRS, [(10.0, 20.0, 30.0, 40.1), (5, 6, 7, 8)])
     assert record.best_pair == BestPair(ImageBox("c" * 64, [0, 0, 100, 200]), ImageBox(THEIRS, [5, 5, 50, 50]))
 
@@ -285,7 +264,7 @@ def test_the_llm_write_back_helpers_set_the_state():
 
     awaiting = record.with_llm_awaiting(marker)
     said = awaiting.with_llm_verdict(LlmVerdict(is_match=False, confidence=0.9, cost_usd="0.0004"),
-                                     blockers=["llm_no_match"], gates=[], batch_audit={"job_id": 7})
+                                     blockers=[AutoBlocker.LLM_SAYS_NO], gates=[], batch_audit={"job_id": 7})
     failed = awaiting.with_llm_verdict(LlmVerdict(is_match=None, confidence=None, error="timeout"))
 
     assert awaiting.llm.state is LlmState.AWAITING_BATCH and awaiting.to_json()["llm_pending"] == marker
