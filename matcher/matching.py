@@ -23,27 +23,25 @@ from matcher import llm, pipeline_config
 from matcher.analysis_cache import DbAnalysisCache, image_input
 from matcher.decisions import (
     Row,
-    decide_with_verdict,
     our_images,
     our_shas,
     pair_fingerprint,
     policy_for,
     write_decisions,
 )
-from matcher.llm.images import verification_jpegs
 from matcher.models import (
     AttributeTerm,
     FetchStatus,
     ImageFile,
     Listing,
     ListingImage,
-    Match,
     Product,
     ProductImage,
     ThresholdSet,
 )
 from matcher.pipeline.attributes import Lexicon
-from matcher.pipeline.compare import Comparison, ImageInput, ListingSide, PairComparer, SkuSide, StageCounts
+from matcher.pipeline.cascade import verdict_could_change_bucket
+from matcher.pipeline.compare import ImageInput, ListingSide, PairComparer, SkuSide, StageCounts
 from matcher.pipeline.ocr import TesseractOcr
 from matcher.pipeline.policy import DecisionPolicy
 from matcher.services.thresholds import thresholds_active
@@ -107,8 +105,6 @@ class Toolkit:
     policy: DecisionPolicy
     thresholds: ThresholdSet
     timings: Counter
-    # Bulk mode: listing id → the marker of a pair awaiting its Batch API verdict (see matcher.llm).
-    llm_pending: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def toolkit(*, thresholds: ThresholdSet | None = None, with_ocr: bool = True, with_remover: bool = True) -> Toolkit:
@@ -235,7 +231,9 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
 
     # The vision LLM, only where it can change the bucket.
     t = time.perf_counter()
-    _verify_uncertain(results, kit, run_id=run_id, counts=out.counts)
+    stage = llm.llm_stage_for_run(run_id=run_id, policy=kit.policy, timings=kit.timings)
+    if stage is not None:
+        _verify_uncertain(results, kit, stage, counts=out.counts)
     kit.timings["llm"] += time.perf_counter() - t
 
     kit.cache.flush()
@@ -246,7 +244,8 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
     for row in results:
         by_product[row[0].id].append(row)
     for product_id, rows in by_product.items():
-        if write_decisions(rows, cache=kit.cache, thresholds=kit.thresholds, llm_pending=kit.llm_pending,
+        if write_decisions(rows, cache=kit.cache, thresholds=kit.thresholds,
+                           pending_marker=stage.pending_marker if stage is not None else _no_marker,
                            run_id=run_id, counts=out.counts):
             out.changed_product_ids.add(product_id)
         out.decided += len(rows)
@@ -257,7 +256,8 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
 
     # Bulk mode: the pairs just written as awaiting go to the Batch API (or get their cached verdicts).
     t = time.perf_counter()
-    _submit_awaiting(kit, counts=out.counts)
+    if stage is not None:
+        stage.after_write(counts=out.counts)
     kit.timings["llm"] += time.perf_counter() - t
 
     stats = kit.comparer.totals.as_dict()
@@ -320,91 +320,22 @@ def _sides(product: Product, listing: Listing, input_of: Callable[[ImageFile], I
     return ours, ListingSide(images=[input_of(li.image) for li in listing.ok_images], title=listing.title)
 
 
-def _read_printed_text(product: Product, listing: Listing, comp: Comparison, kit: Toolkit, counts: Counter) -> None:
-    """The comparer's check before an automatic match (text printed on their photos), for a pair
-    the LLM verdict lifts, or may lift once a batch verdict is collected."""
-    ours, theirs = _sides(product, listing, lambda im: image_input(im, kit.timings))
-    if kit.comparer.check_printed_text(ours, theirs, comp):
-        counts["ocr_conflicts_after_llm"] += 1
+def _no_marker(listing_id: int) -> None:
+    return None
 
 
-def _llm_images(
-    product: Product, listing: Listing, comp: Comparison, kit: Toolkit
-) -> tuple[ImageFile, ImageFile, list[int] | None, list[int] | None]:
-    """The photo of each side that gave the best evidence, with the boxes of its best regions."""
-    ours = our_images(product)
-    theirs = [li.image for li in listing.ok_images]
-    bi, bj = comp.best_images or (0, 0)
-    a, b = ours[min(bi, len(ours) - 1)], theirs[min(bj, len(theirs) - 1)]
-    box_a, box_b = comp.best_boxes
-    return a, b, box_a, box_b
+def _verify_uncertain(results: list[Row], kit: Toolkit, stage: llm.LlmStage, *, counts: Counter) -> None:
+    """Ask the LLM stage about the pairs whose bucket a verdict could still change.
 
-
-def _verify_uncertain(results: list[Row], kit: Toolkit, *, run_id: int | None, counts: Counter) -> None:
-    if not llm.verifier_enabled():
-        return
-    wanted = [(i, r) for i, r in enumerate(results) if llm.should_verify(r[3].decision, kit.policy)]
+    First, for every pair an agreeing verdict could lift to auto, the text printed on their photos is
+    read (the comparer's check before an automatic match): a batch verdict is written back without
+    the comparer, and an online one must not lift a 리퍼 banner either. The rule lives here once."""
+    wanted = [r for r in results if verdict_could_change_bucket(r[3].decision, kit.policy)]
     if not wanted:
         return
-    if llm.batch_mode_for_run(run_id):
-        # Bulk: no online call. The pair is written as review (never auto) with a marker that
-        # _submit_awaiting turns into a Batch API request; the verdict is written back when collected.
-        for _, (product, listing, _, comp) in wanted:
-            if kit.comparer.could_reach_auto(comp.evidence):
-                # The verdict is written back without the comparer: what the photos' printed text
-                # says must be in the evidence the marker carries, or a verdict could lift a
-                # 리퍼 banner to an automatic match.
-                _read_printed_text(product, listing, comp, kit, counts)
-            a, b, box_a, box_b = _llm_images(product, listing, comp, kit)
-            kit.llm_pending[listing.id] = llm.batch_marker(
-                image_a=a.sha256, image_b=b.sha256, box_a=box_a, box_b=box_b, evidence=comp.evidence
-            )
-            comp.decision = llm.awaiting_decision(comp.decision)
-        counts["llm_batch_awaiting"] += len(wanted)
-        return
-    requests = []
-    for _, (product, listing, _, comp) in wanted:
-        a, b, box_a, box_b = _llm_images(product, listing, comp, kit)
-        requests.append(
-            llm.LlmPairRequest(
-                image_a_hash=a.sha256, image_b_hash=b.sha256,
-                images_a=verification_jpegs(a, box_a, kit.timings), images_b=verification_jpegs(b, box_b, kit.timings),
-                title_a=product.title, title_b=listing.title, product_id=product.id,
-            )
-        )
-    verdicts = llm.verify_pairs(pairs=requests, run_id=run_id, product_id=None)
-    counts["llm_pairs"] += len(verdicts)
-    for (_, (product, listing, _, comp)), verdict in zip(wanted, verdicts):
-        comp.decision = decide_with_verdict(comp.evidence, verdict, kit.policy)
-        if verdict.error:
-            counts["llm_errors"] += 1
-        if comp.decision.bucket == "auto":
-            _read_printed_text(product, listing, comp, kit, counts)
-
-
-def _submit_awaiting(kit: Toolkit, *, counts: Counter) -> None:
-    """Bulk mode, after the batch's rows are written: send the awaiting pairs no job holds yet.
-
-    A pair whose request is already in flight (a re-processed or forced batch) keeps its job and is
-    not sent again. A failure here leaves the rows awaiting; the periodic sweep (llm_batch_resume)
-    submits them, so it must not fail the run batch.
-    """
-    if not kit.llm_pending:
-        return
-    ids = list(
-        Match.objects.filter(listing_id__in=list(kit.llm_pending), llm_batch_job__isnull=True).values_list(
-            "id", flat=True
-        )
-    )
-    if not ids:
-        return
-    try:
-        jobs = llm.batch_submit_awaiting(match_ids=ids)
-    except SoftTimeLimitExceeded:
-        raise
-    except Exception:
-        log.exception("submitting %d awaiting pairs to the Batch API failed", len(ids))
-        counts["llm_batch_submit_errors"] += 1
-        return
-    counts["llm_batch_jobs"] += len(jobs)
-    counts["llm_batch_requests"] += sum(len(j.requests) for j in jobs)
+    for product, listing, _, comp in wanted:
+        if kit.comparer.could_reach_auto(comp.evidence):
+            ours, theirs = _sides(product, listing, lambda im: image_input(im, kit.timings))
+            if kit.comparer.check_printed_text(ours, theirs, comp):
+                counts["ocr_conflicts_before_llm"] += 1
+    stage.ask([llm.PairToVerify(product, listing, comp) for product, listing, _, comp in wanted], counts=counts)

@@ -30,8 +30,9 @@ from matcher.llm.config import (
     verifier,
     verifier_enabled,
 )
-from matcher.llm.online import should_verify, verify_pairs
+from matcher.llm.online import verify_pairs
 from matcher.llm.spend import Spend, spend_cap_reached, spend_for_product, spend_for_run, spend_today
+from matcher.llm.stage import BatchLlmStage, LlmStage, OnlineLlmStage, PairToVerify, llm_stage_for_run
 from matcher.llm.writeback import (
     BATCH_AWAITING_REASON,
     BATCH_ESCALATING_REASON,
@@ -41,6 +42,11 @@ from matcher.llm.writeback import (
 )
 
 __all__ = [
+    "BatchLlmStage",
+    "LlmStage",
+    "OnlineLlmStage",
+    "PairToVerify",
+    "llm_stage_for_run",
     "BATCH_AWAITING_REASON",
     "BATCH_ESCALATING_REASON",
     "BATCH_INLINE_MAX_BYTES",
@@ -60,7 +66,6 @@ __all__ = [
     "batch_submit_awaiting",
     "cache_key",
     "prompt_version",
-    "should_verify",
     "spend_cap_reached",
     "spend_for_product",
     "spend_for_run",

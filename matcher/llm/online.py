@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import uuid
 from decimal import Decimal
 
@@ -25,24 +24,8 @@ from matcher.llm.config import (
 )
 from matcher.llm.spend import cap_error, spend_cap_reached
 from matcher.models import LlmVerdictRecord
-from matcher.pipeline.policy import DecisionPolicy
-from matcher.pipeline.types import Decision, LlmVerdict
+from matcher.pipeline.types import LlmVerdict
 from matcher.pipeline.verify import VerifyRequest, error_verdict, needs_escalation
-
-
-def should_verify(decision: Decision, policy: DecisionPolicy) -> bool:
-    """Send a pair only when the verdict could change its bucket.
-
-    `decision` is the decision made without an LLM verdict. Already auto means certain (the
-    gates all passed); a pair so unlikely that even a confident "match" (+llm_weight log-odds)
-    cannot lift it into review is not worth a call either.
-    """
-    if decision.bucket == "auto":
-        return False
-    c = min(max(decision.confidence, 1e-9), 1 - 1e-9)
-    lifted = math.log(c / (1 - c)) + policy.llm_weight
-    return 1 / (1 + math.exp(-lifted)) >= policy.review_threshold
-
 
 # --- the ledger and cache ----------------------------------------------------------------------------
 

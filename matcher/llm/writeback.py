@@ -105,9 +105,7 @@ def batch_marker(
 
 def awaiting_decision(decision: Decision) -> Decision:
     """The decision written while the verdict is awaited: review (never auto), saying so first."""
-    return Decision(
-        confidence=decision.confidence, bucket="review", reasons=[BATCH_AWAITING_REASON, *decision.reasons]
-    )
+    return dataclasses.replace(decision, bucket="review", reasons=[BATCH_AWAITING_REASON, *decision.reasons])
 
 
 def stage_model(marker: dict[str, Any]) -> str:

@@ -187,7 +187,7 @@ def test_a_pair_the_online_verdict_lifts_is_not_auto_matched_when_its_photo_says
     record = EvidenceRecord.from_json(match.evidence)
     assert any(c.source == ConflictSource.OCR and c.theirs == "refurb" for c in record.conflicts), record.conflicts
     assert BlockerCode.ATTRIBUTE_CONFLICT in [b.code for b in record.auto_blocked]
-    assert r.counts["ocr_conflicts_after_llm"] == 1
+    assert r.counts["ocr_conflicts_before_llm"] == 1
 
 
 def test_a_pair_sent_to_a_batch_carries_what_its_photo_says_so_the_verdict_cannot_lift_it(bulk, tesseract):
@@ -465,7 +465,7 @@ def test_the_sweep_submits_pairs_a_dead_worker_left_without_a_job(bulk, monkeypa
 
     product = sku("unsure")
     # As if the worker died after writing the rows and before submitting them.
-    monkeypatch.setattr(matching, "_submit_awaiting", lambda kit, counts: None)
+    monkeypatch.setattr(llm.BatchLlmStage, "after_write", lambda self, counts: None)
     run([product.id])
     waiting = match_of(product, "unsure")
     assert waiting.llm_batch_job_id is None and not LlmBatchJob.objects.exists()

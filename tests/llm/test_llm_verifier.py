@@ -8,6 +8,7 @@ import pytest
 
 from matcher import llm
 from matcher.models import LlmVerdictRecord, MatchRun
+from matcher.pipeline.cascade import verdict_could_change_bucket
 from matcher.pipeline.policy import DecisionPolicy, decide
 from matcher.pipeline.types import Decision, LlmVerdict, PairEvidence
 from tests.factories import ProductFactory
@@ -293,9 +294,9 @@ def test_verdict_to_evidence_keeps_reasoning_and_cost_and_survives_json(fake_gem
 
 def test_only_pairs_the_verdict_could_move_are_sent():
     policy = DecisionPolicy()
-    assert not llm.should_verify(Decision(confidence=0.97, bucket="auto", reasons=[]), policy)
-    assert llm.should_verify(Decision(confidence=0.80, bucket="review", reasons=[]), policy)
+    assert not verdict_could_change_bucket(Decision(confidence=0.97, bucket="auto", reasons=[]), policy)
+    assert verdict_could_change_bucket(Decision(confidence=0.80, bucket="review", reasons=[]), policy)
     # Capped just under auto by a gate (e.g. one kind of evidence): the verdict could be the second kind.
-    assert llm.should_verify(Decision(confidence=0.89, bucket="review", reasons=[]), policy)
-    assert llm.should_verify(Decision(confidence=0.40, bucket="reject", reasons=[]), policy)
-    assert not llm.should_verify(Decision(confidence=0.02, bucket="reject", reasons=[]), policy)
+    assert verdict_could_change_bucket(Decision(confidence=0.89, bucket="review", reasons=[]), policy)
+    assert verdict_could_change_bucket(Decision(confidence=0.40, bucket="reject", reasons=[]), policy)
+    assert not verdict_could_change_bucket(Decision(confidence=0.02, bucket="reject", reasons=[]), policy)

@@ -6,8 +6,13 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcher import llm
-from matcher.pipeline.cascade import Stage, can_change_bucket, could_change_bucket, could_reach_auto
+from matcher.pipeline.cascade import (
+    Stage,
+    can_change_bucket,
+    could_change_bucket,
+    could_reach_auto,
+    verdict_could_change_bucket,
+)
 from matcher.pipeline.policy import DecisionPolicy, decide
 from matcher.pipeline.types import LlmVerdict, PairEvidence
 
@@ -43,9 +48,21 @@ policies = st.builds(
 
 @settings(max_examples=400, deadline=None)
 @given(evidence, policies)
-def test_the_llm_gate_is_the_verifiers_should_verify(ev, policy):
-    # should_verify is asked with the decision made before any verdict.
-    assert can_change_bucket(ev, policy, Stage.LLM) == llm.should_verify(decide(replace(ev, llm=None), policy), policy)
+def test_the_llm_gate_reads_the_decision_made_before_any_verdict(ev, policy):
+    assert can_change_bucket(ev, policy, Stage.LLM) == verdict_could_change_bucket(
+        decide(replace(ev, llm=None), policy), policy
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(evidence, policies, verdicts)
+def test_a_pair_the_llm_gate_skips_is_one_no_verdict_could_lift(ev, policy, verdict):
+    # Skipping is only safe when no answer, however confident, moves a pair out of reject; an automatic
+    # match is never sent (certain by the rules), so only pairs below auto are judged here.
+    before = decide(replace(ev, llm=None), policy)
+    if before.bucket == "auto" or verdict_could_change_bucket(before, policy):
+        return
+    assert decide(replace(ev, llm=verdict), policy).bucket == "reject"
 
 
 @settings(max_examples=200, deadline=None)
