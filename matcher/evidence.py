@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -25,7 +25,7 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.db.models.lookups import Contains
 
-from matcher.pipeline.types import AttributeConflict, AutoBlocker, AutoGate, LlmVerdict
+from matcher.pipeline.types import AttributeConflict, AutoBlocker, AutoGate, Decision, LlmVerdict
 from matcher.pipeline.types import KeypointMatches as PipelineKeypoints
 
 if TYPE_CHECKING:
@@ -298,7 +298,7 @@ class EvidenceRecord:
         )
         record.conflicts = [_conflict_of(c) for c in comp.conflict_details]
         record.auto_blocked = [blocker_of(b, record) for b in comp.blockers]
-        record.gates = [gate_of(g) for g in comp.gates]
+        record.gates = [gate_of(g, comp.decision) for g in comp.gates]
         if comp.best_images:
             i, j = comp.best_images
             box_ours, box_theirs = comp.best_boxes
@@ -318,21 +318,20 @@ class EvidenceRecord:
         verdict: LlmVerdict,
         *,
         cost_krw: int | None = None,
-        blockers: Iterable[AutoBlocker] | None = None,
-        gates: Iterable[AutoGate] | None = None,
+        decision: Decision | None = None,
         batch_audit: Mapping[str, Any] | None = None,
     ) -> EvidenceRecord:
         """The record once a verdict is in (online, or written back from a batch): no longer awaiting.
 
-        blockers/gates: those of the decision taken again with the verdict (it may add or lift one)."""
+        decision: the decision taken again with the verdict; its blockers and gates replace the record's
+        (the verdict may add or lift one)."""
         out = dataclasses.replace(
             self, llm=dataclasses.replace(LlmEvidence.from_verdict(verdict, cost_krw=cost_krw),
                                           batch_audit=dict(batch_audit) if batch_audit is not None else None)
         )
-        if blockers is not None:
-            out.auto_blocked = [blocker_of(b, out) for b in blockers]
-        if gates is not None:
-            out.gates = [gate_of(g) for g in gates]
+        if decision is not None:
+            out.auto_blocked = [blocker_of(b, out) for b in decision.blockers]
+            out.gates = [gate_of(g, decision) for g in decision.gates]
         return out
 
     def with_llm_awaiting(self, marker: Mapping[str, Any]) -> EvidenceRecord:
@@ -360,10 +359,14 @@ def blocker_of(value: AutoBlocker | Blocker, record: EvidenceRecord | None = Non
     return Blocker(code, figure)
 
 
-def gate_of(value: AutoGate | Gate) -> Gate:
+def gate_of(value: AutoGate | Gate, decision: Decision | None = None) -> Gate:
+    """A pipeline gate as a Gate; too few agreeing kinds carries how many agreed and how many auto needs."""
     if isinstance(value, Gate):
         return value
-    return Gate(GateCode(value.value))
+    code = GateCode(value.value)
+    if code is GateCode.FEW_AGREEING_KINDS and decision is not None and decision.agreeing_needed:
+        return Gate(code, float(len(decision.agreeing)), float(decision.agreeing_needed), ", ".join(decision.agreeing))
+    return Gate(code)
 
 
 def _conflict_of(c: AttributeConflict) -> ConflictTerms:

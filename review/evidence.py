@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 _PN_SEPARATOR_CLASS = r"[\s\-._/]?"
+_TERM_SEPARATOR_CLASS = r"[\W_]{0,3}"
 
 
 def record_of(match: Any) -> EvidenceRecord:
@@ -77,9 +78,10 @@ def _blocker_text(b: Blocker) -> str:
 def _gate_text(g: Gate) -> str:
     match g.code:
         case GateCode.FEW_AGREEING_KINDS:
-            have = "?" if g.figure is None else f"{g.figure:.0f}"
             need = "" if g.limit is None else f" (자동 매칭에는 {g.limit:.0f}가지 필요)"
-            return f"일치하는 근거가 {have}가지뿐{need}"
+            if g.figure is None:
+                return f"서로 독립된 일치 근거가 부족함{need}"
+            return f"일치하는 근거가 {g.figure:.0f}가지뿐{need}"
         case GateCode.COLOUR_NOT_VERIFIED:
             return "색상이 일치하는지 확인되지 않음 (자동 매칭에는 색상 확인 필요)"
     return "자동 매칭 조건을 채우지 못함"
@@ -397,10 +399,13 @@ def _term_pattern(term: str, product_number: bool) -> str:
     if product_number:
         chars = [c for c in term if c.isalnum()]
         return _PN_SEPARATOR_CLASS.join(re.escape(c) for c in chars)
+    # The pipeline reports a term as the lexicon matched it: normalised, with every separator removed
+    # ('패딩 조끼' is the term '패딩조끼'), so the text may hold separators between any two of its letters.
     # A Latin term stands as a word ("men" is not inside "women"), as the lexicon reads it.
     before = r"(?<![A-Za-z0-9])" if term[0].isascii() and term[0].isalnum() else ""
     after = r"(?![A-Za-z0-9])" if term[-1].isascii() and term[-1].isalnum() else ""
-    return before + re.escape(term) + after
+    chars = [c for c in term if c.isalnum()] or list(term)
+    return before + _TERM_SEPARATOR_CLASS.join(re.escape(c) for c in chars) + after
 
 
 def title_segments(

@@ -222,8 +222,7 @@ def apply_verdicts(items: list[VerdictItem], *, job_id: int | None) -> WriteBack
             EvidenceRecord.from_json(match.evidence, reasons=match.reasons)
             .with_llm_verdict(
                 verdict,
-                blockers=decision.blockers,
-                gates=decision.gates,
+                decision=decision,
                 batch_audit={
                     "job_id": job_id,
                     "applied_at": now.isoformat(),

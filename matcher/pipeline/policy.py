@@ -300,4 +300,7 @@ def decide(evidence: PairEvidence, policy: DecisionPolicy) -> Decision:
     reasons += [f"blocks auto: {b}" for b in blockers]
     reasons += [f"no auto: {g}" for g in gates if g != "blocked"]
     reasons += notes
-    return Decision(confidence=confidence, bucket=bucket, reasons=reasons, blockers=blocker_kinds, gates=gate_kinds)
+    return Decision(
+        confidence=confidence, bucket=bucket, reasons=reasons, blockers=blocker_kinds, gates=gate_kinds,
+        agreeing=tuple(agreed), agreeing_needed=policy.min_agreeing_kinds,
+    )

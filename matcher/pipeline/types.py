@@ -163,6 +163,9 @@ class Decision:
     # The "blocks auto:" and "no auto:" reasons as enums (set by policy.decide; empty when made elsewhere).
     blockers: list[AutoBlocker] = field(default_factory=list)
     gates: list[AutoGate] = field(default_factory=list)
+    # The kinds of evidence that agreed (appearance, geometry, …) and how many auto needs, for the gate's figure.
+    agreeing: tuple[str, ...] = ()
+    agreeing_needed: int = 0
 
 
 @runtime_checkable

@@ -33,6 +33,7 @@ from matcher.pipeline.types import (
     AutoBlocker,
     AutoGate,
     Box,
+    Decision,
     LlmVerdict,
     PairEvidence,
     RegionRef,
@@ -224,6 +225,10 @@ def test_a_comparison_gives_its_numbers_terms_and_the_blockers_decide_found():
     assert record.best_pair == BestPair(ImageBox(OURS), ImageBox(THEIRS))
     assert record.stages["images"] == 2 and record.llm.state is LlmState.OFF
     assert record.capped and comp.decision.bucket != "auto"
+    # The gate carries how many kinds agreed and how many auto needs, as decide() counted them.
+    few = [g for g in record.gates if g.code is GateCode.FEW_AGREEING_KINDS]
+    assert few == [Gate(GateCode.FEW_AGREEING_KINDS, float(len(comp.decision.agreeing)), 2.0,
+                        ", ".join(comp.decision.agreeing))]
 
 
 def test_every_blocker_and_gate_the_pipeline_names_has_a_code_in_the_record():
@@ -264,7 +269,8 @@ def test_the_llm_write_back_helpers_set_the_state():
 
     awaiting = record.with_llm_awaiting(marker)
     said = awaiting.with_llm_verdict(LlmVerdict(is_match=False, confidence=0.9, cost_usd="0.0004"),
-                                     blockers=[AutoBlocker.LLM_SAYS_NO], gates=[], batch_audit={"job_id": 7})
+                                     decision=Decision(0.3, "reject", [], blockers=[AutoBlocker.LLM_SAYS_NO]),
+                                     batch_audit={"job_id": 7})
     failed = awaiting.with_llm_verdict(LlmVerdict(is_match=None, confidence=None, error="timeout"))
 
     assert awaiting.llm.state is LlmState.AWAITING_BATCH and awaiting.to_json()["llm_pending"] == marker

@@ -85,7 +85,9 @@ def test_a_malicious_title_and_photo_text_stay_escaped_inside_highlighted_words(
     html = _page(client)
 
     assert "<script>alert(1)" not in html and "<img src=x" not in html and "<b>bold</b>" not in html
-    assert '<mark class="conflict">&lt;script&gt;</mark>alert(1)&lt;/script&gt; <mark class="conflict">키즈</mark>' in html
+    # Terms are letters and digits (the lexicon's normalised form): the word inside the tags is marked, escaped.
+    assert ('&lt;<mark class="conflict">script</mark>&gt;alert(1)&lt;/<mark class="conflict">script</mark>&gt; '
+            '<mark class="conflict">키즈</mark>') in html
     assert "&lt;img src=x onerror=alert(2)&gt; <mark class=\"conflict\">키즈</mark>" in html
     assert "&lt;i&gt;" in html
 
@@ -186,3 +188,11 @@ def test_latin_conflict_terms_are_marked_only_as_whole_words():
     assert title_segments("women jacket", conflict_terms=["men"]) == title_segments("women jacket")
     marked = [s.text for s in title_segments("Men's jacket", conflict_terms=["men"]) if s.mark]
     assert marked == ["Men"]
+
+
+def test_a_term_the_pipeline_reports_without_its_spaces_is_marked_where_the_title_spaces_it():
+    # The lexicon matches normalised text ('패딩 조끼' → '패딩조끼') and reports the term that way.
+    segments = title_segments("[무료배송] 거위털 패딩 조끼 블랙", conflict_terms=["패딩조끼"])
+    assert [s.text for s in segments if s.mark == "conflict"] == ["패딩 조끼"]
+    # A Latin term still stands as a word.
+    assert not [s for s in title_segments("WOMEN 패딩", conflict_terms=["men"]) if s.mark]
