@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from matcher import models
+from matcher.services import threshold_set_create
 
 
 @admin.register(models.ImageFile)
@@ -91,8 +92,6 @@ class ThresholdSetAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change) -> None:
-        from matcher.services import threshold_set_create
-
         created = threshold_set_create(
             auto_threshold=obj.auto_threshold,
             review_threshold=obj.review_threshold,

@@ -4,20 +4,20 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import checks
 
+from matcher.pipeline import detect, embed, segment
+
 
 @checks.register()
 def embedder_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    from matcher.pipeline.embed import BF16_RUNTIMES, RUNTIMES, openvino_bf16_available
-
     if getattr(settings, "MATCHER_EMBEDDER", "efficientnet") != "efficientnet":
         return []
     runtime = getattr(settings, "MATCHER_EMBEDDER_RUNTIME", "onnx")
-    if runtime not in RUNTIMES:
+    if runtime not in embed.RUNTIMES:
         return [checks.Error(
-            f"MATCHER_EMBEDDER_RUNTIME={runtime!r} is not one of {', '.join(RUNTIMES)}",
+            f"MATCHER_EMBEDDER_RUNTIME={runtime!r} is not one of {', '.join(embed.RUNTIMES)}",
             id="matcher.E001",
         )]
-    if runtime in BF16_RUNTIMES and not openvino_bf16_available():
+    if runtime in embed.BF16_RUNTIMES and not embed.openvino_bf16_available():
         return [checks.Warning(
             "MATCHER_EMBEDDER_RUNTIME=openvino-bf16, but this machine has no native bfloat16 (or no openvino): "
             "it embeds in float32, under the key efficientnet_lite2 rather than efficientnet_lite2:bf16",
@@ -30,12 +30,10 @@ def embedder_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 @checks.register()
 def detector_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    from matcher.pipeline.detect import RUNTIMES
-
     runtime = getattr(settings, "MATCHER_DETECTOR_RUNTIME", "openvino-bf16")
-    if runtime not in RUNTIMES:
+    if runtime not in detect.RUNTIMES:
         return [checks.Error(
-            f"MATCHER_DETECTOR_RUNTIME={runtime!r} is not one of {', '.join(RUNTIMES)}",
+            f"MATCHER_DETECTOR_RUNTIME={runtime!r} is not one of {', '.join(detect.RUNTIMES)}",
             id="matcher.E002",
         )]
     return []
@@ -43,12 +41,10 @@ def detector_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 @checks.register()
 def cutout_runtime(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    from matcher.pipeline.segment import RUNTIMES
-
     runtime = getattr(settings, "MATCHER_CUTOUT_RUNTIME", "openvino-bf16")
-    if runtime not in RUNTIMES:
+    if runtime not in segment.RUNTIMES:
         return [checks.Error(
-            f"MATCHER_CUTOUT_RUNTIME={runtime!r} is not one of {', '.join(RUNTIMES)}",
+            f"MATCHER_CUTOUT_RUNTIME={runtime!r} is not one of {', '.join(segment.RUNTIMES)}",
             id="matcher.E003",
         )]
     return []

@@ -5,13 +5,12 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from config.roles import is_admin
+from matcher.pipeline_config import active_embedder_label
 
 
 def pipeline_status(request: HttpRequest) -> dict:
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
-    from matcher.pipeline_config import active_embedder_label
-
     return {
         "active_embedder": active_embedder_label(),
         "llm_enabled": bool(settings.GEMINI_API_KEY),
