@@ -180,6 +180,8 @@ X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "ko"
 TIME_ZONE = "Asia/Seoul"
+# Beat reads crontab entries (the daily QC sample at 06:00) in the shop's time, not UTC.
+CELERY_TIMEZONE = TIME_ZONE
 USE_I18N = True
 USE_TZ = True
 
@@ -209,7 +211,8 @@ INGEST_API_MAX_ITEMS = env.int("INGEST_API_MAX_ITEMS", default=500)
 INGEST_API_MAX_BODY_BYTES = env.int("INGEST_API_MAX_BODY_BYTES", default=4 * 1024 * 1024)
 
 # --- Matching pipeline --------------------------------------------------------------------------
-MODELS_DIR = env.path("MODELS_DIR", default=VAR_DIR / "models")
+# The model files' folder is MODELS_DIR in the environment (read by matcher.pipeline.weights, which has
+# no settings); .env reaches it because read_env above loads .env into the environment.
 MATCHER_REGION_FINDER = env.str("MATCHER_REGION_FINDER", default="matcher.pipeline.detect.PoseRegionFinder")
 # The detector's input side (0: the finder's default, 640 for YOLO pose). 480 costs ~0.56x the FLOPs;
 # regions and keypoints move a little, so check with evaluate_pairs before changing it.

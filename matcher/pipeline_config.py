@@ -15,10 +15,6 @@ from matcher.pipeline.embed import efficientnet_name
 from matcher.pipeline.registry import import_dotted, load_stage
 
 
-def models_dir() -> Path:
-    return Path(settings.MODELS_DIR)
-
-
 @cache
 def active_embedder_label() -> str:
     """Name and checkpoint hash of the configured embedder, without loading the model.

@@ -81,8 +81,11 @@ ISNET_VARIANTS = {"medium": ISNET_MEDIUM, "small": ISNET_SMALL}
 
 
 def models_dir() -> Path:
-    """Where `fetch` puts files and stages look for them by default: var/models, or $MATCHER_MODELS_DIR."""
-    return Path(os.environ.get("MATCHER_MODELS_DIR") or var_dir() / "models")
+    """Where `fetch` puts files and stages look for them by default: $MODELS_DIR, else var/models.
+
+    Read from the environment (the pipeline has no Django settings); `.env` reaches it through settings,
+    which load it into the environment. MATCHER_MODELS_DIR, the name this had before, is still read."""
+    return Path(os.environ.get("MODELS_DIR") or os.environ.get("MATCHER_MODELS_DIR") or var_dir() / "models")
 
 
 def default_path(model: ModelFile) -> Path:

@@ -36,3 +36,9 @@ def test_the_tasks_the_signals_enqueue_keep_their_names():
         "pricing.tasks.reprice_run_task",
     ):
         assert name in app.tasks
+
+
+def test_the_daily_entries_are_read_in_korean_time():
+    from config.celery import app
+
+    assert str(app.conf.timezone) == "Asia/Seoul"
