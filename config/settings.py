@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -146,6 +147,7 @@ MEDIA_URL = "/media/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+_media_backend: dict[str, Any]  # a storage's settings: BACKEND and its OPTIONS
 if env.str("MEDIA_STORAGE", default="local") == "s3":
     _media_backend = {
         "BACKEND": "storages.backends.s3.S3Storage",

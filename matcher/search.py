@@ -191,9 +191,11 @@ def search_by_image(data: bytes, *, k: int = 10) -> SearchResult:
     images = ImageFile.objects.in_bulk(ids)
     owners_p: dict[int, list] = defaultdict(list)
     for pi in ProductImage.objects.filter(image_id__in=ids).select_related("product"):
+        assert pi.image_id is not None  # filtered on image_id__in
         owners_p[pi.image_id].append(pi.product)
     owners_l: dict[int, list] = defaultdict(list)
     for li in ListingImage.objects.filter(image_id__in=ids).select_related("listing", "listing__product"):
+        assert li.image_id is not None  # filtered on image_id__in
         owners_l[li.image_id].append(li.listing)
     hits = []
     for c in ranked:

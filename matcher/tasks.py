@@ -30,7 +30,8 @@ def match_run_batch(batch_id: int) -> bool:
 def _image_fetch(task: Task, owner: Literal["product", "listing"], owner_id: int) -> dict:
     from matcher.services.image_fetch import image_fetch_backoff, image_refs_fetch
 
-    final = task.request.retries >= task.max_retries
+    # max_retries None would mean "retry for ever" (both tasks below set it from settings).
+    final = task.max_retries is not None and task.request.retries >= task.max_retries
     summary = image_refs_fetch(owner=owner, owner_id=owner_id, final_attempt=final)
     if summary.retry and not final:
         # Only the still-pending images are tried again; the ones stored stay stored.

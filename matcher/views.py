@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from config.http import HtmxHttpRequest
 from config.roles import admin_required
 from matcher import images, selectors
 from matcher.forms import ImageSearchForm
@@ -24,7 +25,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(request, "matcher/runs.html", {"runs": selectors.run_list()})
 
 
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(MatchRun, id=run_id)
     template = "matcher/run_detail.html#progress" if request.htmx else "matcher/run_detail.html"
     return render(
@@ -56,7 +57,7 @@ def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
     return redirect("matcher:run_detail", run_id=run_id)
 
 
-def image_search(request: HttpRequest) -> HttpResponse:
+def image_search(request: HtmxHttpRequest) -> HttpResponse:
     """Reverse image search: upload a picture or give a URL; the 10 most similar products and listings."""
     form = ImageSearchForm(request.POST or None, request.FILES or None)
     result, error = None, ""

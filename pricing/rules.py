@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
 
 MATCHED = "matched"
 
@@ -382,5 +383,5 @@ def auto_apply_verdict(decision: Decision, policy: Policy) -> tuple[bool, str]:
     return True, ""
 
 
-def policy_with(**changes: object) -> Policy:
+def policy_with(**changes: Any) -> Policy:
     return dataclasses.replace(Policy(), **changes)

@@ -209,7 +209,7 @@ def history_points(
     product: Product, changes: list[PriceChange], observations: list[CompetitorPriceObservation]
 ) -> list[HistoryPoint]:
     """One timeline: each observation and each change, carrying the other series' last known value."""
-    events: list[tuple[datetime, int, object]] = []
+    events: list[tuple[datetime, int, CompetitorPriceObservation | PriceChange]] = []
     events += [(o.observed_at, 0, o) for o in observations]
     # A change made by an evaluation sorts after that evaluation's observation at the same instant.
     events += [(c.created_at, 1, c) for c in changes]
@@ -244,6 +244,7 @@ def changed_prices_since(since: datetime) -> list[dict[str, object]]:
         .order_by("product_id", "created_at", "id")
     )
     rows: dict[int, dict[str, object]] = {}
+    change_ids: dict[int, list[int]] = {}  # the rows' "change_ids" lists, typed
     for change in changes:
         row = rows.get(change.product_id)
         if row is None:
@@ -253,8 +254,8 @@ def changed_prices_since(since: datetime) -> list[dict[str, object]]:
                 "previous_price": change.old_price,
                 "price": change.product.price,
                 "changed_at": change.created_at.isoformat(),
-                "change_ids": [],
+                "change_ids": change_ids.setdefault(change.product_id, []),
             }
         row["changed_at"] = change.created_at.isoformat()
-        row["change_ids"].append(change.pk)  # type: ignore[union-attr]
+        change_ids[change.product_id].append(change.pk)
     return sorted(rows.values(), key=lambda r: str(r["sku"]))

@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
+from config.http import HtmxHttpRequest
 from config.roles import admin_required, is_admin, reviewer_required
 from matcher.models import Match
 from pricing import selectors, services
@@ -54,7 +55,7 @@ def _proposal_row(request: HttpRequest, proposal_id: int, error: str = "") -> Ht
 
 @require_POST
 @admin_required(reason=ADMINS_ONLY)
-def proposal_approve(request: HttpRequest, proposal_id: int) -> HttpResponse:
+def proposal_approve(request: HtmxHttpRequest, proposal_id: int) -> HttpResponse:
     error = ""
     try:
         services.proposal_approve(proposal_id=proposal_id, user=request.user)
@@ -71,7 +72,7 @@ def proposal_approve(request: HttpRequest, proposal_id: int) -> HttpResponse:
 
 @require_POST
 @admin_required(reason=ADMINS_ONLY)
-def proposal_reject(request: HttpRequest, proposal_id: int) -> HttpResponse:
+def proposal_reject(request: HtmxHttpRequest, proposal_id: int) -> HttpResponse:
     error = ""
     try:
         services.proposal_reject(proposal_id=proposal_id, user=request.user, note=request.POST.get("note", "")[:200])
@@ -123,7 +124,7 @@ def _change_row(request: HttpRequest, change_id: int, error: str = "") -> HttpRe
 
 @require_POST
 @admin_required(reason=ADMINS_ONLY)
-def change_rollback(request: HttpRequest, change_id: int) -> HttpResponse:
+def change_rollback(request: HtmxHttpRequest, change_id: int) -> HttpResponse:
     error = ""
     try:
         services.change_rollback(change_id=change_id, user=request.user)
@@ -189,7 +190,7 @@ def sku_history(request: HttpRequest, sku: str) -> HttpResponse:
 
 @require_GET
 @reviewer_required
-def pair_price_preview(request: HttpRequest, match_id: int) -> HttpResponse:
+def pair_price_preview(request: HtmxHttpRequest, match_id: int) -> HttpResponse:
     """The price we would set if this pair were approved, for the review page (loaded lazily by htmx;
     the same URL is a small page without JavaScript). Advice only: an error shows "—"."""
     match = Match.objects.select_related("product", "listing").filter(pk=match_id).first()

@@ -73,7 +73,8 @@ class ImageAnalysis:
             arrays["keypoints"] = np.frombuffer(self.keypoints.to_bytes(), np.uint8)
         arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), np.uint8)
         buf = io.BytesIO()
-        np.savez(buf, **arrays)
+        # numpy's stubs let the ** mapping fill savez's allow_pickle (a bool); these keys name arrays.
+        np.savez(buf, **arrays)  # type: ignore[arg-type]
         return buf.getvalue()
 
     @classmethod

@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from matcher.pipeline.types import RegionKind
 
@@ -127,7 +127,9 @@ class Lexicon:
         self._ordered = list(by_term.items())
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, str]], **kwargs) -> Lexicon:
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]], **kwargs: Any) -> Lexicon:
+        """From rows with str "group", "value" and "term" (CSV rows, or the database's values() dicts,
+        whose typed dicts are Mapping[str, object] to mypy); a row missing one is left out."""
         entries = []
         for row in rows:
             group = (row.get("group") or "").strip()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from matcher.pipeline import cascade
 from matcher.pipeline.analysis import Analyser, AnalysisCache, ImageAnalysis, MemoryAnalysisCache
-from matcher.pipeline.attributes import Lexicon, extract_with_terms
+from matcher.pipeline.attributes import AttributeTerms, Lexicon, extract_with_terms
 from matcher.pipeline.cutout import cut_out_photos
 from matcher.pipeline.evidence.appearance import (
     PhotoPairCosines,
@@ -255,6 +255,7 @@ class PairComparer:
         """
         if self.ocr is None:
             return False
+        our_terms: AttributeTerms
         if ours.attributes is not None:
             our_attrs, our_terms = ours.attributes, {}
         else:

@@ -37,7 +37,7 @@ def cut_out_photos(
         image = ref.load()
         cut, foreground = cut_out(remover, image)
         stats.cutout_images += 1
-        crops = [cut.crop(tuple(analysis.regions[k].box.as_list())) for k in todo]
+        crops = [cut.crop(analysis.regions[k].box.as_tuple()) for k in todo]
         embs = embedder.embed(crops)
         stats.embedded_crops += len(crops)
         rgb = np.asarray(image)

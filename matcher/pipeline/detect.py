@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -181,8 +182,9 @@ def split_items(
     mask |= (edges > 0).astype(np.uint8)
 
     k = max(3, round(min(h, w) * 0.015)) | 1
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    # morphologyEx keeps the uint8 type of its input; cv2's stubs return any numeric array.
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))  # type: ignore[assignment]
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))  # type: ignore[assignment]
     # Fill holes: whatever background cannot be reached from the border is inside an item.
     padded = np.pad(mask, 1)
     flood = padded.copy()
@@ -255,7 +257,9 @@ def _clamp(x0: float, y0: float, x1: float, y1: float, limit: Box) -> Box | None
     return box
 
 
-def garment_boxes(person: Box, keypoints: np.ndarray, *, min_conf: float = 0.5) -> dict[str, Box]:
+def garment_boxes(
+    person: Box, keypoints: np.ndarray, *, min_conf: float = 0.5
+) -> dict[Literal["upper", "lower"], Box]:
     """'upper' and 'lower' boxes from COCO keypoints (x, y, conf), within the person box.
 
     Upper: shoulders (less a collar/hood margin) to a little below the hips, as wide as
@@ -274,7 +278,7 @@ def garment_boxes(person: Box, keypoints: np.ndarray, *, min_conf: float = 0.5) 
     torso = float(hips[:, 1].mean() - shoulders[:, 1].mean()) if len(shoulders) and len(hips) else 0.0
     if torso <= 0:
         torso = 0.3 * box_h
-    out: dict[str, Box] = {}
+    out: dict[Literal["upper", "lower"], Box] = {}
 
     if len(shoulders):
         xs = np.concatenate([shoulders[:, 0], arms[:, 0], hips[:, 0]])
@@ -493,7 +497,8 @@ class PoseRegionFinder:
         self.threads = threads
         self.checkpoint_hash = checkpoint_hash(self.weights_path)
         self._model = _load_pose_model(self.weights_path, runtime, max(1, threads or default_threads()))
-        self.runtime = {"f32": "openvino", "bf16": "openvino-bf16"}.get(compiled_precision(self._model), "torch")
+        runtimes: dict[str | None, str] = {"f32": "openvino", "bf16": "openvino-bf16"}
+        self.runtime = runtimes.get(compiled_precision(self._model), "torch")
 
     def find(self, images: Sequence[Image.Image]) -> list[list[Region]]:
         import torch

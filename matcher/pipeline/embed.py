@@ -31,6 +31,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -41,7 +42,8 @@ from matcher.pipeline.weights import EFFICIENTNET_LITE2, checkpoint_hash, defaul
 
 log = logging.getLogger(__name__)
 
-_models: dict[tuple[str, ...], object] = {}
+# Loaded models and sessions of every kind; each loader knows what its key prefix holds.
+_models: dict[tuple[str, ...], Any] = {}
 _models_lock = threading.Lock()
 RUNTIMES = ("onnx", "torch", "openvino", "openvino-bf16")
 ONNX_OPSET = 17
@@ -411,8 +413,10 @@ class EfficientNetLiteEmbedder:
             return None
 
     def _forward_onnx(self, images: Sequence[Image.Image]) -> np.ndarray:
+        session = self._session
+        assert session is not None  # _forward comes here only when a session loaded
         out = [
-            _l2_normalised(self._session.run(None, {"images": _to_array(
+            _l2_normalised(session.run(None, {"images": _to_array(
                 images[start : start + self.batch_size], self.image_size, self._mean, self._std)})[0])
             for start in range(0, len(images), self.batch_size)
         ]

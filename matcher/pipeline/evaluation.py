@@ -231,7 +231,7 @@ class PhotoIdentity:
         if path not in self._thumbs:
             with Image.open(path) as im:
                 aspect = im.width / im.height
-                arr = np.asarray(im.convert("RGB").resize((64, 64), Image.BILINEAR), dtype=np.float32)
+                arr = np.asarray(im.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR), dtype=np.float32)
             self._thumbs[path] = (aspect, arr)
         return self._thumbs[path]
 

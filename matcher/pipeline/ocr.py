@@ -157,12 +157,12 @@ class TesseractOcr:
         gray = ImageOps.grayscale(image)
         scale = min(1.0, self.max_side / max(gray.size))
         if scale < 1.0:
-            gray = gray.resize((max(1, int(gray.width * scale)), max(1, int(gray.height * scale))), Image.LANCZOS)
+            gray = gray.resize((max(1, int(gray.width * scale)), max(1, int(gray.height * scale))), Image.Resampling.LANCZOS)
         if self.layout == "lines":
             return self._read_lines(gray)  # each line is scaled to a readable size on its own
         if max(gray.size) < 600:
             # Tesseract wants text at least ~20 px tall; small web images get a 2× upscale.
-            gray = gray.resize((gray.width * 2, gray.height * 2), Image.LANCZOS)
+            gray = gray.resize((gray.width * 2, gray.height * 2), Image.Resampling.LANCZOS)
         if self.text_gate != "off":
             import numpy as np
 
@@ -246,7 +246,7 @@ def line_crops(gray: Image.Image, boxes: list) -> list[Image.Image]:
         crop = gray.crop((max(0, x0 - pad), max(0, y0 - pad), min(gray.width, x1 + pad), min(gray.height, y1 + pad)))
         factor = min(4.0, LINE_TARGET_PX / h) if h < LINE_TARGET_PX else (LINE_MAX_PX / h if h > LINE_MAX_PX else 1.0)
         if factor != 1.0:
-            crop = crop.resize((max(1, round(crop.width * factor)), max(1, round(crop.height * factor))), Image.LANCZOS)
+            crop = crop.resize((max(1, round(crop.width * factor)), max(1, round(crop.height * factor))), Image.Resampling.LANCZOS)
         crops.append(crop)
     return crops
 

@@ -55,7 +55,8 @@ def delta_e_squared(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
         return delta_e_squared(lab.reshape(-1, 1, 3), ref).reshape(-1)
     if lab.size == 0:
         return np.zeros(lab.shape[:-1], np.float32)
-    d = cv2.subtract(lab, tuple(float(v) for v in ref) + (0.0,))
+    # OpenCV takes a Scalar (a 4-tuple) as the second operand; its stubs list arrays only.
+    d = cv2.subtract(lab, tuple(float(v) for v in ref) + (0.0,))  # type: ignore[call-overload]
     return cv2.transform(cv2.multiply(d, d), np.ones((1, 3), np.float32))
 
 

@@ -186,8 +186,8 @@ def _resample(pixels: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
         if need_v:  # only the source rows the vertical pass reads
             row0 = int(y_first[0])
             rows = int(y_first[-1] + y_count[-1]) - row0
-        planes = cv2.split(pixels[row0 : row0 + rows])
-        planes = horizontal(planes) if need_h else np.stack(planes)
+        split = cv2.split(pixels[row0 : row0 + rows])
+        planes = horizontal(split) if need_h else np.stack(split)
         if need_v:
             planes = _pass(planes, out_h, row0, y_first, y_count, y_fixed)
         return planes

@@ -164,7 +164,8 @@ class RembgRemover:
         self._session = _load_session(self.model_path, max(1, threads or default_threads()), runtime)
         # An OpenVinoNetwork says the precision it runs in; rembg's ONNX Runtime session has none.
         precision = getattr(self._session.inner_session, "precision", None)
-        self.runtime = {"f32": "openvino", "bf16": "openvino-bf16"}.get(precision, "onnxruntime")
+        runtimes: dict[str | None, str] = {"f32": "openvino", "bf16": "openvino-bf16"}
+        self.runtime = runtimes.get(precision, "onnxruntime")
 
     def masks(self, images: Sequence[Image.Image]) -> list[Image.Image]:
         """Foreground alpha per image ('L', same size; 255 = foreground)."""

@@ -63,7 +63,7 @@ class TextLineFinder:
         # sides, touches its neighbours'. Pieces are grouped within classes of similar height
         # (overlapping, a factor 1.6 either side), so a fold or a seam next to a small label
         # cannot outvote the label's letters.
-        out: list[Box] = []
+        out: list[tuple[int, int, int, int]] = []
         centre = float(self.min_char_px * scale)
         while centre <= ch[idx].max() * 1.6:
             members = idx[(ch[idx] >= centre / 1.6) & (ch[idx] <= centre * 1.6)]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ class StageTimings:
     """
 
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.seconds: Counter[str] = Counter()
+        self.seconds: dict[str, float] = {}
         self._clock = clock
 
     @contextmanager
@@ -51,7 +50,7 @@ class StageTimings:
         try:
             yield
         finally:
-            self.seconds[name] += self._clock() - started
+            self.seconds[name] = self.seconds.get(name, 0) + (self._clock() - started)
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.seconds)

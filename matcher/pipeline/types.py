@@ -34,6 +34,10 @@ class Box:
     def as_list(self) -> list[int]:
         return [self.x0, self.y0, self.x1, self.y1]
 
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1), as PIL's crop and GeometryMatch.within take it."""
+        return (self.x0, self.y0, self.x1, self.y1)
+
 
 @dataclass
 class Region:

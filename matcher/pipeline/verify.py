@@ -525,7 +525,7 @@ def parse_response(response: gt.GenerateContentResponse, *, model: str, prompt_v
     try:
         answer = VerdictSchema.model_validate_json(text)
     except pydantic.ValidationError as e:
-        first = e.errors()[0] if e.errors() else {}
+        first: Mapping[str, Any] = e.errors()[0] if e.errors() else {}
         if first.get("type") == "json_invalid":
             return failed("malformed JSON answer")
         where = ".".join(str(x) for x in first.get("loc", ()))

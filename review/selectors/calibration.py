@@ -69,10 +69,10 @@ def calibration_bands() -> list[BandRow]:
         .order_by("band")
         .annotate(c=Count("id"))
     )
-    for row in pairs:
-        band = bands.get(min(int(row["band"]), len(bands) - 1))
+    for counted in pairs:
+        band = bands.get(min(int(counted["band"]), len(bands) - 1))
         if band:
-            band.pairs += row["c"]
+            band.pairs += counted["c"]
     return [bands[i] for i in sorted(bands)]
 
 

@@ -5,8 +5,10 @@ Each runs a fixed number of queries whatever the queue size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.files.storage import default_storage
@@ -29,7 +31,25 @@ from matcher.models import Listing, ListingImage, Match, ProductImage
 from review.models import Claim, ReviewDecision
 from review.queue import IN_QUEUE, Cursor, Direction, QueueFilters, queue_order
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # a check-time dependency only
+
 SKIP_MEMORY = timedelta(hours=12)  # a skipped pair stays out of that reviewer's "next" for a working day
+
+
+class OpenClaim(TypedDict):
+    """What queue_candidates annotates: a claim still open on the pair (an expired one, or another's)."""
+
+    open_claim_id: int | None
+    open_claim_user_id: int | None
+
+
+class HeldClaim(TypedDict):
+    """What my_open_claim annotates: the reviewer's lease and whether the pair still fits the filters."""
+
+    claim_id: int
+    claim_expires_at: datetime
+    fits: bool
 
 
 def _images(model: type[ProductImage | ListingImage], owner: str, outer: str) -> ArraySubquery:
@@ -95,7 +115,7 @@ def queue_candidates(
     cursor: Cursor | None = None,
     direction: Direction = "next",
     exclude_skipped: bool = True,
-) -> QuerySet[Match]:
+) -> QuerySet[WithAnnotations[Match, OpenClaim]]:
     """Pairs this reviewer may claim, in queue order: in the queue, matching the filters, not held by another
     reviewer, and (for the plain "next pair") not skipped by this reviewer recently."""
     now = timezone.now()
@@ -122,7 +142,7 @@ def queue_candidates(
     return qs.order_by(*queue_order(direction))
 
 
-def my_open_claim(*, user, filters: QueueFilters) -> Match | None:
+def my_open_claim(*, user, filters: QueueFilters) -> WithAnnotations[Match, HeldClaim] | None:
     """The pair this reviewer holds, with claim_id, claim_expires_at and fits (still in queue and filters)."""
     return (
         pair_queryset()
@@ -142,7 +162,7 @@ def pair_for_display(*, match_id: int) -> Match | None:
 
 @dataclass
 class ListPage:
-    rows: list[Match]
+    rows: Sequence[Match]
     next_cursor: Cursor | None
     first: bool
 
@@ -175,8 +195,9 @@ def queue_list(*, user, filters: QueueFilters, cursor: Cursor | None, size: int 
     more = len(rows) > size
     rows = rows[:size]
     for row in rows:
-        row.our_thumb_url = default_storage.url(row.our_thumb) if row.our_thumb else ""
-        row.their_thumb_url = default_storage.url(row.their_thumb) if row.their_thumb else ""
+        # For templates/review/list.html: URLs, not annotations, so the stubs cannot know them.
+        row.our_thumb_url = default_storage.url(row.our_thumb) if row.our_thumb else ""  # type: ignore[attr-defined]
+        row.their_thumb_url = default_storage.url(row.their_thumb) if row.their_thumb else ""  # type: ignore[attr-defined]
     return ListPage(
         rows=rows, next_cursor=Cursor.of(rows[-1]) if more and rows else None, first=cursor is None
     )

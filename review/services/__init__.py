@@ -6,7 +6,7 @@ commit. Callers import from here (`from review import services`).
 """
 
 from review.exceptions import ReviewRefused
-from review.services.claims import claim_lease, claim_pair, claim_release, claim_renew
+from review.services.claims import claim_attach, claim_lease, claim_pair, claim_release, claim_renew
 from review.services.decisions import (
     BULK_MAX,
     NOTE_MAX,
@@ -27,6 +27,7 @@ __all__ = [
     "BulkResult",
     "ReviewRefused",
     "audit_sample_draw",
+    "claim_attach",
     "claim_lease",
     "claim_pair",
     "claim_release",

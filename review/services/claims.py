@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 def claim_lease() -> timedelta:
     """How long a claim holds its pair without a heartbeat."""
     return timedelta(seconds=settings.REVIEW_CLAIM_SECONDS)
+
+
+def claim_attach(match: Match, *, claim_id: int, expires_at: datetime) -> None:
+    """Put the reviewer's lease on a pair row the way selectors.my_open_claim annotates it, for the pair
+    page (``claim_id``, ``claim_expires_at``)."""
+    # Plain attributes set on the row, not queryset annotations, so the model's stubs cannot know them.
+    match.claim_id = claim_id  # type: ignore[attr-defined]
+    match.claim_expires_at = expires_at  # type: ignore[attr-defined]
 
 
 def claim_pair(
@@ -95,7 +103,7 @@ def _claim_candidate(
         # Navigating to the pair we already hold: keep the lease, extend it.
         expires = now + claim_lease()
         Claim.objects.filter(pk=candidate.open_claim_id).update(expires_at=expires)
-        candidate.claim_id, candidate.claim_expires_at = candidate.open_claim_id, expires
+        claim_attach(candidate, claim_id=candidate.open_claim_id, expires_at=expires)
         return candidate
     if release_mine:
         Claim.objects.filter(user=user, released_at__isnull=True).update(
@@ -109,7 +117,7 @@ def _claim_candidate(
             released_at=now, release_reason=Claim.Release.EXPIRED
         )
     claim = Claim.objects.create(match=candidate, user=user, claimed_at=now, expires_at=now + claim_lease())
-    candidate.claim_id, candidate.claim_expires_at = claim.pk, claim.expires_at
+    claim_attach(candidate, claim_id=claim.pk, expires_at=claim.expires_at)
     return candidate
 
 

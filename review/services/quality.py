@@ -23,7 +23,8 @@ def audit_sample_draw(*, user=None) -> AuditSampleDraw:
     Bernoulli sampling (each pair independently with probability audit_share), capped at audit_max_per_draw
     by a random subset, so the estimate stays unbiased. The status of sampled pairs does not change.
     """
-    cfg = ReviewSettings.objects.select_for_update().filter(pk=selectors.review_settings().pk).first()
+    # review_settings() creates the row if missing, so the locked read always finds it.
+    cfg = ReviewSettings.objects.select_for_update().get(pk=selectors.review_settings().pk)
     now = timezone.now()
     last = AuditSampleDraw.objects.order_by("-created_at").first()
     since = last.until if last else None

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from config.http import HtmxHttpRequest
 from config.roles import admin_required
 from matcher.models import Match
 from matcher.services import thresholds_active
@@ -22,7 +23,7 @@ ADMINS_ONLY = "기준 보정은 관리자만 볼 수 있습니다."
 
 @require_GET
 @admin_required(reason=ADMINS_ONLY)
-def calibration(request: HttpRequest) -> HttpResponse:
+def calibration(request: HtmxHttpRequest) -> HttpResponse:
     active = thresholds_active()
     bands = selectors.calibration_bands()
     form = ThresholdsForm(

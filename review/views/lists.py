@@ -6,12 +6,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from config.http import HtmxHttpRequest
 from config.roles import is_admin, reviewer_required
 from review import selectors, services
 from review.forms import BulkDecisionForm
@@ -22,7 +23,7 @@ from review.views.queue import post_filters
 
 @require_GET
 @reviewer_required
-def pair_list(request: HttpRequest) -> HttpResponse:
+def pair_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = QueueFilters.from_data(request.GET)
     # Leaving the single-pair view: free the pair this reviewer held so a colleague can take it.
     services.claim_release(user=request.user, reason=Claim.Release.NAVIGATED)
@@ -47,7 +48,7 @@ def pair_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @reviewer_required
-def bulk(request: HttpRequest) -> HttpResponse:
+def bulk(request: HtmxHttpRequest) -> HttpResponse:
     """Bulk approve/reject: first a confirmation, then (confirm=1) the decisions."""
     filters = post_filters(request)
     form = BulkDecisionForm(request.POST)

@@ -17,12 +17,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, trigger_client_event
 
+from config.http import HtmxHttpRequest
 from config.roles import is_admin, reviewer_required
 from matcher.models import Match
 from review import selectors, services
 from review.evidence import evidence_view, image_views, keypoint_overlay, record_of, title_segments
 from review.models import Claim, RejectReason, ReviewDecision
-from review.queue import BAND_CHOICES, Cursor, QueueFilters
+from review.queue import BAND_CHOICES, Cursor, Direction, QueueFilters
 
 
 def queue_url(filters: QueueFilters, **extra: Any) -> str:
@@ -94,7 +95,7 @@ def _pair_context(
 
 
 def _render_pair(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     match: Match | None,
     filters: QueueFilters,
     *,
@@ -117,11 +118,11 @@ def _render_pair(
 
 @require_GET
 @reviewer_required
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: HtmxHttpRequest) -> HttpResponse:
     """The pair queue: the pair this reviewer holds, a given pair (?match=), or the next/previous (J/K)."""
     filters = QueueFilters.from_data(request.GET)
     cursor = Cursor.parse(request.GET.get("after"))
-    direction = "prev" if request.GET.get("dir") == "prev" else "next"
+    direction: Direction = "prev" if request.GET.get("dir") == "prev" else "next"
     notice = ""
     match_id = None
     try:
@@ -155,7 +156,7 @@ def _int(value: Any) -> int | None:
 
 
 def _after_post(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     filters: QueueFilters,
     *,
     notice: str,
@@ -184,7 +185,7 @@ def _after_post(
 
 @require_POST
 @reviewer_required
-def decide(request: HttpRequest, match_id: int) -> HttpResponse:
+def decide(request: HtmxHttpRequest, match_id: int) -> HttpResponse:
     """Approve, reject (with reason) or skip one pair, then advance to the next."""
     filters = post_filters(request)
     action = request.POST.get("action", "")
@@ -236,7 +237,7 @@ def decide(request: HttpRequest, match_id: int) -> HttpResponse:
 
 @require_POST
 @reviewer_required
-def undo(request: HttpRequest) -> HttpResponse:
+def undo(request: HtmxHttpRequest) -> HttpResponse:
     filters = post_filters(request)
     try:
         row = services.decision_undo(user=request.user)
@@ -244,9 +245,11 @@ def undo(request: HttpRequest) -> HttpResponse:
         return _after_post(
             request, filters, notice=refused.messages[0], level="error", trigger={"review:refused": {}}
         )
+    # decision_undo returns the undo row with its pair and the reviewer's new lease on it.
+    assert row.match_id is not None and row.claim is not None
     match = selectors.pair_for_display(match_id=row.match_id)
     if match is not None:
-        match.claim_id, match.claim_expires_at = row.claim_id, row.claim.expires_at
+        services.claim_attach(match, claim_id=row.claim.pk, expires_at=row.claim.expires_at)
     return _after_post(
         request,
         filters,
@@ -269,7 +272,7 @@ def claim_renew(request: HttpRequest, claim_id: int) -> HttpResponse:
 
 @require_POST
 @reviewer_required
-def claim_release(request: HttpRequest, claim_id: int) -> HttpResponse:
+def claim_release(request: HtmxHttpRequest, claim_id: int) -> HttpResponse:
     services.claim_release(user=request.user, claim_id=claim_id, reason=Claim.Release.CLOSED)
     if request.htmx:
         return HttpResponse(status=204)
@@ -278,7 +281,7 @@ def claim_release(request: HttpRequest, claim_id: int) -> HttpResponse:
 
 @require_GET
 @reviewer_required
-def summary(request: HttpRequest) -> HttpResponse:
+def summary(request: HtmxHttpRequest) -> HttpResponse:
     filters = QueueFilters.from_data(request.GET)
     context = {
         "summary": selectors.queue_summary(user=request.user, filters=filters),

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -95,7 +96,9 @@ class Command(BaseCommand):
         while True:
             for child in children:
                 if child.poll() is not None:
-                    self.stderr.write(f"a child process exited ({child.args[2:4]}); stopping")
+                    # Both children were started from a list of str; typeshed types Popen.args as any command.
+                    command = cast("list[str]", child.args)
+                    self.stderr.write(f"a child process exited ({command[2:4]}); stopping")
                     shutdown()
             time.sleep(1)
 

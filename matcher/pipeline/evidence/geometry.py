@@ -106,7 +106,7 @@ def image_keypoints(
     scale = min(1.0, max_side / max(h, w))
     small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
     gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    sift = cv2.SIFT_create(nfeatures=max_features)
+    sift = cv2.SIFT.create(nfeatures=max_features)  # what cv2.SIFT_create returns; typed in the stubs
     kps, desc = sift.detectAndCompute(gray, None)
     if desc is None or not kps:
         return ImageKeypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), np.zeros((0, 3), np.float32), (w, h))
@@ -330,7 +330,7 @@ class GeometryChecker:
             kb = keypoints("theirs", j)
             match = match_geometry(ka, kb)
             region = garment_region(our_regions[i], garment)
-            on_garment = match.within(tuple(region.box.as_list()))
+            on_garment = match.within(region.box.as_tuple())
             agreement = on_garment.colour_agreement
             if on_garment.inliers >= 4 and match.transform is not None:
                 image_a = self.prepared_image(our_images[i])

@@ -48,6 +48,7 @@ def read_titles(ours: SkuSide, theirs: ListingSide, lexicon: Lexicon) -> TitleEv
     """Attributes, conflicts and product numbers of the two sides' titles.
 
     Our product number is the catalogue's when it parses, else any in our title."""
+    our_terms: AttributeTerms
     if ours.attributes is not None:
         our_attrs, our_terms = ours.attributes, {}
     else:
@@ -118,7 +119,11 @@ def printed_conflicts(
 
 def ocr_signature(ocr: Ocr) -> str:
     """Which OCR (engine and settings) read a text: Ocr.signature, else its name."""
-    return getattr(ocr, "signature", None) or getattr(ocr, "name", type(ocr).__name__)
+    signature: str | None = getattr(ocr, "signature", None)
+    if signature:
+        return signature
+    name: str = getattr(ocr, "name", type(ocr).__name__)
+    return name
 
 
 class PhotoText:

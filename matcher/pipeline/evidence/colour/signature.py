@@ -103,7 +103,8 @@ def signature_of_pixels(
     scaled = pixels * np.array([LIGHTNESS_WEIGHT, 1.0, 1.0], np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     cv2.setRNGSeed(seed)
-    _, labels, centres = cv2.kmeans(
+    # bestLabels=None lets OpenCV allocate the labels (documented); its stubs require an array.
+    _, labels, centres = cv2.kmeans(  # type: ignore[call-overload]
         np.ascontiguousarray(scaled, np.float32), k, None, criteria, 2, cv2.KMEANS_PP_CENTERS
     )
     counts = np.bincount(labels.ravel(), minlength=k).astype(np.float32)
