@@ -39,6 +39,11 @@ def our_images(product: Product) -> list[ImageFile]:
     return [pi.image for pi in product.ok_images[:OUR_PHOTOS_MAX]]  # type: ignore[attr-defined]
 
 
+def their_images(listing: Listing) -> list[ImageFile]:
+    """A listing's usable photos, in position order (`listing.ok_images`, prefetched by the caller)."""
+    return [li.image for li in listing.ok_images]  # type: ignore[attr-defined]  # Prefetch(to_attr=)
+
+
 def our_shas(product: Product) -> list[str]:
     return [im.sha256 for im in our_images(product)]
 
@@ -153,7 +158,7 @@ def write_decisions(
     with transaction.atomic():
         for product, listing, fp, comp in rows:
             ours = our_shas(product)
-            theirs = [li.image.sha256 for li in listing.ok_images]  # type: ignore[attr-defined]
+            theirs = [im.sha256 for im in their_images(listing)]
             bucket = comp.decision.bucket
             status = STATUS_FOR_BUCKET[bucket]
             llm_cost = Decimal(comp.evidence.llm.cost_usd) if comp.evidence.llm is not None else Decimal(0)

@@ -27,6 +27,7 @@ from matcher.decisions import (
     our_shas,
     pair_fingerprint,
     policy_for,
+    their_images,
     write_decisions,
 )
 from matcher.models import (
@@ -76,7 +77,7 @@ class StageTimer:
             try:
                 return attr(*args, **kwargs)
             finally:
-                self._timings[self._key] += self._clock() - t
+                self._timings[self._key] += self._clock() - t  # type: ignore[assignment]  # Counter sums float seconds; typeshed says int
 
         return timed
 
@@ -185,19 +186,21 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
                 if not force or existing.decided_by_human:
                     out.skipped += 1
                     continue
-            if not listing.ok_images:
+            theirs = their_images(listing)
+            if not theirs:
                 out.skipped += 1
-                out.counts["waiting_for_images" if listing.pending_images else "no_listing_images"] += 1
+                pending = listing.pending_images  # type: ignore[attr-defined]  # annotate() in _products
+                out.counts["waiting_for_images" if pending else "no_listing_images"] += 1
                 continue
             todo.append((product, listing, fp))
             shas.update(ours)
-            shas.update(li.image.sha256 for li in listing.ok_images)
+            shas.update(im.sha256 for im in theirs)
 
     # One batched pass over every image the cache lacks.
     kit.cache.preload(shas)
     inputs: dict[str, ImageInput] = {}
     for product, listing, _ in todo:
-        for im in our_images(product) + [li.image for li in listing.ok_images]:
+        for im in our_images(product) + their_images(listing):
             inputs.setdefault(im.sha256, image_input(im, kit.timings))
     t = time.perf_counter()
     unreadable: dict[str, str] = {}
@@ -234,7 +237,7 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
     stage = llm.llm_stage_for_run(run_id=run_id, policy=kit.policy, timings=kit.timings)
     if stage is not None:
         _verify_uncertain(results, kit, stage, counts=out.counts)
-    kit.timings["llm"] += time.perf_counter() - t
+    kit.timings["llm"] += time.perf_counter() - t  # type: ignore[assignment]  # float seconds
 
     kit.cache.flush()
 
@@ -258,7 +261,7 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
     t = time.perf_counter()
     if stage is not None:
         stage.after_write(counts=out.counts)
-    kit.timings["llm"] += time.perf_counter() - t
+    kit.timings["llm"] += time.perf_counter() - t  # type: ignore[assignment]  # float seconds
 
     stats = kit.comparer.totals.as_dict()
     for key, value in stats.items():
@@ -291,17 +294,19 @@ def _without_unreadable(
     kept: list[tuple[Product, Listing, str]] = []
     without_photos: set[int] = set()
     for product, listing, _ in todo:
-        # The prefetched lists are shared by every pair of the SKU, so this filters them once for all.
-        product.ok_images = [pi for pi in product.ok_images if pi.image.sha256 not in unreadable]
-        listing.ok_images = [li for li in listing.ok_images if li.image.sha256 not in unreadable]
-        if not product.ok_images:
+        # The prefetched lists (Prefetch to_attr="ok_images") are shared by every pair of the SKU, so this
+        # filters them once for all.
+        ours_ok = [pi for pi in product.ok_images if pi.image.sha256 not in unreadable]  # type: ignore[attr-defined]
+        theirs_ok = [li for li in listing.ok_images if li.image.sha256 not in unreadable]  # type: ignore[attr-defined]
+        product.ok_images, listing.ok_images = ours_ok, theirs_ok  # type: ignore[attr-defined]
+        if not ours_ok:
             out.skipped += 1
             if product.id not in without_photos:
                 without_photos.add(product.id)
                 out.counts["no_sku_images"] += 1
                 out.errors.append(f"{product.sku}: 상품 이미지 없음 (no usable photos of ours)")
             continue
-        if not listing.ok_images:
+        if not theirs_ok:
             out.skipped += 1
             out.counts["no_listing_images"] += 1
             continue
@@ -317,7 +322,7 @@ def _sides(product: Product, listing: Listing, input_of: Callable[[ImageFile], I
         title=product.title,
         product_number=product.product_number or None,
     )
-    return ours, ListingSide(images=[input_of(li.image) for li in listing.ok_images], title=listing.title)
+    return ours, ListingSide(images=[input_of(im) for im in their_images(listing)], title=listing.title)
 
 
 def _no_marker(listing_id: int) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from matcher.decisions import decide_with_verdict, our_images
+from matcher.decisions import decide_with_verdict, our_images, their_images
 from matcher.llm.batch import batch_submit_awaiting
 from matcher.llm.config import LlmPairRequest, batch_mode_for_run, verifier_enabled
 from matcher.llm.images import verification_jpegs
@@ -40,7 +40,7 @@ class PairToVerify:
     def photos(self) -> tuple[ImageFile, ImageFile, list[int] | None, list[int] | None]:
         """The photo of each side that gave the best evidence, with the boxes of its best regions."""
         ours = our_images(self.product)
-        theirs = [li.image for li in self.listing.ok_images]  # type: ignore[attr-defined]
+        theirs = their_images(self.listing)
         i, j = self.comparison.best_images or (0, 0)
         box_a, box_b = self.comparison.best_boxes
         return ours[min(i, len(ours) - 1)], theirs[min(j, len(theirs) - 1)], box_a, box_b
