@@ -4,7 +4,6 @@ Used by ``manage.py export_prices`` and the token-authenticated JSON endpoint (p
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -12,6 +11,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+
+from config.spreadsheet import SafeWriter
 
 FIELDS = ["sku", "product_number", "previous_price", "price", "changed_at", "change_ids"]
 DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
@@ -45,7 +46,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 def to_csv(rows: list[dict[str, object]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeWriter(out, lineterminator="\n")
     writer.writerow(FIELDS)
     for row in rows:
         writer.writerow(

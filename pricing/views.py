@@ -1,7 +1,6 @@
 """Pages of the pricing app: proposals waiting, recent changes with rollback, per-SKU history."""
 from __future__ import annotations
 
-import csv
 import logging
 
 from django.contrib import messages
@@ -16,6 +15,7 @@ from django_htmx.http import trigger_client_event
 
 from config.http import HtmxHttpRequest
 from config.roles import admin_required, is_admin, reviewer_required
+from config.spreadsheet import SafeWriter
 from matcher.models import Match
 from pricing import selectors, services
 
@@ -207,21 +207,13 @@ def pair_price_preview(request: HtmxHttpRequest, match_id: int) -> HttpResponse:
 HISTORY_CSV_HEADER = ["time", "event", "our_price", "old_price", "cheapest_competitor", "cheapest_mall", "by", "reason"]
 
 
-def _csv_cell(value: object) -> str:
-    """Spreadsheet programs run cells that start with = + - @ as formulas; competitor text is untrusted."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 @require_GET
 def sku_history_csv(request: HttpRequest, sku: str) -> HttpResponse:
     history = selectors.sku_history(sku)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="price-history-{history.product.pk}.csv"'
     response.write("\ufeff")  # Excel opens UTF-8 Korean correctly only with a BOM
-    writer = csv.writer(response)
+    writer = SafeWriter(response)
     writer.writerow(HISTORY_CSV_HEADER)
     for p in history.points:
         writer.writerow(
@@ -229,11 +221,11 @@ def sku_history_csv(request: HttpRequest, sku: str) -> HttpResponse:
                 timezone.localtime(p.at).isoformat(),
                 p.kind,
                 p.our_price,
-                "" if p.old_price is None else p.old_price,
-                "" if p.competitor is None else p.competitor,
-                _csv_cell(p.mall),
-                _csv_cell(p.who),
-                _csv_cell(p.reason.replace("\n", " / ")),
+                p.old_price,
+                p.competitor,
+                p.mall,
+                p.who,
+                p.reason.replace("\n", " / "),
             ]
         )
     return response

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from config.spreadsheet import formula_safe
 from matcher.models import Product
 from pricing import services
 from pricing.models import PriceAuditEntry, PriceChange, PriceProposal
@@ -220,6 +221,26 @@ def test_export_prices_writes_csv_and_json_of_changed_prices(tmp_path):
     data = json.loads(stdout.getvalue())
     assert [p["sku"] for p in data["prices"]] == ["EXP-1", "EXP-2"]
     assert all(isinstance(p["price"], int) for p in data["prices"])
+
+
+def test_export_prices_csv_writes_text_a_spreadsheet_would_run_as_plain_text(tmp_path):
+    applied_change(sku='=HYPERLINK("http://evil.example","x")', product_number="=1+2")
+    out = tmp_path / "prices.csv"
+
+    call_command("export_prices", "--since", "24h", "--format", "csv", "--out", str(out))
+
+    (row,) = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert row["sku"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert row["product_number"] == "'=1+2"
+    assert (row["previous_price"], row["price"]) == ("100000", "96900")  # numbers stay numbers
+
+
+@pytest.mark.parametrize("value, cell", [
+    ("=1+2", "'=1+2"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"), ("\t=1", "'\t=1"),
+    ("노스페이스", "노스페이스"), (None, ""), (-5000, -5000), (96900, 96900),
+])
+def test_every_csv_cell_goes_through_one_formula_guard(value, cell):
+    assert formula_safe(value) == cell
 
 
 def test_export_prices_leaves_out_changes_before_since():
