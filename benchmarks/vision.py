@@ -154,7 +154,8 @@ def _embedder_figures(emb, images, threads: int, per_cpu_ceiling: float, wall_ce
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from matcher.pipeline.embed import _to_array, feature_net
+    from matcher.pipeline.embed import feature_net
+    from matcher.pipeline.embed.preprocess import _to_array
 
     torch.set_num_threads(threads)
     # Warm-up with a whole batch: ONNX Runtime sizes its buffers for the first batch shape it sees,
@@ -340,7 +341,7 @@ def bench_ocr(images, threads: int) -> dict[str, Any]:
     if not ocr.available():
         return {"ocr_images_per_s": None,
                 "ocr_unavailable_reason": "tesseract or its kor/eng data is not installed (make system-deps)"}
-    from matcher.pipeline.ocr import _library
+    from matcher.pipeline.ocr.library import _library
 
     engine = "library" if _library(ocr.languages) is not None else "cli"
     ocr.read(images[0])

@@ -79,7 +79,8 @@ def test_quick_cutout_section_measures_the_active_runtime_beside_the_others(smal
 
 
 def test_quick_ocr_section_measures_the_library_beside_the_command_and_the_text_gate(small_demo, tmp_path):
-    from matcher.pipeline.ocr import TesseractOcr, _library
+    from matcher.pipeline.ocr import TesseractOcr
+    from matcher.pipeline.ocr.library import _library
 
     if not TesseractOcr().available():
         pytest.skip("tesseract with kor+eng is not installed (Debian: tesseract-ocr tesseract-ocr-kor)")

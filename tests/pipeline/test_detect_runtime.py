@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from matcher.pipeline import detect
+from matcher.pipeline.detect import pose_model
 from matcher.pipeline.weights import POSE, default_path
 
 
@@ -63,7 +64,7 @@ def test_openvino_is_exported_once_beside_the_weights_and_finds_the_pytorch_regi
 
     # The export is reused, not made again.
     stamp = (folder / f"{lonely_pose.stem}.xml").stat().st_mtime_ns
-    detect._models.clear()
+    pose_model._models.clear()
     again = detect.PoseRegionFinder(lonely_pose, threads=threads, runtime="openvino")
     assert again.runtime == "openvino" and (folder / f"{lonely_pose.stem}.xml").stat().st_mtime_ns == stamp
 
@@ -72,8 +73,8 @@ def test_openvino_falls_back_to_pytorch_when_it_cannot_export(lonely_pose, monke
     def broken(path):
         raise RuntimeError("no exporter here")
 
-    monkeypatch.setattr(detect, "export_openvino", broken)
-    with caplog.at_level(logging.WARNING, logger="matcher.pipeline.detect"):
+    monkeypatch.setattr(pose_model, "export_openvino", broken)
+    with caplog.at_level(logging.WARNING, logger="matcher.pipeline.detect.pose_model"):
         finder = detect.PoseRegionFinder(lonely_pose, threads=threads, runtime="openvino")
     assert finder.runtime == "torch"
     assert "no exporter here" in caplog.text
@@ -115,8 +116,8 @@ def _iou(a, b) -> float:
 
 
 def test_bfloat16_falls_back_to_float32_on_a_cpu_without_it(lonely_pose, monkeypatch, caplog, threads):
-    monkeypatch.setattr(detect, "openvino_bf16_available", lambda: False)
-    with caplog.at_level(logging.WARNING, logger="matcher.pipeline.detect"):
+    monkeypatch.setattr(pose_model, "openvino_bf16_available", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="matcher.pipeline.detect.pose_model"):
         finder = detect.PoseRegionFinder(lonely_pose, threads=threads, runtime="openvino-bf16")
     assert finder.runtime == "openvino" and detect.compiled_precision(finder._model) == "f32"
     assert "no native bfloat16" in caplog.text

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher.pipeline.embed import OpenClipEmbedder, _to_array, letterbox
+from matcher.pipeline.embed import OpenClipEmbedder, letterbox
+from matcher.pipeline.embed.preprocess import _to_array
 from matcher.pipeline.types import Embedder
 from matcher.pipeline.weights import checkpoint_hash
 
@@ -131,12 +132,13 @@ def test_onnx_runtime_gives_the_pytorch_vectors_on_real_photos(weights_copy, eff
 @pytest.mark.slow
 def test_onnx_runtime_falls_back_to_pytorch_when_the_graph_cannot_be_exported(lonely_weights, monkeypatch, bus, threads):
     from matcher.pipeline import embed
+    from matcher.pipeline.embed import efficientnet
 
 
     def no_exporter(*args, **kwargs):
         raise ImportError("No module named 'onnx'")
 
-    monkeypatch.setattr(embed, "export_onnx", no_exporter)
+    monkeypatch.setattr(efficientnet, "export_onnx", no_exporter)
     embedder = embed.EfficientNetLiteEmbedder(lonely_weights, threads=threads, runtime="onnx")
     assert embedder.runtime == "torch"
     assert embedder.embed([bus]).shape == (1, 1280)
@@ -202,8 +204,9 @@ def test_openvino_bfloat16_vectors_stay_close_and_are_keyed_apart(weights_copy, 
 @pytest.mark.slow
 def test_openvino_bfloat16_runs_float32_where_the_cpu_has_no_bfloat16(weights_copy, monkeypatch, bus, threads):
     from matcher.pipeline import embed
+    from matcher.pipeline.embed import efficientnet
 
-    monkeypatch.setattr(embed, "openvino_bf16_available", lambda: False)
+    monkeypatch.setattr(efficientnet, "openvino_bf16_available", lambda: False)
     embedder = embed.EfficientNetLiteEmbedder(weights_copy, threads=threads, runtime="openvino-bf16")
     assert embedder.runtime == "openvino" and embedder._session.precision == "f32"
     assert embedder.name == embed.efficientnet_name("openvino-bf16") == "efficientnet_lite2"
@@ -212,12 +215,13 @@ def test_openvino_bfloat16_runs_float32_where_the_cpu_has_no_bfloat16(weights_co
 @pytest.mark.slow
 def test_openvino_falls_back_to_onnx_runtime_when_it_cannot_convert(lonely_weights, monkeypatch, bus, threads):
     from matcher.pipeline import embed
+    from matcher.pipeline.embed import efficientnet
 
 
     def no_openvino(*args, **kwargs):
         raise ImportError("No module named 'openvino'")
 
-    monkeypatch.setattr(embed, "convert_openvino", no_openvino)
+    monkeypatch.setattr(efficientnet, "convert_openvino", no_openvino)
     for runtime in ("openvino", "openvino-bf16"):
         embedder = embed.EfficientNetLiteEmbedder(lonely_weights, threads=threads, runtime=runtime)
         assert embedder.runtime == "onnx" and embedder.name == "efficientnet_lite2"

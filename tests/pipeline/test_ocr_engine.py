@@ -12,7 +12,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from matcher.pipeline.attributes import Lexicon, extract
-from matcher.pipeline.ocr import TesseractOcr, _library
+from matcher.pipeline.ocr import TesseractOcr
+from matcher.pipeline.ocr.library import _library
 from matcher.pipeline.textgate import TextLineFinder
 from tests.pipeline.text_images import korean_font, label
 

@@ -1,7 +1,7 @@
 """Text evidence: attribute conflicts and product numbers (품번), from titles and from text printed on photos.
 
 Plain Python, no Django. The lexicon's rules (what a term means, when two values conflict, what
-looks like a product number) are in attributes.py; this module applies them to a pair.
+looks like a product number) are in attributes/; this module applies them to a pair.
 """
 from __future__ import annotations
 
