@@ -247,7 +247,7 @@ MATCHER_OCR_ENABLED = env.bool("MATCHER_OCR_ENABLED", default=True)
 MATCHER_OCR_ENGINE = env.str("MATCHER_OCR_ENGINE", default="auto")
 # "lines": read each text-like line the finder marks on its own (default; on the benchmark catalogue
 # 31 of 31 near-miss banners read, 0.15 CPU s per photo); "page": Tesseract lays out the whole photo
-# (29 of 31, 0.51 CPU s). matcher/pipeline/ocr.py says why. With the command engine ("cli") every line
+# (29 of 31, 0.51 CPU s). matcher/pipeline/ocr/ says why. With the command engine ("cli") every line
 # is a process of its own (~0.3 CPU s each to load the models): use the library, or "page", there.
 MATCHER_OCR_LAYOUT = env.str("MATCHER_OCR_LAYOUT", default="lines")
 # "page" layout only. "skip": photos without a text-like line (matcher/pipeline/textgate.py) are not OCRed. Off: on the

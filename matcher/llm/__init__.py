@@ -7,7 +7,7 @@
 - `writeback`: the marker of a pair awaiting a batch verdict, and writing verdicts back to Match rows
 - `images`: the photos a request carries
 
-The call itself lives in matcher/pipeline/verify.py (plain Python). The names callers use are
+The call itself lives in matcher/pipeline/verify/ (plain Python). The names callers use are
 re-exported here.
 """
 from matcher.decisions import verdict_from_evidence, verdict_to_evidence

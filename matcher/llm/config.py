@@ -1,6 +1,6 @@
 """The verifier's switches and construction: the key, prompt version, models, the rate limiter, bulk mode.
 
-The call itself lives in matcher/pipeline/verify.py (plain Python); this builds it from settings.
+The call itself lives in matcher/pipeline/verify/ (plain Python); this builds it from settings.
 Without settings.GEMINI_API_KEY the verifier is off: callers check `verifier_enabled()`.
 """
 from __future__ import annotations
