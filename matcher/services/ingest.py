@@ -1,8 +1,8 @@
 """Catalogue and listing ingest: image storage, one imported row, a whole file or API batch with its report.
 
 The CSV/JSONL commands and the scraper's JSON endpoint share these writes: one row, one transaction,
-the row's image references written with it. Parsing and validation live in matcher/ingest.py;
-reading and vetting image bytes in matcher/images.py.
+the row's image references written with it. Parsing and validation live in the matcher/ingest/ package;
+reading and vetting image bytes in the matcher/images/ package.
 """
 from __future__ import annotations
 
