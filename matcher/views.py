@@ -52,6 +52,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required(reason="매칭 실행은 관리자만 시작하거나 재개할 수 있습니다.")
 def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
+    get_object_or_404(MatchRun, pk=run_id)
     n = match_run_resume(run_id=run_id)
     messages.success(request, f"{n}개 배치를 다시 대기열에 넣었습니다.")
     return redirect("matcher:run_detail", run_id=run_id)

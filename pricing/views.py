@@ -6,7 +6,7 @@ import logging
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -18,6 +18,7 @@ from config.roles import admin_required, is_admin, reviewer_required
 from config.spreadsheet import SafeWriter
 from matcher.models import Match
 from pricing import selectors, services
+from pricing.models import PriceChange, PriceProposal, PricingRun
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def _proposal_row(request: HttpRequest, proposal_id: int, error: str = "") -> Ht
 @require_POST
 @admin_required(reason=ADMINS_ONLY)
 def proposal_approve(request: HtmxHttpRequest, proposal_id: int) -> HttpResponse:
+    get_object_or_404(PriceProposal, pk=proposal_id)  # an unknown id is a 404, not a service error
     error = ""
     try:
         services.proposal_approve(proposal_id=proposal_id, user=request.user)
@@ -73,6 +75,7 @@ def proposal_approve(request: HtmxHttpRequest, proposal_id: int) -> HttpResponse
 @require_POST
 @admin_required(reason=ADMINS_ONLY)
 def proposal_reject(request: HtmxHttpRequest, proposal_id: int) -> HttpResponse:
+    get_object_or_404(PriceProposal, pk=proposal_id)
     error = ""
     try:
         services.proposal_reject(proposal_id=proposal_id, user=request.user, note=request.POST.get("note", "")[:200])
@@ -125,6 +128,7 @@ def _change_row(request: HttpRequest, change_id: int, error: str = "") -> HttpRe
 @require_POST
 @admin_required(reason=ADMINS_ONLY)
 def change_rollback(request: HtmxHttpRequest, change_id: int) -> HttpResponse:
+    get_object_or_404(PriceChange, pk=change_id)
     error = ""
     try:
         services.change_rollback(change_id=change_id, user=request.user)
@@ -149,6 +153,7 @@ def _safe_next(request: HttpRequest) -> bool:
 @require_POST
 @admin_required(reason=ADMINS_ONLY)
 def run_rollback(request: HttpRequest, run_id: int) -> HttpResponse:
+    get_object_or_404(PricingRun, pk=run_id)
     try:
         result = services.run_rollback(run_id=run_id, user=request.user)
     except ValidationError as exc:
