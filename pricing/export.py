@@ -29,7 +29,10 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     match = DURATION.match(text)
     if match:
         amount, unit = int(match.group(1)), match.group(2).lower()
-        return now - timedelta(**{UNITS[unit]: amount})
+        try:
+            return now - timedelta(**{UNITS[unit]: amount})
+        except OverflowError:  # "99999999999d": further back than any date
+            raise ValueError(f"since 기간이 너무 깁니다: {text!r} (예: 24h, 7d)") from None
     try:
         moment = parse_datetime(text)
     except ValueError:

@@ -202,6 +202,9 @@ def test_the_export_endpoint_lists_changed_prices_for_a_valid_token(client):
     }
     bad = client.get(reverse("pricing:api_changes") + "?since=yesterday", HTTP_AUTHORIZATION="Bearer pm_right_key")
     assert bad.status_code == 400
+    # A duration past any date was an OverflowError (a 500); it is a bad request like any other.
+    huge = client.get(reverse("pricing:api_changes") + "?since=99999999999d", HTTP_AUTHORIZATION="Bearer pm_right_key")
+    assert huge.status_code == 400 and "since" in huge.content.decode()
 
 
 def test_export_prices_writes_csv_and_json_of_changed_prices(tmp_path):
