@@ -54,6 +54,8 @@ def listings_ingest(request: HttpRequest) -> JsonResponse:
         payload = json.loads(body.decode("utf-8"), parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return _error(400, "JSON 형식 오류 (body is not valid UTF-8 JSON)")
+    except RecursionError:  # [[[[…]]]] nested deeper than the parser's stack; no listing is that deep
+        return _error(400, "JSON이 너무 깊게 중첩되어 있습니다 (JSON nested too deeply)")
     if not isinstance(payload, dict) or not isinstance(payload.get("listings"), list):
         return _error(400, 'JSON 형식 오류 (expected {"listings": [ ... ]})')
     items = payload["listings"]

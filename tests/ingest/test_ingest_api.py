@@ -119,6 +119,13 @@ def test_a_batch_larger_than_the_limit_is_refused_whole(client, token, jacket, s
     assert not Listing.objects.exists()
 
 
+def test_a_body_nested_deeper_than_the_parser_goes_is_a_400_and_writes_nothing(client, token, jacket):
+    response = post(client, None, raw=b'{"listings": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert response.status_code == 400
+    assert "중첩" in response.json()["error"]
+    assert not Listing.objects.exists()
+
+
 def test_a_body_larger_than_the_limit_is_413(client, token, jacket, settings):
     settings.INGEST_API_MAX_BODY_BYTES = 300
     response = post(client, {"listings": [item(), item(url="https://www.musinsa.com/goods/2")]})
