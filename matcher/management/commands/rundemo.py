@@ -63,7 +63,8 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         fresh = self._ensure_demo_data()
 
-        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1")}
+        # DEBUG stays off unless asked for (DEBUG=1 make demo): a reviewer must never see a debug page.
+        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "0")}
         # -B: this one worker also runs celery beat (the periodic tasks in config/celery.py); fine on one
         # machine, while several machines run exactly one separate `celery beat` (see README).
         worker = subprocess.Popen(
