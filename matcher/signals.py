@@ -7,7 +7,8 @@ own `apps.py` (`pricing` re-prices and re-ranks money at risk; `review` samples 
 - `matches_changed(product_ids, reprice_ids, cause)`: the decisions of these SKUs changed (a match run, an
   LLM write-back, a review decision or its undo). `product_ids`: every SKU whose pairs changed in any way;
   `reprice_ids`: the subset whose confirmed (matched) listings may have changed, so their price is due.
-  `cause` is a short code for the audit trail (e.g. ``match_run``, ``review:approve:match=12``).
+  `cause` is a short code for the audit trail (e.g. ``match_run``, ``review:approve:match=12``);
+  `actor_id`: the user whose decision it was (a reviewer), None for the system (a run, a write-back).
 - `run_finished(run_id)`: a match run has decided its last batch.
 """
 from __future__ import annotations
@@ -32,14 +33,16 @@ def _send(signal: Signal, **kwargs: Any) -> None:
             log.error("receiver %r of %s failed", receiver, kwargs, exc_info=result)
 
 
-def matches_changed_on_commit(*, product_ids: Iterable[int], reprice_ids: Iterable[int] = (), cause: str) -> None:
+def matches_changed_on_commit(
+    *, product_ids: Iterable[int], reprice_ids: Iterable[int] = (), cause: str, actor_id: int | None = None
+) -> None:
     """Send `matches_changed` when the current transaction commits (at once outside one)."""
     changed = sorted(set(product_ids) | set(reprice_ids))
     reprice = sorted(set(reprice_ids))
     if not changed:
         return
     transaction.on_commit(
-        lambda: _send(matches_changed, product_ids=changed, reprice_ids=reprice, cause=cause)
+        lambda: _send(matches_changed, product_ids=changed, reprice_ids=reprice, cause=cause, actor_id=actor_id)
     )
 
 

@@ -18,11 +18,11 @@ log = logging.getLogger(__name__)
 
 
 def reprice_after_matches_changed(
-    *, product_ids: Iterable[int], reprice_ids: Iterable[int], cause: str, **_: Any
+    *, product_ids: Iterable[int], reprice_ids: Iterable[int], cause: str, actor_id: int | None = None, **_: Any
 ) -> None:
     for product_id in reprice_ids:
         try:
-            reprice_product_task.delay(product_id, cause)
+            reprice_product_task.delay(product_id, cause, actor_id)
         except Exception:
             log.exception("could not enqueue reprice of product %s (%s)", product_id, cause)
     for product_id in product_ids:

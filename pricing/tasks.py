@@ -15,11 +15,16 @@ WEBHOOK_MAX_RETRIES = 6
 
 
 @shared_task(name="pricing.tasks.reprice_product_task", acks_late=True)
-def reprice_product_task(product_id: int, cause: str) -> int | None:
-    """Re-evaluate one SKU (after a review decision or a match run). Returns the proposal id, if any."""
+def reprice_product_task(product_id: int, cause: str, actor_id: int | None = None) -> int | None:
+    """Re-evaluate one SKU (after a review decision or a match run). Returns the proposal id, if any.
+
+    actor_id: the user whose decision caused it (a reviewer); the change and its audit row name them."""
+    from django.contrib.auth import get_user_model
+
     from pricing import services
 
-    proposal = services.reprice_product(product_id=product_id, cause=cause)
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id is not None else None
+    proposal = services.reprice_product(product_id=product_id, cause=cause, user=actor)
     return proposal.pk if proposal else None
 
 

@@ -257,7 +257,8 @@ def reprice_product(
         if run_id:
             PricingRun.objects.filter(pk=run_id).update(proposed=F("proposed") + 1)
         if allowed:
-            apply_proposal(proposal, product=product, user=None, automatic=True, match=match)
+            # Still automatic (the rules applied it), but caused by `user` when a person's decision led here.
+            apply_proposal(proposal, product=product, user=user, automatic=True, match=match)
             applied = True
 
     best = rules.cheapest(rules.counted_candidates(ev.candidates, ev.policy, now), ev.policy)

@@ -124,14 +124,15 @@ def _already_decided_message(match_id: int) -> str:
 
 
 def _after_commit(
-    *, product_ids: Iterable[int], cause: str, reprice_ids: Iterable[int] = (), qc_changed: bool = False
+    *, product_ids: Iterable[int], cause: str, actor_id: int, reprice_ids: Iterable[int] = (),
+    qc_changed: bool = False,
 ) -> None:
     """On commit: forget the cached QC verdict when a QC sample was decided, then tell the apps above
     which SKUs' matches changed (pricing reprices `reprice_ids`, re-ranks all of them)."""
     if qc_changed:
         # Registered first, so a reprice enqueued by the signal already reads the new verdict.
         transaction.on_commit(lambda: cache.delete(selectors.PAUSE_CACHE_KEY))
-    matches_changed_on_commit(product_ids=product_ids, reprice_ids=reprice_ids, cause=cause)
+    matches_changed_on_commit(product_ids=product_ids, reprice_ids=reprice_ids, cause=cause, actor_id=actor_id)
 
 
 @transaction.atomic
@@ -187,6 +188,7 @@ def decision_record(
     _after_commit(
         product_ids=[match.product_id],
         cause=f"review:{action}:match={match.pk}",
+        actor_id=user.pk,
         reprice_ids=[match.product_id] if status_after != match.status else [],
         qc_changed=match.audit_sample,
     )
@@ -264,6 +266,7 @@ def decision_undo(*, user) -> ReviewDecision:
     _after_commit(
         product_ids=[match.product_id],
         cause=f"review:undo:match={match.pk}",
+        actor_id=user.pk,
         reprice_ids=[match.product_id] if target.status_before != target.status_after else [],
         qc_changed=target.audit_item,
     )
@@ -343,6 +346,7 @@ def decisions_bulk(
     _after_commit(
         product_ids=[m.product_id for m in decided],
         cause=f"review:bulk_{action}",
+        actor_id=user.pk,
         reprice_ids=[m.product_id for m in decided if m.status != status_after],
         qc_changed=any(m.audit_sample for m in decided),
     )

@@ -278,7 +278,9 @@ def test_collecting_writes_each_verdict_back_to_its_match(bulk, django_capture_o
     r.refresh_from_db()
     assert r.counts["auto"] == 1 and r.counts["review"] == 1
     assert r.counts["llm_batch_applied"] == r.counts["llm_pairs"] == 2 and r.counts["llm_errors"] == 1
-    assert matches_changed_sent == [{"product_ids": [product.id], "reprice_ids": [product.id], "cause": "match_run"}]
+    assert matches_changed_sent == [
+        {"product_ids": [product.id], "reprice_ids": [product.id], "cause": "match_run", "actor_id": None}
+    ]
     # The job keeps what became of each pair.
     applied = {k: v for meta in job.requests for k, v in meta["applied"].items()}
     assert applied == {str(matched.id): "auto", str(blocked.id): "review"}

@@ -149,3 +149,26 @@ def test_running_the_task_twice_with_nothing_changed_changes_the_price_once(pric
 
     assert price_of(product) == 96_900
     assert PriceChange.objects.filter(product=product).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reviewers_approval_moves_the_price_through_the_signal_and_worker_and_the_audit_names_them(
+    pricing_worker,
+):
+    # The real producer: review's decision service commits, sends matches_changed, pricing's receiver
+    # enqueues the reprice with the reviewer, the worker applies it.
+    from review import services as review_services
+    from tests.review.factories import reviewer
+
+    product = PricingProductFactory(sku="WHO-1", price=100_000, cost=60_000)
+    waiting = match_for(product, price=97_000, status=Match.Status.PENDING, mall="무신사")
+    merchandiser = reviewer("who")
+    held = review_services.claim_pair(user=merchandiser, match_id=waiting.pk)
+
+    review_services.decision_record(user=merchandiser, match_id=waiting.pk, action="approve", claim_id=held.claim_id)
+
+    wait_for(lambda: price_of(product) == 96_900, "apply the approval's price")
+    entry = PriceAuditEntry.objects.get(product=product, action=PriceAuditEntry.Action.APPLIED)
+    assert entry.user == merchandiser and entry.automatic  # applied by the rules, caused by this person
+    assert entry.cause == f"review:approve:match={waiting.pk}"
+    assert PriceChange.objects.get(product=product).proposal.requested_by == merchandiser

@@ -63,9 +63,9 @@ def test_undo_and_bulk_decisions_reprice_with_their_own_causes(
         services.decisions_bulk(user=a, match_ids=[first.pk, second.pk], action="approve")
 
     sent = broker_messages("pricing.tasks.reprice_product_task")
-    assert f"({single.product_id}, 'review:undo:match={single.pk}')" in sent
-    assert f"({first.product_id}, 'review:bulk_approve')" in sent
-    assert f"({second.product_id}, 'review:bulk_approve')" in sent
+    assert f"({single.product_id}, 'review:undo:match={single.pk}', {a.pk})" in sent
+    assert f"({first.product_id}, 'review:bulk_approve', {a.pk})" in sent
+    assert f"({second.product_id}, 'review:bulk_approve', {a.pk})" in sent
 
 
 def test_the_pair_page_loads_its_price_preview_from_pricing_with_a_plain_link_too(client):

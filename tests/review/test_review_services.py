@@ -262,7 +262,8 @@ def test_approving_puts_a_reprice_of_the_sku_on_the_broker_after_commit(
     pair = make_pair()
     held = services.claim_pair(user=a)
     # Other suites share the broker's queue: look only for this decision's message.
-    expected = f"({pair.product_id}, 'review:approve:match={pair.pk}')"
+    # The reviewer travels with it: the price change it may cause names them (issue 29, item 5).
+    expected = f"({pair.product_id}, 'review:approve:match={pair.pk}', {a.pk})"
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.decision_record(user=a, match_id=pair.pk, action="approve", claim_id=held.claim_id)
