@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -147,12 +147,12 @@ def write_decisions(
     *,
     cache: DbAnalysisCache,
     thresholds: ThresholdSet,
-    pending_marker: Callable[[int], dict[str, Any] | None],
+    pending_markers: Mapping[int, dict[str, Any]],
     run_id: int | None,
     counts: Counter,
 ) -> bool:
     """Write one SKU's decisions in one transaction; True when what pricing follows (matched listings)
-    may have changed. `pending_marker(listing_id)`: the marker of a pair awaiting its Batch API verdict."""
+    may have changed. `pending_markers`: listing id → the marker of a pair awaiting its Batch API verdict."""
     changed = False
     now = timezone.now()
     with transaction.atomic():
@@ -163,7 +163,7 @@ def write_decisions(
             status = STATUS_FOR_BUCKET[bucket]
             llm_cost = Decimal(comp.evidence.llm.cost_usd) if comp.evidence.llm is not None else Decimal(0)
             previous = Match.objects.select_for_update().filter(listing=listing).first()
-            marker, llm_batch_job_id = _llm_pending_marker(pending_marker(listing.id), previous)
+            marker, llm_batch_job_id = _llm_pending_marker(pending_markers.get(listing.id), previous)
             record = EvidenceRecord.from_comparison(
                 comp, our_shas=ours, their_shas=theirs, ocr_text=printed_text(cache, theirs), llm_pending=marker
             )

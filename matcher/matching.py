@@ -234,9 +234,7 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
 
     # The vision LLM, only where it can change the bucket.
     t = time.perf_counter()
-    stage = llm.llm_stage_for_run(run_id=run_id, policy=kit.policy, timings=kit.timings)
-    if stage is not None:
-        _verify_uncertain(results, kit, stage, counts=out.counts)
+    stage = _verify_uncertain(results, kit, run_id=run_id, counts=out.counts)
     kit.timings["llm"] += time.perf_counter() - t  # type: ignore[assignment]  # float seconds
 
     kit.cache.flush()
@@ -248,7 +246,7 @@ def decide_products(*, product_ids: list[int], run_id: int | None, force: bool) 
         by_product[row[0].id].append(row)
     for product_id, rows in by_product.items():
         if write_decisions(rows, cache=kit.cache, thresholds=kit.thresholds,
-                           pending_marker=stage.pending_marker if stage is not None else _no_marker,
+                           pending_markers=stage.markers if stage is not None else {},
                            run_id=run_id, counts=out.counts):
             out.changed_product_ids.add(product_id)
         out.decided += len(rows)
@@ -325,22 +323,25 @@ def _sides(product: Product, listing: Listing, input_of: Callable[[ImageFile], I
     return ours, ListingSide(images=[input_of(im) for im in their_images(listing)], title=listing.title)
 
 
-def _no_marker(listing_id: int) -> None:
-    return None
-
-
-def _verify_uncertain(results: list[Row], kit: Toolkit, stage: llm.LlmStage, *, counts: Counter) -> None:
-    """Ask the LLM stage about the pairs whose bucket a verdict could still change.
+def _verify_uncertain(
+    results: list[Row], kit: Toolkit, *, run_id: int | None, counts: Counter
+) -> llm.LlmStage | None:
+    """Ask the run's LLM stage about the pairs whose bucket a verdict could still change; the stage, or
+    None when the verifier is off or no pair is worth asking.
 
     First, for every pair an agreeing verdict could lift to auto, the text printed on their photos is
     read (the comparer's check before an automatic match): a batch verdict is written back without
     the comparer, and an online one must not lift a 리퍼 banner either. The rule lives here once."""
     wanted = [r for r in results if verdict_could_change_bucket(r[3].decision, kit.policy)]
     if not wanted:
-        return
+        return None
+    stage = llm.llm_stage_for_run(run_id=run_id, policy=kit.policy, timings=kit.timings)
+    if stage is None:
+        return None
     for product, listing, _, comp in wanted:
         if kit.comparer.could_reach_auto(comp.evidence):
             ours, theirs = _sides(product, listing, lambda im: image_input(im, kit.timings))
             if kit.comparer.check_printed_text(ours, theirs, comp):
                 counts["ocr_conflicts_before_llm"] += 1
     stage.ask([llm.PairToVerify(product, listing, comp) for product, listing, _, comp in wanted], counts=counts)
+    return stage

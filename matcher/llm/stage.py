@@ -50,16 +50,17 @@ class LlmStage(Protocol):
     def ask(self, pairs: list[PairToVerify], *, counts: Counter) -> None:
         """Settle or mark each pair's decision (`pair.comparison.decision`) before the run writes it."""
 
+    # listing id → the marker its row carries while its verdict is awaited (empty: nothing awaited)
+    markers: dict[int, dict[str, Any]]
+
     def after_write(self, *, counts: Counter) -> None:
         """Called once the run's rows are committed."""
-
-    def pending_marker(self, listing_id: int) -> dict[str, Any] | None:
-        """The marker the row of this listing carries while its verdict is awaited (None: not awaited)."""
 
 
 class OnlineLlmStage:
     def __init__(self, *, policy: DecisionPolicy, run_id: int | None, timings: Counter) -> None:
         self.policy, self.run_id, self.timings = policy, run_id, timings
+        self.markers: dict[int, dict[str, Any]] = {}  # nothing is awaited: verdicts come now
 
     def ask(self, pairs: list[PairToVerify], *, counts: Counter) -> None:
         requests = []
@@ -82,9 +83,6 @@ class OnlineLlmStage:
                 counts["llm_errors"] += 1
 
     def after_write(self, *, counts: Counter) -> None:
-        return None
-
-    def pending_marker(self, listing_id: int) -> dict[str, Any] | None:
         return None
 
 
@@ -127,9 +125,6 @@ class BatchLlmStage:
             return
         counts["llm_batch_jobs"] += len(jobs)
         counts["llm_batch_requests"] += sum(len(j.requests) for j in jobs)
-
-    def pending_marker(self, listing_id: int) -> dict[str, Any] | None:
-        return self.markers.get(listing_id)
 
 
 def llm_stage_for_run(*, run_id: int | None, policy: DecisionPolicy, timings: Counter) -> LlmStage | None:
