@@ -1,8 +1,10 @@
 from django.contrib import admin
+from django.db.models import Q
 from django.utils.html import format_html
 
 from matcher import models
 from matcher.services import threshold_set_create
+from matcher.signals import catalogue_changed_on_commit
 
 
 @admin.register(models.ImageFile)
@@ -24,12 +26,38 @@ class ProductImageInline(admin.TabularInline):
     readonly_fields = ["image", "fetch_status", "fetch_error", "fetch_attempts"]
 
 
+class FloorFilter(admin.SimpleListFilter):
+    title = "하한가"
+    parameter_name = "floor"
+
+    def lookups(self, request, model_admin):  # noqa: ANN001, ANN201 - Django's signature
+        return [("none", "하한가 없음 (원가·최저가 모두 비어 있음)"), ("set", "하한가 있음")]
+
+    def queryset(self, request, queryset):  # noqa: ANN001, ANN201
+        no_floor = Q(cost__isnull=True, min_price__isnull=True)
+        if self.value() == "none":
+            return queryset.filter(no_floor)
+        if self.value() == "set":
+            return queryset.exclude(no_floor)
+        return queryset
+
+
 @admin.register(models.Product)
 class ProductAdmin(admin.ModelAdmin):
     list_display = ["sku", "product_number", "brand", "title", "category", "colour", "price", "active"]
     search_fields = ["sku", "product_number", "product_number_norm", "title", "brand"]
-    list_filter = ["active", "category", "brand"]
+    list_filter = ["active", FloorFilter, "category", "brand"]
     inlines = [ProductImageInline]
+
+    def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+        # Our price moves only through the pricing rules and the catalogue import, both audited.
+        return ["price"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change) -> None:  # noqa: ANN001
+        super().save_model(request, obj, form, change)
+        if not change or {"cost", "min_price", "active"} & set(form.changed_data):
+            # The floor may have moved above our price: re-price now, not at the next full recalculation.
+            catalogue_changed_on_commit(product_ids=[obj.pk], cause=f"admin:product={obj.pk}", actor_id=request.user.pk)
 
 
 class ListingImageInline(admin.TabularInline):
@@ -151,5 +179,5 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(models.ImportReport)
 class ImportReportAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "source", "created", "updated", "unchanged", "failed", "created_at"]
+    list_display = ["id", "kind", "source", "created", "updated", "unchanged", "failed", "warned", "created_at"]
     list_filter = ["kind"]

@@ -71,6 +71,8 @@ def listings_ingest(request: HttpRequest) -> JsonResponse:
             result["listing_id"] = outcome.object_id
         if outcome.errors:
             result["errors"] = outcome.errors
+        if outcome.warnings:
+            result["warnings"] = outcome.warnings
         results.append(result)
     return JsonResponse(
         {
@@ -79,6 +81,7 @@ def listings_ingest(request: HttpRequest) -> JsonResponse:
             "updated": report.updated,
             "unchanged": report.unchanged,
             "failed": report.failed,
+            "warned": report.warned,
             "results": results,
         },
         json_dumps_params={"ensure_ascii": False},

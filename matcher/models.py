@@ -340,7 +340,7 @@ class ApiToken(models.Model):
 
 
 class ImportReport(models.Model):
-    """What an import did: counts and the rejected rows with their line numbers."""
+    """What an import did: counts, the rejected rows and the rows imported with a warning, by line."""
 
     kind = models.CharField(max_length=20)  # catalog / listings / api
     source = models.CharField(max_length=500)
@@ -349,6 +349,8 @@ class ImportReport(models.Model):
     unchanged = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list)
+    warned = models.PositiveIntegerField(default=0, help_text="rows imported with a warning (e.g. no floor)")
+    warnings = models.JSONField(default=list, blank=True)
     product_ids = models.JSONField(default=list, help_text="SKUs this import touched, for a follow-up match run")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -4,3 +4,12 @@ from __future__ import annotations
 
 class WebhookDeliveryError(Exception):
     """A webhook attempt failed; deliver_webhook_task retries on it with backoff."""
+
+
+class PriceBelowFloor(Exception):
+    """A price someone brought in (a catalogue import) is below the SKU's floor; nothing was written."""
+
+    def __init__(self, *, price: int, floor: int) -> None:
+        super().__init__(f"price {price} below floor {floor}")
+        self.price = price
+        self.floor = floor

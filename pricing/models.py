@@ -209,11 +209,13 @@ class PriceProposal(models.Model):
 
 
 class PriceChange(models.Model):
-    """A change to Product.price that happened: applying a proposal, or rolling one back."""
+    """A change to Product.price that happened: applying a proposal, rolling one back, or the shop's
+    own catalogue import carrying a new price."""
 
     class Kind(models.TextChoices):
         APPLY = "apply", "적용 apply"
         ROLLBACK = "rollback", "되돌림 rollback"
+        IMPORT = "import", "가져오기 import"
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="price_changes")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -258,6 +260,7 @@ class PriceAuditEntry(models.Model):
         REJECTED = "rejected", "제안 거절"
         ROLLED_BACK = "rolled_back", "변경 되돌림"
         RUN_ROLLED_BACK = "run_rolled_back", "실행 전체 되돌림"
+        IMPORTED = "imported", "카탈로그 가격 반영"
 
     action = models.CharField(max_length=20, choices=Action.choices)
     product = models.ForeignKey(Product, null=True, on_delete=models.SET_NULL, related_name="+")

@@ -176,8 +176,9 @@ def floor_price(product: ProductNumbers, policy: Policy) -> int:
 
 
 def counts(candidate: Candidate, policy: Policy, now: datetime) -> bool:
-    """Confirmed and seen within the stale cut-off; pending, rejected and stale listings never count."""
-    if candidate.status != MATCHED:
+    """Confirmed, priced and seen within the stale cut-off; pending, rejected, 0-won and stale listings
+    never count (a 0-won listing is a scraper's misreading or a placeholder, never a price to follow)."""
+    if candidate.status != MATCHED or candidate.price <= 0:
         return False
     return now - candidate.last_seen <= timedelta(hours=policy.stale_after_hours)
 
@@ -260,13 +261,18 @@ def decide_price(
             f"확정되지 않았거나 {policy.stale_after_hours}시간 넘게 확인되지 않은 경쟁 상품 {ignored}개는 제외했습니다"
         )
 
-    if best is None and correction_cap is None:
+    if best is None and correction_cap is None and old >= round_up(max(floor, 1), unit):
         notes.append(f"가격 유지 {won(old)}: 반영할 확정·최신 경쟁 상품이 없습니다")
         notes.extend(context)
         return decision
 
     desired: int
-    if best is not None:
+    if best is None and correction_cap is None:
+        # No competitor to follow, but our price sits below the floor (a raised minimum or cost): the
+        # floor below lifts it, whatever the limits say.
+        desired = old
+        notes.append("반영할 확정·최신 경쟁 상품이 없지만 현재 가격이 하한가보다 낮습니다")
+    elif best is not None:
         total = best.total(policy.include_shipping)
         decision.followed = best
         decision.target = target = undercut_target(total, policy)

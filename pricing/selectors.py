@@ -237,7 +237,9 @@ def history_points(
 
 
 def changed_prices_since(since: datetime) -> list[dict[str, object]]:
-    """One row per SKU whose price changed since ``since``: the price now and the price before. 1 query."""
+    """One row per SKU whose price changed since ``since``: the price before the first of those changes and
+    after the last, with the changes' ids. Every move of our price is a PriceChange (rules, rollbacks and
+    catalogue imports alike), so the last change's price is the price now. 1 query."""
     changes = (
         PriceChange.objects.filter(created_at__gte=since)
         .select_related("product")
@@ -252,10 +254,11 @@ def changed_prices_since(since: datetime) -> list[dict[str, object]]:
                 "sku": change.product.sku,
                 "product_number": change.product.product_number,
                 "previous_price": change.old_price,
-                "price": change.product.price,
+                "price": change.new_price,
                 "changed_at": change.created_at.isoformat(),
                 "change_ids": change_ids.setdefault(change.product_id, []),
             }
+        row["price"] = change.new_price
         row["changed_at"] = change.created_at.isoformat()
         change_ids[change.product_id].append(change.pk)
     return sorted(rows.values(), key=lambda r: str(r["sku"]))

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,10 @@ __all__ = [
     "LISTING_MAX_IMAGES",
     "LISTING_REQUIRED",
     "ListingRow",
+    "NO_FLOOR_WARNING",
+    "SEEN_AT_MAX_AGE",
+    "SEEN_AT_MAX_SKEW",
+    "ZERO_LISTING_WARNING",
     "listing_fingerprint",
     "parse_catalog_row",
     "parse_listing_row",
@@ -47,6 +51,15 @@ LISTING_COLUMNS = (
 LISTING_REQUIRED = ("sku", "mall", "title", "price", "url", "images")
 CATALOG_MAX_IMAGES = 5
 LISTING_MAX_IMAGES = 10
+# A scraper's clock may run a little ahead of ours; a listing "seen" further in the future would never
+# go stale, and one seen before this many days is a broken clock or a wrong column, not a sighting.
+SEEN_AT_MAX_SKEW = timedelta(minutes=10)
+SEEN_AT_MAX_AGE = timedelta(days=3 * 365)
+NO_FLOOR_WARNING = (
+    "하한가 없음: cost와 min_price가 모두 비어 있어 가격 변경은 관리자 승인이 필요합니다 "
+    "(no floor: neither cost nor min_price)"
+)
+ZERO_LISTING_WARNING = "price: 0원 — 저장하지만 가격 산정에는 쓰지 않습니다 (0 KRW listing: stored, never followed)"
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,7 @@ class CatalogRow:
     attributes: dict[str, Any]
     images: list[ImageSource]
     active: bool
+    warnings: tuple[str, ...] = ()  # imported anyway; reported on the import's summary
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,7 @@ class ListingRow:
     product_number: str
     images: list[ImageSource]
     seen_at: datetime
+    warnings: tuple[str, ...] = ()
 
 
 def _check_mapping(row: Any) -> Mapping[str, Any]:
@@ -118,6 +133,7 @@ def parse_catalog_row(
         )
     except RowError as exc:
         errors.extend(exc.reasons)
+    errors.extend(_catalog_money_problems(price=price, cost=cost, min_price=min_price))
     if errors:
         raise RowError(errors)
     assert price is not None
@@ -135,7 +151,31 @@ def parse_catalog_row(
         attributes=attributes,
         images=images,
         active=active,
+        warnings=(NO_FLOOR_WARNING,) if cost is None and min_price is None else (),
     )
+
+
+def _catalog_money_problems(*, price: int | None, cost: int | None, min_price: int | None) -> list[str]:
+    """Amounts that parse but cannot be right: a free jacket, a zero cost, a minimum above the price."""
+    problems = []
+    if price == 0:
+        problems.append("price: 0원은 판매가가 될 수 없습니다 (price must be more than 0)")
+    for name, amount in (("cost", cost), ("min_price", min_price)):
+        if amount == 0:
+            problems.append(f"{name}: 0원은 안 됩니다 — 모르면 비워 두세요 (0 is not allowed; leave it empty when unknown)")
+    if price and min_price and min_price > price:
+        problems.append(
+            f"min_price: 최저가 {min_price:,}원이 판매가 {price:,}원보다 높습니다 (min_price above price)"
+        )
+    return problems
+
+
+def _seen_at_problem(seen_at: datetime, now: datetime) -> str | None:
+    if seen_at > now + SEEN_AT_MAX_SKEW:
+        return f"seen_at: 미래 시각입니다 (in the future: {seen_at.isoformat()})"
+    if seen_at < now - SEEN_AT_MAX_AGE:
+        return f"seen_at: {SEEN_AT_MAX_AGE.days}일보다 오래된 시각입니다 (older than {SEEN_AT_MAX_AGE.days} days: {seen_at.isoformat()})"
+    return None
 
 
 def parse_listing_row(
@@ -174,6 +214,10 @@ def parse_listing_row(
         seen_at = fields.seen_at(row.get("seen_at"), now=now, default_tz=default_tz)
     except RowError as exc:
         errors.extend(exc.reasons)
+    else:
+        problem = _seen_at_problem(seen_at, now)
+        if problem:
+            errors.append(problem)
     if errors:
         raise RowError(errors)
     assert price is not None
@@ -188,6 +232,7 @@ def parse_listing_row(
         product_number=product_number,
         images=images,
         seen_at=seen_at,
+        warnings=(ZERO_LISTING_WARNING,) if price == 0 else (),
     )
 
 

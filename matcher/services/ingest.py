@@ -22,6 +22,7 @@ from tqdm import tqdm
 from matcher import images as image_io
 from matcher import ingest
 from matcher.models import FetchStatus, ImageFile, ImportReport, Listing, ListingImage, Product, ProductImage
+from matcher.signals import catalogue_changed_on_commit, catalogue_price_import
 from matcher.tasks import image_fetch_listing_images as image_fetch_listing_images_task
 from matcher.tasks import image_fetch_product_images as image_fetch_product_images_task
 
@@ -37,6 +38,7 @@ class RowOutcome:
     object_id: int | None = None  # the product or listing
     product_id: int | None = None
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # imported, but someone should look
 
 
 def image_store(*, data: bytes) -> ImageFile:
@@ -142,9 +144,18 @@ def _image_refs_sync(
     return changed, needs_fetch
 
 
+# What our price depends on besides matches: when one of these changes, the SKU is re-priced.
+PRICE_INPUTS = ("cost", "min_price", "active")
+
+
 @transaction.atomic
-def product_import_row(*, row: ingest.CatalogRow) -> RowOutcome:
-    """Create or update one SKU with its images; raises ingest.RowError and writes nothing then."""
+def product_import_row(*, row: ingest.CatalogRow, report: ImportReport | None = None) -> RowOutcome:
+    """Create or update one SKU with its images; raises ingest.RowError and writes nothing then.
+
+    The price of an existing SKU is not written here: it goes through the pricing app's door
+    (`signals.catalogue_price_import`), which checks it against the floor and audits it, or refuses
+    the row. A new SKU starts at the imported price, checked against its floor the same way.
+    """
     local = _local_images(row.images)
     fields = {
         "product_number": row.product_number,
@@ -153,16 +164,17 @@ def product_import_row(*, row: ingest.CatalogRow) -> RowOutcome:
         "title": row.title,
         "category": row.category,
         "colour": row.colour,
-        "price": row.price,
         "cost": row.cost,
         "min_price": row.min_price,
         "attributes": row.attributes,
         "active": row.active,
     }
     product = Product.objects.select_for_update().filter(sku=row.sku).first()
+    created = product is None
     if product is None:
-        product = Product.objects.create(sku=row.sku, **fields)
+        product = Product.objects.create(sku=row.sku, price=row.price, **fields)
         status: RowStatus = "created"
+        changed_fields: list[str] = []
     else:
         changed_fields = [name for name, value in fields.items() if getattr(product, name) != value]
         for name in changed_fields:
@@ -170,6 +182,21 @@ def product_import_row(*, row: ingest.CatalogRow) -> RowOutcome:
         if changed_fields:
             product.save(update_fields=[*changed_fields, "updated_at"])
         status = "updated" if changed_fields else "unchanged"
+    price_changed = created or product.price != row.price
+    if price_changed:
+        catalogue_price_import(
+            product_id=product.pk,
+            price=row.price,
+            created=created,
+            report_id=report.pk if report else None,
+            actor_id=report.user_id if report else None,
+        )
+        status = "created" if created else "updated"
+    if not created and (price_changed or any(name in PRICE_INPUTS for name in changed_fields)):
+        cause = f"catalogue_import:report={report.pk}" if report else "catalogue_import"
+        catalogue_changed_on_commit(
+            product_ids=[product.pk], cause=cause, actor_id=report.user_id if report else None
+        )
     images_changed, needs_fetch = _image_refs_sync(
         ProductImage,
         owner_field="product_id",
@@ -183,7 +210,7 @@ def product_import_row(*, row: ingest.CatalogRow) -> RowOutcome:
     if needs_fetch:
         product_id = product.pk
         transaction.on_commit(lambda: image_fetch_product_images_task.delay(product_id))
-    return RowOutcome(status=status, object_id=product.pk, product_id=product.pk)
+    return RowOutcome(status=status, object_id=product.pk, product_id=product.pk, warnings=list(row.warnings))
 
 
 def listing_fingerprint_compute(*, listing: Listing) -> str:
@@ -202,7 +229,7 @@ def listing_fingerprint_compute(*, listing: Listing) -> str:
 
 
 @transaction.atomic
-def listing_import_row(*, row: ingest.ListingRow) -> RowOutcome:
+def listing_import_row(*, row: ingest.ListingRow, report: ImportReport | None = None) -> RowOutcome:
     """Create or update one competitor listing, keyed by (SKU, URL); raises ingest.RowError and writes nothing then.
 
     Only seeing a listing again (a newer seen_at) moves last_seen and counts as unchanged.
@@ -256,7 +283,7 @@ def listing_import_row(*, row: ingest.ListingRow) -> RowOutcome:
     if needs_fetch:
         listing_id = listing.pk
         transaction.on_commit(lambda: image_fetch_listing_images_task.delay(listing_id))
-    return RowOutcome(status=status, object_id=listing.pk, product_id=product_id)
+    return RowOutcome(status=status, object_id=listing.pk, product_id=product_id, warnings=list(row.warnings))
 
 
 def _import_rows(
@@ -270,6 +297,8 @@ def _import_rows(
     """Run every row in its own transaction, counting it on the report in that same transaction."""
     outcomes: list[RowOutcome] = []
     errors: list[dict] = []
+    warnings: list[dict] = []
+    warned = 0
     touched: set[int] = set()
     for line, values, read_error in tqdm(rows, total=len(rows), disable=not progress, unit="row", leave=False):
         try:
@@ -277,7 +306,7 @@ def _import_rows(
                 raise ingest.RowError(read_error)
             parsed = parse(values or {})
             with transaction.atomic():
-                outcome = write(row=parsed)
+                outcome = write(row=parsed, report=report)
                 ImportReport.objects.filter(pk=report.pk).update(**{outcome.status: F(outcome.status) + 1})
         except ingest.RowError as exc:
             outcome = RowOutcome(status="error", errors=exc.reasons)
@@ -289,14 +318,25 @@ def _import_rows(
         if outcome.status == "error":
             ImportReport.objects.filter(pk=report.pk).update(failed=F("failed") + 1)
             if len(errors) < IMPORT_REPORT_MAX_ERRORS:
-                sku = (values or {}).get("sku") if isinstance(values, dict) else None
-                errors.append({"line": line, "sku": str(sku)[:64] if sku else "", "errors": outcome.errors})
-        elif outcome.status in ("created", "updated") and outcome.product_id:
-            touched.add(outcome.product_id)
+                errors.append({"line": line, "sku": _row_sku(values), "errors": outcome.errors})
+        else:
+            if outcome.status in ("created", "updated") and outcome.product_id:
+                touched.add(outcome.product_id)
+            if outcome.warnings:
+                warned += 1
+                if len(warnings) < IMPORT_REPORT_MAX_ERRORS:
+                    warnings.append({"line": line, "sku": _row_sku(values), "warnings": outcome.warnings})
         outcomes.append(outcome)
-    ImportReport.objects.filter(pk=report.pk).update(errors=errors, product_ids=sorted(touched))
+    ImportReport.objects.filter(pk=report.pk).update(
+        errors=errors, warnings=warnings, warned=warned, product_ids=sorted(touched)
+    )
     report.refresh_from_db()
     return outcomes
+
+
+def _row_sku(values: dict | None) -> str:
+    sku = values.get("sku") if isinstance(values, dict) else None
+    return str(sku)[:64] if sku else ""
 
 
 def _import_file(*, kind: str, path: Path, user, progress: bool) -> ImportReport:

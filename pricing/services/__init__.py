@@ -5,7 +5,8 @@ outbox row in one transaction; the webhook is sent after commit. Callers import 
 (`from pricing import services`).
 """
 
-from pricing.exceptions import WebhookDeliveryError
+from pricing.exceptions import PriceBelowFloor, WebhookDeliveryError
+from pricing.services.catalogue import catalogue_price_record
 from pricing.services.proposals import BulkResult, proposal_approve, proposal_reject, proposals_decide_bulk
 from pricing.services.repricing import (
     DUE_CAUSE,
@@ -27,10 +28,12 @@ __all__ = [
     "RUN_BATCH",
     "BulkResult",
     "Evaluation",
+    "PriceBelowFloor",
     "PricePreview",
     "RunRollbackResult",
     "WebhookDeliveryError",
     "auto_pricing_paused",
+    "catalogue_price_record",
     "change_rollback",
     "price_preview",
     "pricing_run_create",

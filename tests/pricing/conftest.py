@@ -3,6 +3,8 @@ tests (another job on the same PostgreSQL server) hold ``test_pricematch``."""
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -71,3 +73,33 @@ def webhook_receiver():
     yield receiver
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def pricing_worker(monkeypatch) -> Iterator[None]:
+    """A worker thread consuming a queue of this test's own, with pricing tasks routed to it, so
+    another package's worker on the same broker never picks up our messages (nor we theirs)."""
+    from celery.app import routes
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    from config.celery import app
+
+    queue = f"pricing-test-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setattr(app.amqp.router, "routes", routes.prepare({"pricing.tasks.*": {"queue": queue}}))
+
+    def close_connections(**_: object) -> None:
+        # The worker thread's connection would otherwise outlive the test and block the test
+        # database's teardown.
+        connections.close_all()
+
+    task_postrun.connect(close_connections, weak=False)
+    try:
+        with start_worker(app, pool="solo", concurrency=1, queues=[queue], perform_ping_check=False,
+                          shutdown_timeout=30):
+            yield
+    finally:
+        task_postrun.disconnect(close_connections)
+        with app.connection() as conn:
+            conn.default_channel.queue_delete(queue)

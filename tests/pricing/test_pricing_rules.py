@@ -110,13 +110,22 @@ def test_it_never_follows_an_unconfirmed_or_stale_listing(product, policy, candi
 
 @settings(max_examples=800)
 @given(products(), policies(), candidate_lists(), baselines)
-def test_without_a_counted_listing_the_price_stays(product, policy, candidates, baseline):
+def test_without_a_counted_listing_the_price_stays_unless_it_is_below_the_floor(
+    product, policy, candidates, baseline
+):
     ignored = [
-        rules.Candidate(**{**c.__dict__, "status": "pending"}) if i % 2 else
+        rules.Candidate(**{**c.__dict__, "status": "pending"}) if i % 3 == 1 else
+        rules.Candidate(**{**c.__dict__, "price": 0}) if i % 3 == 2 else
         rules.Candidate(**{**c.__dict__, "last_seen": NOW - timedelta(hours=policy.stale_after_hours + 1)})
         for i, c in enumerate(candidates)
     ]
-    assert not decide(product, policy, ignored, baseline).changed
+    d = decide(product, policy, ignored, baseline)
+    floor_unit = rules.round_up(max(rules.floor_price(product, policy), 1), policy.rounding)
+    if product.price >= floor_unit:
+        assert not d.changed
+    else:
+        # A raised minimum or cost: lifted to the floor even with nothing to follow, whatever the limits.
+        assert d.price == floor_unit and "floor" in d.limits_hit and d.followed is None
 
 
 @settings(max_examples=800)

@@ -10,8 +10,7 @@ import hashlib
 import hmac
 import json
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from django.db import transaction
@@ -31,36 +30,6 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> N
             return
         time.sleep(0.1)
     raise AssertionError(f"the worker did not {what}")
-
-
-@pytest.fixture
-def pricing_worker(monkeypatch) -> Iterator[None]:
-    """A worker thread consuming a queue of this test's own, with pricing tasks routed to it, so
-    another package's worker on the same broker never picks up our messages (nor we theirs)."""
-    from celery.app import routes
-    from celery.contrib.testing.worker import start_worker
-    from celery.signals import task_postrun
-    from django.db import connections
-
-    from config.celery import app
-
-    queue = f"pricing-test-{uuid.uuid4().hex[:10]}"
-    monkeypatch.setattr(app.amqp.router, "routes", routes.prepare({"pricing.tasks.*": {"queue": queue}}))
-
-    def close_connections(**_: object) -> None:
-        # The worker thread's connection would otherwise outlive the test and block the test
-        # database's teardown.
-        connections.close_all()
-
-    task_postrun.connect(close_connections, weak=False)
-    try:
-        with start_worker(app, pool="solo", concurrency=1, queues=[queue], perform_ping_check=False,
-                          shutdown_timeout=30):
-            yield
-    finally:
-        task_postrun.disconnect(close_connections)
-        with app.connection() as conn:
-            conn.default_channel.queue_delete(queue)
 
 
 def price_of(product: Product) -> int:

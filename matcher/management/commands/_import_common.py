@@ -42,9 +42,15 @@ class ImportCommand(BaseCommand):
         self.stdout.write(
             f"{self.kind} import #{report.pk} {report.source}: "
             f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}, failed {report.failed}"
+            + (f", with warnings {report.warned}" if report.warned else "")
         )
         for error in report.errors[:show]:
             sku = f" [{error['sku']}]" if error.get("sku") else ""
             self.stdout.write(self.style.WARNING(f"  line {error['line']}{sku}: " + "; ".join(error["errors"])))
         if report.failed > min(show, len(report.errors)):
             self.stdout.write(f"  … {report.failed - min(show, len(report.errors))} more (ImportReport #{report.pk} in the admin)")
+        for warning in report.warnings[:show]:
+            sku = f" [{warning['sku']}]" if warning.get("sku") else ""
+            self.stdout.write(f"  line {warning['line']}{sku} (경고 warning): " + "; ".join(warning["warnings"]))
+        if report.warned > min(show, len(report.warnings)):
+            self.stdout.write(f"  … {report.warned - min(show, len(report.warnings))} more warnings (ImportReport #{report.pk})")

@@ -5,6 +5,7 @@ Running it again keeps the data: demo data is loaded once, logins are created on
 """
 from __future__ import annotations
 
+import csv
 import os
 import secrets
 import signal
@@ -122,7 +123,25 @@ class Command(BaseCommand):
         generate(out)
         call_command("import_catalog", str(out / "catalog.csv"))
         call_command("import_listings", str(out / "listings.csv"))
+        self._import_a_price_below_the_floor(out)
         return True
+
+    def _import_a_price_below_the_floor(self, out: Path) -> None:
+        """Show the pricing door at work: one SKU re-imported at its cost, below cost × (1 + margin).
+
+        The row is refused and writes nothing; the report is in the admin (가져오기 보고서)."""
+        with (out / "catalog.csv").open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        row = next((r for r in rows if r.get("cost")), None)
+        if row is None:
+            return
+        path = out / "catalog_update_below_floor.csv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            writer.writeheader()
+            writer.writerow({**row, "price": row["cost"], "min_price": ""})
+        self.stdout.write(f"카탈로그 재가져오기 예시 · a re-import of {row['sku']} at its cost, below its floor (refused):")
+        call_command("import_catalog", str(path), "--no-progress", stdout=self.stdout)
 
     def _wait_for_runs(self) -> None:
         while MatchRun.objects.filter(status__in=[MatchRun.Status.QUEUED, MatchRun.Status.RUNNING]).exists():
