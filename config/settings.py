@@ -5,6 +5,7 @@ Without DATABASE_URL / REDIS_URL the embedded servers under ./var are used (`pyt
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ DATABASE_URL = env.str("DATABASE_URL", default=_default_db)
 REDIS_URL = env.str("REDIS_URL", default=_default_redis)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.AdminConfig",  # Django's admin with our site: logged-in non-staff get the Korean 403
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "axes",
     "matcher",
     "review",
     "pricing",
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a login refused for too many failures into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -171,6 +175,24 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# --- Login throttling (django-axes) ------------------------------------------------------------
+# The axes backend comes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+# A username from one address: guessing at one account locks only that pair, so an attacker can neither
+# lock everyone out of the shop nor keep the real user (at another address) out of their own account.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a typo or two before the right password is forgotten once it is right
+AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"  # the Korean page
+AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests: the password may well be right
+# The client address is REMOTE_ADDR; behind a reverse proxy every login comes from the proxy's address,
+# which makes the lock per username (see docs/production.md).
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -192,7 +214,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"PIL": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}},
+    # axes: failed logins and lockouts are warnings; every successful login at INFO would be noise.
+    "loggers": {"PIL": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Image ingest -----------------------------------------------------------------------------
