@@ -234,6 +234,8 @@ IMAGE_FETCH_RETRY_MAX_S = env.float("IMAGE_FETCH_RETRY_MAX_S", default=30 * 60.0
 # The scraper's JSON endpoint: listings per request and request body size.
 INGEST_API_MAX_ITEMS = env.int("INGEST_API_MAX_ITEMS", default=500)
 INGEST_API_MAX_BODY_BYTES = env.int("INGEST_API_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+# A new API token (manage.py create_api_token, or its default in the admin) expires after this many days.
+API_TOKEN_LIFETIME_DAYS = env.int("API_TOKEN_LIFETIME_DAYS", default=365)
 
 # --- Matching pipeline --------------------------------------------------------------------------
 # The model files' folder is MODELS_DIR in the environment (read by matcher.pipeline.weights, which has

@@ -43,7 +43,7 @@ def test_a_merchandisers_post_to_an_admin_action_is_the_korean_403_not_the_login
     assert PricingPolicy.objects.count() == before
 
 
-@pytest.mark.parametrize("url", ["/admin/", POLICIES, "/admin/matcher/apitoken/add/"])
+@pytest.mark.parametrize("url", ["/admin/", POLICIES, "/admin/matcher/apitoken/"])
 def test_a_logged_in_user_without_staff_rights_sees_the_403_on_every_admin_page(client, url):
     client.force_login(UserFactory(username="admin-role-no-staff", groups=["admin"]))
 
