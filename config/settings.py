@@ -177,6 +177,7 @@ WHITENOISE_USE_FINDERS = True
 
 # --- Login throttling (django-axes) ------------------------------------------------------------
 # The axes backend comes first: it refuses a locked-out login before the password is even checked.
+# It needs the request, so tests log in with client.force_login (or client.login(request=HttpRequest(), …)).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
