@@ -5,6 +5,7 @@ Without DATABASE_URL / REDIS_URL the embedded servers under ./var are used (`pyt
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ DATABASE_URL = env.str("DATABASE_URL", default=_default_db)
 REDIS_URL = env.str("REDIS_URL", default=_default_redis)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.AdminConfig",  # Django's admin with our site: logged-in non-staff get the Korean 403
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "axes",
     "matcher",
     "review",
     "pricing",
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a login refused for too many failures into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -171,6 +175,25 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# --- Login throttling (django-axes) ------------------------------------------------------------
+# The axes backend comes first: it refuses a locked-out login before the password is even checked.
+# It needs the request, so tests log in with client.force_login (or client.login(request=HttpRequest(), …)).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+# A username from one address: guessing at one account locks only that pair, so an attacker can neither
+# lock everyone out of the shop nor keep the real user (at another address) out of their own account.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a typo or two before the right password is forgotten once it is right
+AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"  # the Korean page
+AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests: the password may well be right
+# The client address is REMOTE_ADDR; behind a reverse proxy every login comes from the proxy's address,
+# which makes the lock per username (see docs/production.md).
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -192,7 +215,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"PIL": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}},
+    # axes: failed logins and lockouts are warnings; every successful login at INFO would be noise.
+    "loggers": {"PIL": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Image ingest -----------------------------------------------------------------------------
@@ -211,6 +235,8 @@ IMAGE_FETCH_RETRY_MAX_S = env.float("IMAGE_FETCH_RETRY_MAX_S", default=30 * 60.0
 # The scraper's JSON endpoint: listings per request and request body size.
 INGEST_API_MAX_ITEMS = env.int("INGEST_API_MAX_ITEMS", default=500)
 INGEST_API_MAX_BODY_BYTES = env.int("INGEST_API_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+# A new API token (manage.py create_api_token, or its default in the admin) expires after this many days.
+API_TOKEN_LIFETIME_DAYS = env.int("API_TOKEN_LIFETIME_DAYS", default=365)
 
 # --- Matching pipeline --------------------------------------------------------------------------
 # The model files' folder is MODELS_DIR in the environment (read by matcher.pipeline.weights, which has

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.db.models import Q
 from django.utils.html import format_html
@@ -171,10 +172,29 @@ class LlmBatchJobAdmin(admin.ModelAdmin):
         return False
 
 
+class ApiTokenForm(forms.ModelForm):
+    scopes = forms.TypedMultipleChoiceField(
+        choices=models.ApiToken.Scope.choices, widget=forms.CheckboxSelectMultiple, label="권한 (scopes)",
+        help_text="ingest: 경쟁 상품을 올립니다. export: 바뀐 가격을 읽습니다.",
+    )
+
+    class Meta:
+        model = models.ApiToken
+        fields = ["name", "user", "active", "scopes", "expires_at"]
+
+
 @admin.register(models.ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "user", "active", "created_at", "last_used_at"]
+    """Scopes, expiry and deactivation are edited here; new tokens come from `manage.py create_api_token`,
+    which prints the key once (the admin never sees a key, only its hash)."""
+
+    form = ApiTokenForm
+    list_display = ["name", "prefix", "user", "active", "scopes", "expires_at", "created_at", "last_used_at"]
+    list_filter = ["active"]
     readonly_fields = ["key_hash", "prefix", "last_used_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a token added here would have no key: create_api_token makes one
 
 
 @admin.register(models.ImportReport)

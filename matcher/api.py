@@ -1,4 +1,4 @@
-"""The scraper's JSON ingest endpoint: POST /matcher/api/listings with a bearer token.
+"""The scraper's JSON ingest endpoint: POST /matcher/api/listings with a bearer token of the ``ingest`` scope.
 
 Not a page: no session, no CSRF token, no login redirect. The token is the only credential,
 so the view is CSRF-exempt and skips LoginRequiredMiddleware, and nothing is read or written
@@ -15,7 +15,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from matcher.services import api_token_authenticate, listings_import_items
+from matcher.models import ApiToken
+from matcher.services import ApiTokenRefused, api_token_authenticate, listings_import_items
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -27,15 +28,28 @@ def _bearer(request: HttpRequest) -> str:
     return key.strip() if scheme.lower() == "bearer" else ""
 
 
+def bearer_token(request: HttpRequest, *, scope: str, realm: str) -> ApiToken | JsonResponse:
+    """The request's bearer token if it may do `scope`, else the JSON refusal to return: 401 (with
+    WWW-Authenticate) for a missing, wrong or expired key, 403 naming the scope the token lacks."""
+    try:
+        return api_token_authenticate(key=_bearer(request), scope=scope)
+    except ApiTokenRefused as refused:
+        body = {"error": refused.message}
+        if refused.missing_scope is not None:
+            body["missing_scope"] = refused.missing_scope
+        response = JsonResponse(body, status=refused.status, json_dumps_params={"ensure_ascii": False})
+        if refused.status == 401:
+            response["WWW-Authenticate"] = f'Bearer realm="{realm}"'
+        return response
+
+
 @csrf_exempt
 @login_not_required
 @require_POST
 def listings_ingest(request: HttpRequest) -> JsonResponse:
-    token = api_token_authenticate(key=_bearer(request))
-    if token is None:
-        response = _error(401, "인증 실패 (missing or invalid bearer token)")
-        response["WWW-Authenticate"] = 'Bearer realm="matcher"'
-        return response
+    token = bearer_token(request, scope=ApiToken.Scope.INGEST, realm="matcher")
+    if isinstance(token, JsonResponse):
+        return token
 
     limit = settings.INGEST_API_MAX_BODY_BYTES
     try:

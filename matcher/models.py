@@ -1,8 +1,12 @@
 """Catalogue, competitor listings, images, regions and match decisions."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils import timezone
 from pgvector.django import VectorField
 
 
@@ -324,14 +328,30 @@ class LlmVerdictRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
 
+def api_token_default_expiry() -> datetime:
+    """A new token lives settings.API_TOKEN_LIFETIME_DAYS unless its creator says otherwise."""
+    return timezone.now() + timedelta(days=settings.API_TOKEN_LIFETIME_DAYS)
+
+
 class ApiToken(models.Model):
-    """A bearer token for the scraper's ingest endpoint; only its hash is stored."""
+    """A bearer token for the JSON endpoints, allowed only its scopes until it expires; only its hash is stored."""
+
+    class Scope(models.TextChoices):
+        INGEST = "ingest", "수집: 경쟁 상품 올리기 (POST /matcher/api/listings)"
+        EXPORT = "export", "내보내기: 바뀐 가격 읽기 (GET /pricing/api/changes)"
 
     name = models.CharField(max_length=80)
     key_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=8)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     active = models.BooleanField(default=True)
+    # No default: whoever makes a token says what it is for (the scraper writes, the shop's upload reads).
+    scopes = ArrayField(
+        models.CharField(max_length=10, choices=Scope.choices), help_text="이 토큰으로 할 수 있는 일 (scopes)"
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, default=api_token_default_expiry, help_text="비워 두면 만료되지 않습니다 (never expires)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 

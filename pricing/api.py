@@ -1,7 +1,8 @@
 """GET /pricing/api/changes?since=24h: changed prices as JSON for the shop's upload automation.
 
-Not a page: a bearer token (matcher.models.ApiToken, stored as the SHA-256 of the key) is the only
-credential, so the view skips LoginRequiredMiddleware and reads nothing before the token checks out.
+Not a page: a bearer token with the ``export`` scope (matcher.models.ApiToken, stored as the SHA-256 of
+the key) is the only credential, so the view skips LoginRequiredMiddleware and reads nothing before the
+token checks out (matcher.api.bearer_token).
 """
 from __future__ import annotations
 
@@ -9,13 +10,9 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from matcher.services import api_token_authenticate
+from matcher.api import bearer_token
+from matcher.models import ApiToken
 from pricing import export, selectors
-
-
-def _bearer(request: HttpRequest) -> str:
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    return key.strip() if scheme.lower() == "bearer" else ""
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -25,10 +22,9 @@ def _error(status: int, message: str) -> JsonResponse:
 @login_not_required
 @require_GET
 def changed_prices(request: HttpRequest) -> JsonResponse:
-    if api_token_authenticate(key=_bearer(request)) is None:
-        response = _error(401, "인증 실패 (missing or invalid bearer token)")
-        response["WWW-Authenticate"] = 'Bearer realm="pricing"'
-        return response
+    token = bearer_token(request, scope=ApiToken.Scope.EXPORT, realm="pricing")
+    if isinstance(token, JsonResponse):
+        return token
     try:
         since = export.parse_since(request.GET.get("since", "24h"))
     except ValueError as exc:

@@ -148,6 +148,7 @@ class ApiTokenFactory(DjangoModelFactory):
     prefix = factory.LazyAttribute(lambda o: o.key[:8])
     user = factory.SubFactory(UserFactory)
     active = True
+    scopes = factory.LazyFunction(lambda: list(ApiToken.Scope.values))  # ApiTokenFactory(scopes=["ingest"])
 
 
 class ImportReportFactory(DjangoModelFactory):

@@ -2,7 +2,12 @@
 
 Split by noun; the names callers use are re-exported here.
 """
-from matcher.services.api_tokens import api_token_authenticate, api_token_create, api_token_hash
+from matcher.services.api_tokens import (
+    ApiTokenRefused,
+    api_token_authenticate,
+    api_token_create,
+    api_token_hash,
+)
 from matcher.services.image_fetch import ImageFetchSummary, image_fetch_backoff, image_refs_fetch
 from matcher.services.ingest import (
     IMPORT_REPORT_MAX_ERRORS,
@@ -20,6 +25,7 @@ from matcher.services.lexicon import lexicon_load
 from matcher.services.thresholds import threshold_set_create, thresholds_active, thresholds_validate
 
 __all__ = [
+    "ApiTokenRefused",
     "IMPORT_REPORT_MAX_ERRORS",
     "ImageFetchSummary",
     "RowOutcome",

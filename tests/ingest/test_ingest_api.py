@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
+from django.utils import timezone
 
 from matcher.models import ApiToken, ImportReport, Listing
 from tests.factories import ApiTokenFactory, ProductFactory, UserFactory
@@ -67,6 +70,38 @@ def test_a_deactivated_token_is_refused(client, token, jacket):
     ApiToken.objects.filter(pk=token.pk).update(active=False)
     assert post(client, {"listings": [item()]}).status_code == 401
     assert not Listing.objects.exists()
+
+
+def test_an_export_only_token_may_not_write_listings_and_is_told_which_scope_it_lacks(client, jacket):
+    token = ApiTokenFactory(key=KEY, scopes=[ApiToken.Scope.EXPORT])
+
+    response = post(client, {"listings": [item()]})
+
+    assert response.status_code == 403
+    body = response.json()
+    assert body["missing_scope"] == "ingest"
+    assert "'ingest' 권한" in body["error"] and "없습니다" in body["error"]
+    assert not Listing.objects.exists() and not ImportReport.objects.exists()
+    assert ApiToken.objects.get(pk=token.pk).last_used_at is None
+
+
+def test_an_expired_token_answers_401_saying_it_expired_and_writes_nothing(client, jacket):
+    ApiTokenFactory(key=KEY, expires_at=timezone.now() - timedelta(minutes=1))
+
+    response = post(client, {"listings": [item()]})
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert "만료되었습니다" in response.json()["error"]
+    assert not Listing.objects.exists()
+
+
+def test_a_token_without_an_expiry_and_one_not_yet_expired_both_work(client, jacket):
+    ApiTokenFactory(key="pm_forever", expires_at=None)
+    ApiTokenFactory(key="pm_tomorrow", expires_at=timezone.now() + timedelta(days=1))
+
+    assert post(client, {"listings": [item()]}, key="pm_forever").status_code == 200
+    assert post(client, {"listings": [item()]}, key="pm_tomorrow").status_code == 200
 
 
 def test_valid_items_land_and_invalid_items_get_their_own_errors(client, token, jacket):
@@ -161,3 +196,49 @@ def test_create_api_token_prints_a_key_that_authenticates_once_stored_as_a_hash(
     token = ApiToken.objects.get(name="scraper-prod")
     assert key not in (token.key_hash, token.prefix) and key.startswith(token.prefix)
     assert post(client, {"listings": [item()]}, key=key).json()["results"][0]["status"] == "created"
+    # By default a scraper's key: ingest only, for a year.
+    assert token.scopes == ["ingest"]
+    assert timedelta(days=364) < token.expires_at - timezone.now() <= timedelta(days=365)
+    export = client.get(reverse("pricing:api_changes"), HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert export.status_code == 403 and export.json()["missing_scope"] == "export"
+
+
+def test_create_api_token_sets_the_scopes_and_the_lifetime(client, jacket):
+    UserFactory(username="shop")
+    out = io.StringIO()
+    call_command("create_api_token", "upload", "--user", "shop", "--scope", "export", "--days", "30",
+                 stdout=out, stderr=io.StringIO())
+    key = out.getvalue().strip()
+    token = ApiToken.objects.get(name="upload")
+
+    assert token.scopes == ["export"]
+    assert timedelta(days=29) < token.expires_at - timezone.now() <= timedelta(days=30)
+    assert client.get(reverse("pricing:api_changes"), HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
+    assert post(client, {"listings": [item()]}, key=key).status_code == 403
+
+    call_command("create_api_token", "both", "--user", "shop", "--scope", "ingest", "--scope", "export",
+                 "--days", "0", stdout=io.StringIO(), stderr=io.StringIO())
+    both = ApiToken.objects.get(name="both")
+    assert (both.scopes, both.expires_at) == (["ingest", "export"], None)
+
+    with pytest.raises(CommandError):
+        call_command("create_api_token", "bad", "--user", "shop", "--days", "-1", stderr=io.StringIO())
+
+
+def test_an_admin_narrows_a_tokens_scopes_and_sets_its_expiry_in_the_django_admin(client, token):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    url = reverse("admin:matcher_apitoken_change", args=[token.pk])
+    assert 'type="checkbox" name="scopes" value="export"' in client.get(url).content.decode()
+
+    response = client.post(url, {
+        "name": token.name, "user": token.user.pk, "active": "on", "scopes": ["export"],
+        "expires_at_0": "2030-01-31", "expires_at_1": "09:00:00",
+    })
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    token.refresh_from_db()
+    assert token.scopes == ["export"]
+    assert timezone.localtime(token.expires_at).strftime("%Y-%m-%d %H:%M") == "2030-01-31 09:00"
+    assert post(client, {"listings": [item()]}).status_code == 403
+    # Keys are printed once by create_api_token; the admin cannot mint a token without one.
+    assert client.get(reverse("admin:matcher_apitoken_add")).status_code == 403

@@ -4,10 +4,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from config.spreadsheet import formula_safe
 from matcher.models import Product
@@ -181,6 +183,26 @@ def test_the_export_endpoint_refuses_a_missing_or_wrong_token(client):
     wrong = client.get(url, HTTP_AUTHORIZATION="Bearer pm_wrong_key")
     assert wrong.status_code == 401
     assert wrong["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_the_export_endpoint_refuses_an_ingest_only_token_naming_the_scope(client):
+    ApiTokenFactory(key="pm_scraper_key", scopes=["ingest"])
+
+    response = client.get(reverse("pricing:api_changes"), HTTP_AUTHORIZATION="Bearer pm_scraper_key")
+
+    assert response.status_code == 403
+    body = response.json()
+    assert body["missing_scope"] == "export" and "'export' 권한" in body["error"]
+    assert "prices" not in body
+
+
+def test_the_export_endpoint_refuses_an_expired_token_in_korean(client):
+    ApiTokenFactory(key="pm_old_key", expires_at=timezone.now() - timedelta(days=1))
+
+    response = client.get(reverse("pricing:api_changes"), HTTP_AUTHORIZATION="Bearer pm_old_key")
+
+    assert response.status_code == 401 and "만료되었습니다" in response.json()["error"]
+    assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_the_export_endpoint_lists_changed_prices_for_a_valid_token(client):
