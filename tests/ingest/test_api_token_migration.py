@@ -15,8 +15,8 @@ from django.utils import timezone
 from matcher.models import ApiToken
 from tests.factories import UserFactory
 
-BEFORE = [("matcher", "0007_garment_kinds_and_sleeve")]
-AFTER = [("matcher", "0008_api_token_scopes_expiry")]
+BEFORE = [("matcher", "0008_import_warnings")]
+AFTER = [("matcher", "0009_api_token_scopes_expiry")]
 
 
 def _migrate(targets):

@@ -17,7 +17,7 @@ def existing_tokens_keep_both_scopes(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("matcher", "0007_garment_kinds_and_sleeve")]
+    dependencies = [("matcher", "0008_import_warnings")]
 
     operations = [
         migrations.AddField(
