@@ -1,4 +1,5 @@
-"""Writes of the pricing app, by noun: repricing a SKU, proposals, rollbacks, runs and the webhook.
+"""Writes of the pricing app, by noun: repricing a SKU, proposals, rollbacks, runs, the webhook and
+editing the policies (each edit with its PolicyAuditEntry).
 
 Every applied change writes its PriceChange, its PriceAuditEntry, Product.price and the webhook
 outbox row in one transaction; the webhook is sent after commit. Callers import from here
@@ -6,6 +7,7 @@ outbox row in one transaction; the webhook is sent after commit. Callers import 
 """
 
 from pricing.exceptions import WebhookDeliveryError
+from pricing.services.policies import policy_delete, policy_save
 from pricing.services.proposals import BulkResult, proposal_approve, proposal_reject, proposals_decide_bulk
 from pricing.services.repricing import (
     DUE_CAUSE,
@@ -32,6 +34,8 @@ __all__ = [
     "WebhookDeliveryError",
     "auto_pricing_paused",
     "change_rollback",
+    "policy_delete",
+    "policy_save",
     "price_preview",
     "pricing_run_create",
     "pricing_run_execute",
