@@ -6,6 +6,8 @@ from django.views.static import serve
 
 from matcher import views as matcher_views
 
+handler404 = "config.errors.page_not_found"
+
 urlpatterns = [
     path("", matcher_views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

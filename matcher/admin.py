@@ -1,10 +1,14 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.db.models import Q
 from django.utils.html import format_html
 
 from matcher import models
-from matcher.services import threshold_set_create
+from matcher.services import threshold_set_create, thresholds_validate
 from matcher.signals import catalogue_changed_on_commit
 
 
@@ -111,14 +115,39 @@ class AttributeTermAdmin(admin.ModelAdmin):
     list_editable = ["active"]
 
 
+class ThresholdSetForm(forms.ModelForm):
+    """The admin's "add" form: the pair must pass the one rule before the service is asked."""
+
+    class Meta:
+        model = models.ThresholdSet
+        fields = ["auto_threshold", "review_threshold", "policy", "note"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("auto_threshold") is not None and data.get("review_threshold") is not None:
+            thresholds_validate(auto_threshold=data["auto_threshold"], review_threshold=data["review_threshold"])
+        return data
+
+
 @admin.register(models.ThresholdSet)
 class ThresholdSetAdmin(admin.ModelAdmin):
-    list_display = ["version", "auto_threshold", "review_threshold", "note", "created_by", "created_at"]
-    readonly_fields = ["version", "created_by", "created_at"]
+    """Versions are the thresholds' audit log: added through the service, never changed or deleted."""
+
+    form = ThresholdSetForm
+    list_display = ["version", "auto_threshold", "review_threshold", "changes_display", "note", "created_by", "created_at"]
+    list_select_related = ["created_by"]
+    readonly_fields = ["version", "previous", "changes_display", "created_by", "created_at"]
 
     def has_change_permission(self, request, obj=None) -> bool:
         # Versions are immutable: decisions point at them. A change is a new version (services).
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # deleting the newest would silently bring back the one before, unaudited
+
+    @admin.display(description="변경 내용 (이전 → 이후)")
+    def changes_display(self, obj: models.ThresholdSet) -> str:
+        return obj.changes_text()
 
     def save_model(self, request, obj, form, change) -> None:
         created = threshold_set_create(
@@ -129,6 +158,7 @@ class ThresholdSetAdmin(admin.ModelAdmin):
             user=request.user,
         )
         obj.pk, obj.version = created.pk, created.version
+        obj._state.adding = False
 
 
 @admin.register(models.MatchRun)

@@ -1,13 +1,50 @@
 """Catalogue, competitor listings, images, regions and match decisions."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from pgvector.django import VectorField
+
+APPEND_ONLY_UPDATE = "감사 기록은 수정할 수 없습니다 (append-only)."
+APPEND_ONLY_DELETE = "감사 기록은 삭제할 수 없습니다 (append-only)."
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """For history tables: bulk updates and deletes are refused (a database trigger refuses them too)."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise ValidationError(APPEND_ONLY_UPDATE)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ValidationError(APPEND_ONLY_DELETE)
+
+
+class AppendOnlyModel(models.Model):
+    """A row written once and never changed: saving an existing row or deleting one is refused.
+
+    Foreign keys to it may still be nulled by Django when the referenced row goes (SET_NULL); the
+    tables' triggers allow exactly that.
+    """
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValidationError(APPEND_ONLY_UPDATE)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ValidationError(APPEND_ONLY_DELETE)
 
 
 class ImageFile(models.Model):
@@ -189,22 +226,74 @@ class AttributeTerm(models.Model):
         return f"{self.group}:{self.value} ← {self.term}"
 
 
-class ThresholdSet(models.Model):
-    """A version of the decision thresholds and weights; the newest active one decides."""
+class ThresholdSet(AppendOnlyModel):
+    """A version of the decision thresholds and weights; the newest one decides.
+
+    Versions are the thresholds' audit log: written once by `matcher.services.threshold_set_create`
+    (who, when, the values before and after), never edited or deleted — decisions point at them and a
+    database trigger (migration 0008) refuses a change.
+    """
 
     version = models.PositiveIntegerField(unique=True)
     auto_threshold = models.DecimalField(max_digits=4, decimal_places=3, default=0.9)
     review_threshold = models.DecimalField(max_digits=4, decimal_places=3, default=0.7)
     policy = models.JSONField(default=dict, blank=True, help_text="weights and cut-offs of the decision rules")
-    note = models.CharField(max_length=300, blank=True, default="")
+    note = models.CharField("변경 사유", max_length=300, blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Field by field ({"auto_threshold": "0.900", ...}): the previous version's values and this one's.
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+
+    AUDITED_FIELDS = ("auto_threshold", "review_threshold", "policy")
+    AUDIT_LABELS = {"auto_threshold": "자동 매칭 기준", "review_threshold": "검토 기준", "policy": "결정 규칙"}
 
     class Meta:
         ordering = ["-version"]
+        verbose_name = "매칭 기준 버전 threshold version"
+        verbose_name_plural = "매칭 기준 버전 threshold versions"
 
     def __str__(self) -> str:
         return f"v{self.version} auto≥{self.auto_threshold} review≥{self.review_threshold}"
+
+    def audit_values(self) -> dict[str, Any]:
+        """This version's audited fields as JSON values (Decimals as their text)."""
+        return {name: _json_value(getattr(self, name)) for name in self.AUDITED_FIELDS}
+
+    def changes(self) -> dict[str, tuple[Any, Any]]:
+        """The fields this version changed: name → (before, after)."""
+        return audit_changes(self.before, self.after)
+
+    def changes_text(self) -> str:
+        return audit_changes_text(self.changes(), labels=self.AUDIT_LABELS)
+
+
+def _json_value(value: Any) -> Any:
+    return value if value is None or isinstance(value, bool | int | str | dict | list) else str(value)
+
+
+def audit_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """name → (before, after) for every field whose value differs; a created row has an empty `before`."""
+    names = list(after) + [name for name in before if name not in after]
+    return {n: (before.get(n), after.get(n)) for n in names if before.get(n) != after.get(n)}
+
+
+def audit_changes_text(changes: dict[str, tuple[Any, Any]], *, labels: dict[str, str]) -> str:
+    """"자동 매칭 기준: 0.900 → 0.850; …" for an admin column or a history table; "—" when nothing changed."""
+    if not changes:
+        return "—"
+    return "; ".join(
+        f"{labels.get(name, name)}: {_shown(old)} → {_shown(new)}" for name, (old, new) in changes.items()
+    )
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "예" if value else "아니요"
+    return json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, dict | list) else str(value)
 
 
 class MatchRun(models.Model):
@@ -402,6 +491,8 @@ class LlmBatchJob(models.Model):
 
 
 __all__ = [
+    "AppendOnlyModel",
+    "AppendOnlyQuerySet",
     "ApiToken",
     "AttributeTerm",
     "FetchStatus",
@@ -419,4 +510,6 @@ __all__ = [
     "ProductImage",
     "Region",
     "ThresholdSet",
+    "audit_changes",
+    "audit_changes_text",
 ]

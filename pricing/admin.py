@@ -1,7 +1,16 @@
-"""Admin: policies are edited here (admins only); proposals, changes and the audit log are read-only."""
-from django.contrib import admin
+"""Admin: policies are edited here (admins only) through pricing.services, which audit each edit;
+proposals, changes and both audit logs are read-only."""
+from __future__ import annotations
 
-from pricing import models
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
+
+from pricing import models, services
+
+POLICY_HISTORY_ROWS = 20
 
 
 @admin.register(models.PricingPolicy)
@@ -12,7 +21,7 @@ class PricingPolicyAdmin(admin.ModelAdmin):
     ]
     list_filter = ["scope", "active", "auto_apply", "raise_when_cheapest_rises"]
     search_fields = ["key", "note"]
-    readonly_fields = ["updated_by", "updated_at"]
+    readonly_fields = ["updated_by", "updated_at", "audit_history"]
     fieldsets = [
         (None, {"fields": ["scope", "key", "active", "note"], "description": "비워 둔 항목은 아래 단계(전체 → 기본값)를 따릅니다. SKU > 브랜드 > 카테고리 > 전체 순으로 항목별로 적용됩니다."}),
         ("차감·내림", {"fields": ["undercut_mode", "undercut_amount", "undercut_percent", "rounding"]}),
@@ -21,12 +30,41 @@ class PricingPolicyAdmin(admin.ModelAdmin):
         ("경쟁 상품", {"fields": ["include_shipping", "stale_after_hours"]}),
         ("인상", {"fields": ["raise_when_cheapest_rises", "raise_ceiling_price", "raise_ceiling_markup_percent"]}),
         ("자동 적용", {"fields": ["auto_apply", "auto_apply_max_change_percent"]}),
-        ("기록", {"fields": ["updated_by", "updated_at"]}),
+        ("기록", {"fields": ["updated_by", "updated_at", "audit_history"]}),
     ]
 
+    # Every write goes through the service, which validates again and writes the audit row in the
+    # admin's transaction.
     def save_model(self, request, obj, form, change):  # noqa: ANN001
-        obj.updated_by = request.user
-        super().save_model(request, obj, form, change)
+        services.policy_save(policy=obj, user=request.user)
+
+    def delete_model(self, request, obj):  # noqa: ANN001
+        services.policy_delete(policy=obj, user=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for policy in queryset:
+            services.policy_delete(policy=policy, user=request.user)
+
+    @admin.display(description="변경 기록")
+    def audit_history(self, obj: models.PricingPolicy) -> str:
+        if obj.pk is None:
+            return "—"
+        entries = obj.audit_entries.select_related("user")[:POLICY_HISTORY_ROWS]
+        if not entries:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (localtime(e.created_at).strftime("%Y-%m-%d %H:%M"), e.get_action_display(), e.user or "—", e.changes_text())
+                for e in entries
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>언제</th><th>작업</th><th>누가</th><th>변경 내용 (이전 → 이후)</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -67,6 +105,19 @@ class PriceAuditEntryAdmin(ReadOnlyAdmin):
     search_fields = ["sku", "reason", "cause"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
+
+
+@admin.register(models.PolicyAuditEntry)
+class PolicyAuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "action", "scope", "key", "user", "changes_display"]
+    list_filter = ["action", "scope", "created_at"]
+    search_fields = ["key", "user__username"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="변경 내용 (이전 → 이후)")
+    def changes_display(self, obj: models.PolicyAuditEntry) -> str:
+        return obj.changes_text()
 
 
 @admin.register(models.PricingRun)

@@ -12,9 +12,31 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from matcher.models import Listing, Match, Product
+from matcher.models import (
+    AppendOnlyModel,
+    AppendOnlyQuerySet,
+    Listing,
+    Match,
+    Product,
+    audit_changes,
+    audit_changes_text,
+)
+from pricing import rules
 
-PERCENT: dict[str, Any] = {"max_digits": 5, "decimal_places": 2, "validators": [MinValueValidator(Decimal("0"))]}
+
+def _percent(high: int) -> dict[str, Any]:
+    """A percentage field between 0 and `high` (the Korean message names the range)."""
+    message = f"0에서 {high} 사이의 값이어야 합니다 (percent 0–{high})."
+    return {
+        "max_digits": 5,
+        "decimal_places": 2,
+        "validators": [MinValueValidator(Decimal("0"), message), MaxValueValidator(Decimal(high), message)],
+    }
+
+
+# A move limit is a share of the price (≤ 100 %); a margin or markup is a share of the cost and may exceed it.
+CHANGE_PERCENT = _percent(100)
+MARKUP_PERCENT = _percent(500)
 
 
 class PricingPolicy(models.Model):
@@ -55,18 +77,20 @@ class PricingPolicy(models.Model):
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("50"))],
     )
     rounding = models.PositiveIntegerField("내림 단위 (KRW)", choices=Rounding.choices, null=True, blank=True)
-    min_margin_percent = models.DecimalField("최소 마진 (%)", null=True, blank=True, **PERCENT)
-    max_change_percent = models.DecimalField("1회 최대 변동 (%)", null=True, blank=True, **PERCENT)
-    max_daily_change_percent = models.DecimalField("24시간 최대 변동 (%)", null=True, blank=True, **PERCENT)
+    min_margin_percent = models.DecimalField("최소 마진 (%)", null=True, blank=True, **MARKUP_PERCENT)
+    max_change_percent = models.DecimalField("1회 최대 변동 (%)", null=True, blank=True, **CHANGE_PERCENT)
+    max_daily_change_percent = models.DecimalField("24시간 최대 변동 (%)", null=True, blank=True, **CHANGE_PERCENT)
     include_shipping = models.BooleanField("경쟁사 배송비 포함", null=True, blank=True)
     stale_after_hours = models.PositiveIntegerField("미확인 기준 (시간)", null=True, blank=True)
     raise_when_cheapest_rises = models.BooleanField("최저가 상승 시 인상", null=True, blank=True)
     raise_ceiling_price = models.PositiveIntegerField("인상 상한가 (KRW)", null=True, blank=True)
     raise_ceiling_markup_percent = models.DecimalField(
-        "인상 상한 = 원가 × (1 + %)", null=True, blank=True, **PERCENT
+        "인상 상한 = 원가 × (1 + %)", null=True, blank=True, **MARKUP_PERCENT
     )
     auto_apply = models.BooleanField("자동 적용", null=True, blank=True)
-    auto_apply_max_change_percent = models.DecimalField("자동 적용 최대 변동 (%)", null=True, blank=True, **PERCENT)
+    auto_apply_max_change_percent = models.DecimalField(
+        "자동 적용 최대 변동 (%)", null=True, blank=True, **CHANGE_PERCENT
+    )
 
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     updated_at = models.DateTimeField(auto_now=True)
@@ -87,10 +111,116 @@ class PricingPolicy(models.Model):
         return f"{self.get_scope_display()} {self.key}".strip()
 
     def clean(self) -> None:
+        """The rules a policy row must satisfy before it is saved (the admin's form and
+        `pricing.services.policy_save` both run it): a key that fits the scope and names something in
+        the catalogue, and an auto-apply limit no larger than the change limits it ends up under."""
         if self.scope == self.Scope.GLOBAL and self.key:
             raise ValidationError({"key": "전체 정책에는 키를 비워 두세요."})
         if self.scope != self.Scope.GLOBAL and not self.key:
             raise ValidationError({"key": "카테고리·브랜드·SKU 정책에는 키가 필요합니다."})
+        if self.scope in CATALOGUE_FIELD and self._key_is_new():
+            self._check_key_exists()
+        if self.active:
+            self._check_limits()
+
+    def audit_values(self) -> dict[str, Any]:
+        """What the policy audit records, field by field, as JSON values (Decimals as their text)."""
+        values: dict[str, Any] = {}
+        for name in AUDITED_POLICY_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, Decimal):
+                # As stored ("5.00"), so a form's "5" is no change.
+                places = self._meta.get_field(name).decimal_places  # type: ignore[union-attr]
+                value = str(value.quantize(Decimal(1).scaleb(-places)))
+            values[name] = value
+        return values
+
+    def _key_is_new(self) -> bool:
+        # A row whose SKU has since left the catalogue can still be edited or switched off.
+        if self._state.adding or self.pk is None:
+            return True
+        saved = PricingPolicy.objects.filter(pk=self.pk).values_list("scope", "key").first()
+        return saved != (self.scope, self.key)
+
+    def _check_key_exists(self) -> None:
+        field, label = CATALOGUE_FIELD[self.scope]
+        if Product.objects.filter(**{field: self.key}).exists():
+            return
+        message = f"카탈로그에 없는 {label}입니다 (unknown {self.scope}: {self.key})."
+        near = Product.objects.filter(**{f"{field}__iexact": self.key}).values_list(field, flat=True).first()
+        if near:
+            message += f" 대소문자까지 같아야 합니다: '{near}'"
+        raise ValidationError({"key": message})
+
+    def _check_limits(self) -> None:
+        """Auto-apply limit ≤ the per-change and 24-hour limits, each resolved through inheritance for
+        every SKU this row reaches (SKU over brand over category over global over the code defaults)."""
+        layers = {(p.scope, p.key): p for p in PricingPolicy.objects.filter(active=True).exclude(pk=self.pk)}
+        layers.pop((self.scope, self.key), None)
+        layers[(self.scope, self.key)] = self
+        for sku, category, brand in self._reached(layers):
+            chain = [
+                layers.get((self.Scope.GLOBAL, "")),
+                layers.get((self.Scope.CATEGORY, category)) if category else None,
+                layers.get((self.Scope.BRAND, brand)) if brand else None,
+                layers.get((self.Scope.SKU, sku)) if sku else None,
+            ]
+            values, sources = resolve_policy(chain)
+            auto = values["auto_apply_max_change_percent"]
+            for limit in ("max_change_percent", "max_daily_change_percent"):
+                if auto is not None and values[limit] is not None and auto > values[limit]:
+                    where = _where(sku, category, brand)
+                    message = (
+                        f"자동 적용 최대 변동 {rules.pct(auto)}({sources['auto_apply_max_change_percent']})가 "
+                        f"{rules.FIELD_LABELS[limit]} {rules.pct(values[limit])}({sources[limit]})보다 큽니다{where}. "
+                        "자동 적용 한도는 변동 한도 이하여야 합니다 (auto-apply limit above the change limit)."
+                    )
+                    own = [f for f in ("auto_apply_max_change_percent", limit) if getattr(self, f) is not None]
+                    raise ValidationError({own[0]: message} if own else message)
+
+    def _reached(self, layers: dict[tuple[str, str], PricingPolicy]) -> set[tuple[str, str, str]]:
+        """(sku, category, brand) for the kinds of SKU this row applies to: one entry per SKU that has a
+        policy of its own, one per (category, brand) for the rest. 2 queries."""
+        products = Product.objects.all()
+        if self.scope in CATALOGUE_FIELD:
+            products = products.filter(**{CATALOGUE_FIELD[self.scope][0]: self.key})
+        own = [key for scope, key in layers if scope == self.Scope.SKU]
+        reached = set(products.filter(sku__in=own).values_list("sku", "category", "brand"))
+        reached |= {("", c, b) for c, b in products.exclude(sku__in=own).values_list("category", "brand").distinct()}
+        if not reached and self.scope == self.Scope.GLOBAL:
+            reached.add(("", "", ""))  # an empty catalogue: the global row over the defaults
+        return reached
+
+
+# Scope → (the Product field its key names, its Korean name).
+CATALOGUE_FIELD: dict[str, tuple[str, str]] = {
+    PricingPolicy.Scope.SKU: ("sku", "SKU"),
+    PricingPolicy.Scope.BRAND: ("brand", "브랜드"),
+    PricingPolicy.Scope.CATEGORY: ("category", "카테고리"),
+}
+SCOPE_LABEL = {"global": "전체", "category": "카테고리", "brand": "브랜드", "sku": "SKU"}
+AUDITED_POLICY_FIELDS = ("scope", "key", "active", "note", *rules.POLICY_FIELDS)
+POLICY_LABELS = {"scope": "범위", "key": "키", "active": "사용", "note": "메모", **rules.FIELD_LABELS}
+
+
+def resolve_policy(chain: list[PricingPolicy | None]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Values and their sources, field by field: later layers in `chain` over earlier ones over the defaults."""
+    values: dict[str, Any] = dict(rules.DEFAULTS)
+    sources = {name: rules.DEFAULT_SOURCE for name in rules.POLICY_FIELDS}
+    for layer in chain:
+        if layer is None:
+            continue
+        for name in rules.POLICY_FIELDS:
+            value = getattr(layer, name)
+            if value is not None:
+                values[name] = value
+                sources[name] = f"{SCOPE_LABEL[layer.scope]} {layer.key}".strip() + " 정책"
+    return values, sources
+
+
+def _where(sku: str, category: str, brand: str) -> str:
+    parts = [f"SKU {sku}"] if sku else [p for p in (f"카테고리 {category}" if category else "", f"브랜드 {brand}" if brand else "") if p]
+    return f" ({' · '.join(parts)})" if parts else ""
 
 
 class PricingRun(models.Model):
@@ -239,14 +369,6 @@ class PriceChange(models.Model):
         return f"{self.product_id}: {self.old_price} → {self.new_price} ({self.kind})"
 
 
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # noqa: ANN003
-        raise ValidationError("감사 기록은 수정할 수 없습니다 (append-only).")
-
-    def delete(self):
-        raise ValidationError("감사 기록은 삭제할 수 없습니다 (append-only).")
-
-
 class PriceAuditEntry(models.Model):
     """Append-only: every applied change, rejection and rollback, with who and why.
 
@@ -293,6 +415,42 @@ class PriceAuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):  # noqa: ANN002, ANN003
         raise ValidationError("감사 기록은 삭제할 수 없습니다 (append-only).")
+
+
+class PolicyAuditEntry(AppendOnlyModel):
+    """Append-only: who created, changed, switched off or deleted a pricing policy, with its values before
+    and after (field by field, JSON). Written by `pricing.services.policy_save`/`policy_delete` in the
+    edit's transaction; a database trigger (migration 0003) refuses updates and deletes, except the
+    policy or user foreign key being nulled when that row goes — the scope, key and values stay."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "정책 생성"
+        UPDATED = "updated", "정책 수정"
+        DEACTIVATED = "deactivated", "정책 사용 중지"
+        ACTIVATED = "activated", "정책 다시 사용"
+        DELETED = "deleted", "정책 삭제"
+
+    action = models.CharField("작업", max_length=12, choices=Action.choices)
+    policy = models.ForeignKey(PricingPolicy, null=True, on_delete=models.SET_NULL, related_name="audit_entries")
+    scope = models.CharField("범위", max_length=10, choices=PricingPolicy.Scope.choices)
+    key = models.CharField("키", max_length=120, blank=True, default="")
+    before = models.JSONField("이전 값", default=dict, blank=True)
+    after = models.JSONField("이후 값", default=dict, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name="누가"
+    )
+    created_at = models.DateTimeField("언제", auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "정책 변경 기록 policy audit entry"
+        verbose_name_plural = "정책 변경 기록 policy audit log"
+
+    def changes(self) -> dict[str, tuple[Any, Any]]:
+        return audit_changes(self.before, self.after)
+
+    def changes_text(self) -> str:
+        return audit_changes_text(self.changes(), labels=POLICY_LABELS)
 
 
 class WebhookDelivery(models.Model):

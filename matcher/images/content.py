@@ -28,15 +28,21 @@ class SniffedImage:
 
 
 def sniff(data: bytes, *, max_pixels: int) -> SniffedImage:
-    """What the bytes really are, whatever the URL or file name says; raises ImageRejected.
+    """What the bytes are, whatever the URL or file name says; raises ImageRejected.
 
-    The declared dimensions are checked before any pixel is decoded, so a tiny file declaring
-    100,000 × 100,000 pixels never allocates them.
+    The dimensions the header declares are checked first, before any pixel is decoded and before
+    Pillow's own bomb check, so a tiny file declaring 100,000 × 100,000 pixels never allocates them
+    and is refused as "too many pixels: W×H", not as corrupt.
     """
     from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise ImageRejected("빈 파일입니다 (empty file)")
+    # Pillow refuses past its own limit (a warning between it and twice it): the lower cap wins, in our words.
+    cap = min(max_pixels, Image.MAX_IMAGE_PIXELS) if Image.MAX_IMAGE_PIXELS else max_pixels
+    declared = _declared_size(data)
+    if declared is not None:
+        _check_pixels(*declared, cap=cap)
     with warnings.catch_warnings():
         # Pillow only warns between its limit and twice its limit; a warning is a refusal here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -48,12 +54,7 @@ def sniff(data: bytes, *, max_pixels: int) -> SniffedImage:
                         f"지원하지 않는 이미지 형식 (format {im.format!r} not allowed; JPEG/PNG/WEBP/GIF/BMP)"
                     )
                 width, height = im.size
-                if width <= 0 or height <= 0:
-                    raise ImageRejected("이미지 크기가 0입니다 (zero-sized image)")
-                if width * height > max_pixels:
-                    raise ImageRejected(
-                        f"픽셀 수가 너무 많습니다 (decompression bomb guard: {width}×{height} > {max_pixels} pixels)"
-                    )
+                _check_pixels(width, height, cap=cap)
                 im.verify()
             # verify() leaves the image unusable; decoding the (first frame's) pixels catches truncation.
             with Image.open(io.BytesIO(data)) as im:
@@ -61,12 +62,46 @@ def sniff(data: bytes, *, max_pixels: int) -> SniffedImage:
         except ImageRejected:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageRejected(f"픽셀 수가 너무 많습니다 (decompression bomb: {exc})") from None
+            # A frame larger than the image (GIF) can still trip Pillow's check while decoding.
+            raise ImageRejected(f"{TOO_MANY_PIXELS} (decompression bomb guard: {exc})") from None
         except UnidentifiedImageError:
             raise ImageRejected("이미지가 아닙니다 (not a recognisable image)") from None
         except Exception as exc:  # noqa: BLE001 — Pillow raises many types on hostile input; all mean "corrupt"
             raise ImageRejected(f"손상된 이미지 (corrupt image: {type(exc).__name__}: {exc})") from None
     return SniffedImage(format=fmt, width=width, height=height)
+
+
+TOO_MANY_PIXELS = "이미지 픽셀 수가 너무 많습니다"
+
+
+def _check_pixels(width: int, height: int, *, cap: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageRejected("이미지 크기가 0입니다 (zero-sized image)")
+    if width * height > cap:
+        raise ImageRejected(
+            f"{TOO_MANY_PIXELS} (too many pixels: {width}×{height} > {cap}; decompression bomb guard)"
+        )
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as the header of an allowed format declares them, read by that format's Pillow
+    parser without decoding pixels and without Pillow's bomb check (Image.open runs it and would refuse
+    with its own words first); None when no allowed format's parser takes the bytes (sniff then says why)."""
+    from PIL import Image
+
+    Image.init()
+    prefix = data[:16]
+    for fmt in ALLOWED_FORMATS:
+        factory, accept = Image.OPEN[fmt]
+        accepted = accept(prefix) if accept is not None else True
+        if not accepted or isinstance(accepted, str):
+            continue
+        try:
+            with factory(io.BytesIO(data)) as im:  # type: ignore[call-arg]
+                return im.size
+        except Exception:  # noqa: BLE001 — not this format, or a broken header: Image.open below decides
+            continue
+    return None
 
 
 def read_local(path: Path, *, max_bytes: int) -> bytes:

@@ -12,6 +12,7 @@ from matcher.models import ThresholdSet
 
 DEFAULT_AUTO_THRESHOLD = Decimal("0.9")
 DEFAULT_REVIEW_THRESHOLD = Decimal("0.7")
+STORED = Decimal("0.001")  # ThresholdSet's decimal places
 
 
 NOT_A_NUMBER = "기준값은 0과 1 사이의 숫자여야 합니다."
@@ -55,17 +56,28 @@ def thresholds_active() -> ThresholdSet:
 def threshold_set_create(
     *, auto_threshold: Decimal, review_threshold: Decimal, policy: dict[str, Any], note: str, user: Any
 ) -> ThresholdSet:
+    """The one way thresholds change: a new version naming who saved it, with the values before and
+    after, written in the caller's transaction (the calibration page, the admin, a fresh database)."""
     auto_threshold, review_threshold = thresholds_validate(
         auto_threshold=auto_threshold, review_threshold=review_threshold
     )
+    # Stored with three decimals; round here so the audited values are the stored ones.
+    auto_threshold, review_threshold = auto_threshold.quantize(STORED), review_threshold.quantize(STORED)
+    if not (Decimal(0) < review_threshold <= auto_threshold):
+        raise ValidationError(OUT_OF_ORDER, code="out_of_order")
     # Serialise version numbering: two admins saving at once must not collide.
-    ThresholdSet.objects.select_for_update().order_by("-version").first()
+    previous = ThresholdSet.objects.select_for_update().order_by("-version").first()
     version = (ThresholdSet.objects.aggregate(v=Max("version"))["v"] or 0) + 1
-    return ThresholdSet.objects.create(
+    new = ThresholdSet(
         version=version,
         auto_threshold=auto_threshold,
         review_threshold=review_threshold,
         policy=policy or {},
         note=note,
         created_by=user,
+        previous=previous,
+        before=previous.audit_values() if previous else {},
     )
+    new.after = new.audit_values()
+    new.save()
+    return new

@@ -1,4 +1,5 @@
-"""Writes of the pricing app, by noun: repricing a SKU, proposals, rollbacks, runs and the webhook.
+"""Writes of the pricing app, by noun: repricing a SKU, proposals, rollbacks, runs, the webhook and
+editing the policies (each edit with its PolicyAuditEntry).
 
 Every applied change writes its PriceChange, its PriceAuditEntry, Product.price and the webhook
 outbox row in one transaction; the webhook is sent after commit. Callers import from here
@@ -7,6 +8,7 @@ outbox row in one transaction; the webhook is sent after commit. Callers import 
 
 from pricing.exceptions import PriceBelowFloor, WebhookDeliveryError
 from pricing.services.catalogue import catalogue_price_record
+from pricing.services.policies import policy_delete, policy_save
 from pricing.services.proposals import BulkResult, proposal_approve, proposal_reject, proposals_decide_bulk
 from pricing.services.repricing import (
     DUE_CAUSE,
@@ -35,6 +37,8 @@ __all__ = [
     "auto_pricing_paused",
     "catalogue_price_record",
     "change_rollback",
+    "policy_delete",
+    "policy_save",
     "price_preview",
     "pricing_run_create",
     "pricing_run_execute",

@@ -12,11 +12,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.http import HtmxHttpRequest
 from config.roles import admin_required
-from matcher.models import Match
+from matcher.models import Match, ThresholdSet
 from matcher.services import thresholds_active
 from review import selectors, services
 from review.forms import ThresholdsForm
-from review.models import ThresholdChange
 
 ADMINS_ONLY = "기준 보정은 관리자만 볼 수 있습니다."
 
@@ -47,9 +46,11 @@ def calibration(request: HtmxHttpRequest) -> HttpResponse:
         "review": review,
         "error": error,
         "buckets": [(b.value, b.label) for b in Match.Bucket],
-        "changes": []
+        # Every version, however saved (this page, the admin): who, when, before → after; the simulation
+        # when it was saved here.
+        "versions": []
         if request.htmx
-        else list(ThresholdChange.objects.select_related("threshold_set", "previous", "user")[:10]),
+        else list(ThresholdSet.objects.select_related("created_by", "review_change")[:10]),
     }
     if request.htmx:
         return render(request, "review/calibration.html#simulation", context)

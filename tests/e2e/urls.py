@@ -8,6 +8,7 @@ from django.conf import settings
 from django.urls import path
 from django.views.static import serve
 
+from config.urls import handler404  # noqa: F401 — error handlers are read from the root URLconf
 from config.urls import urlpatterns as project_urlpatterns
 
 
