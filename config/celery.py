@@ -21,7 +21,14 @@ app.autodiscover_tasks()
 # - reprice_due_task continues price moves a limit cut short once their 24-hour window has passed.
 # - webhook_redeliver_pending re-sends price webhooks whose enqueue was lost (broker down at commit).
 # - audit_sample_draw_task: the daily QC sample, for days without a match run (each run draws one too).
+# - match_runs_heal re-enqueues match batches whose worker died (heartbeat older than the lease), so a
+#   run finishes on its own. On the default queue: the vision workers may all be busy with batches.
 app.conf.beat_schedule = {
+    "match-runs-heal": {
+        "task": "matcher.tasks.match_runs_heal",
+        "schedule": float(settings.MATCHER_BATCH_HEAL_S),
+        "options": {"queue": "default", "expires": max(1, settings.MATCHER_BATCH_HEAL_S - 1)},
+    },
     "llm-batch-resume": {
         "task": "matcher.tasks.llm_batch_resume",
         "schedule": 5 * 60.0,
@@ -59,7 +66,7 @@ def _limit_threads(**_: object) -> None:
 
 
 def _resume_interrupted_runs(**_: object) -> None:
-    """A worker coming up takes over batches whose worker died (their lease has run out)."""
+    """A worker coming up re-enqueues what interrupted runs left (batches a live worker holds stay)."""
     # Imported here, not at the top: this module is loaded (by config/__init__.py) before Django has
     # set up its apps, and matcher's modules import its models. By worker_ready the apps are ready.
     from matcher.models import MatchRun

@@ -292,8 +292,11 @@ MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=8)  # at most this ma
 # grows with its listings. ~120 competitor images at ~1 CPU s each stays well inside the 15-minute
 # soft time limit even on a busy 2-core worker.
 MATCHER_BATCH_LISTINGS = env.int("MATCHER_BATCH_LISTINGS", default=100)
-# A claimed batch whose worker died is claimable again after this (longer than the task time limit).
-MATCHER_BATCH_LEASE_S = env.int("MATCHER_BATCH_LEASE_S", default=25 * 60)
+# A claimed batch is a short lease its worker renews every third of it while it works (however long
+# the batch takes); a batch whose worker died is claimable again this long after its last heartbeat.
+MATCHER_BATCH_LEASE_S = env.int("MATCHER_BATCH_LEASE_S", default=90)
+# How often celery beat looks for such batches and re-enqueues them (matcher.tasks.match_runs_heal).
+MATCHER_BATCH_HEAL_S = env.int("MATCHER_BATCH_HEAL_S", default=30)
 
 # --- Vision LLM (Gemini) -----------------------------------------------------------------------
 GEMINI_API_KEY = env.str("GEMINI_API_KEY", default="")

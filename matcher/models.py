@@ -332,7 +332,12 @@ class MatchRun(models.Model):
 
 
 class MatchRunBatch(models.Model):
-    """A slice of a run's SKUs; claimed by one worker at a time so a crash loses nothing."""
+    """A slice of a run's SKUs; claimed by one worker at a time so a crash loses nothing.
+
+    A claim is a short lease renewed while the batch works: `heartbeat_at` (database time) is moved on
+    every third of `MATCHER_BATCH_LEASE_S` by the holder, `held_by` names it (host:pid), and `attempts`
+    numbers the claims, so only the holder of the current claim may finish the batch.
+    """
 
     class State(models.TextChoices):
         PENDING = "pending"
@@ -345,10 +350,18 @@ class MatchRunBatch(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    held_by = models.CharField(max_length=200, blank=True, default="")
     error = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # The periodic heal looks for running batches whose heartbeat stopped, across all runs.
+            models.Index(
+                fields=["heartbeat_at"], name="matchrunbatch_running_hb", condition=models.Q(state="running")
+            ),
+        ]
 
 
 class Match(models.Model):

@@ -17,11 +17,24 @@ log = logging.getLogger(__name__)
 # --- Match runs ---------------------------------------------------------------------------------
 
 
-@shared_task(name="matcher.tasks.match_run_batch", acks_late=True)
+# acks_late + reject_on_worker_lost: a pool process killed mid-batch (OOM, hard time limit) puts the
+# message back at once; a whole worker killed leaves it unacknowledged until the Redis transport's
+# visibility_timeout (an hour) brings it back. Neither waits on the other: the batch's heartbeat stops
+# with its worker, and match_runs_heal re-enqueues it about a lease later. A redelivery of a batch
+# already taken over or done finds it claimed and does nothing.
+@shared_task(name="matcher.tasks.match_run_batch", acks_late=True, reject_on_worker_lost=True)
 def match_run_batch(batch_id: int) -> bool:
     from matcher.runs import match_run_batch_process
 
     return match_run_batch_process(batch_id=batch_id)
+
+
+@shared_task(name="matcher.tasks.match_runs_heal", acks_late=True)
+def match_runs_heal() -> int:
+    """Periodic (celery beat): re-enqueue the batches whose worker stopped. Returns how many."""
+    from matcher.runs import match_runs_heal as heal
+
+    return len(heal())
 
 
 # --- Image downloads (routed to the `ingest` queue by the image_fetch prefix) --------------------

@@ -51,10 +51,17 @@ def run_start(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @admin_required(reason="매칭 실행은 관리자만 시작하거나 재개할 수 있습니다.")
-def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
-    get_object_or_404(MatchRun, pk=run_id)
-    n = match_run_resume(run_id=run_id)
-    messages.success(request, f"{n}개 배치를 다시 대기열에 넣었습니다.")
+def run_resume(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
+    """Re-enqueue what the run left and say what is still held, by whom, until when (htmx: the part)."""
+    run = get_object_or_404(MatchRun, pk=run_id)
+    result = match_run_resume(run_id=run_id)
+    if request.htmx:
+        return render(request, "matcher/run_detail.html#resume", {"run": run, "resume": result})
+    first, *held = result.describe()
+    # Nothing re-enqueued is not a success: either workers still hold the batches, or nothing was left.
+    (messages.success if result.requeued_ids else messages.warning)(request, first)
+    for line in held:
+        messages.warning(request, line)
     return redirect("matcher:run_detail", run_id=run_id)
 
 

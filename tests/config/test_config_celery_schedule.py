@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.conf import settings
 
 from config.celery import app
 
 PERIODIC = {
     "matcher.tasks.llm_batch_resume",
+    "matcher.tasks.match_runs_heal",
     "pricing.tasks.reprice_due_task",
     "pricing.tasks.webhook_redeliver_pending",
     "review.tasks.audit_sample_draw_task",
@@ -42,3 +46,15 @@ def test_the_daily_entries_are_read_in_korean_time():
     from config.celery import app
 
     assert str(app.conf.timezone) == "Asia/Seoul"
+
+
+def test_the_readme_beat_table_lists_exactly_the_scheduled_tasks():
+    readme = (settings.BASE_DIR / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- beat:start -->")[1].split("<!-- beat:end -->")[0]
+    assert set(re.findall(r"^\| `([\w.]+)` \|", table, flags=re.M)) == PERIODIC
+
+
+def test_dead_workers_batches_are_healed_often_and_off_the_busy_vision_queue():
+    [entry] = [e for e in app.conf.beat_schedule.values() if e["task"] == "matcher.tasks.match_runs_heal"]
+    assert entry["schedule"] == settings.MATCHER_BATCH_HEAL_S < settings.MATCHER_BATCH_LEASE_S
+    assert entry["options"]["queue"] == "default"

@@ -93,21 +93,19 @@ def test_a_batch_left_running_by_a_dead_worker_is_resumed_without_duplicates(imp
     settings.MATCHER_BATCH_LEASE_S = 60
     run = match_run_start(product_ids=None, enqueue=False)
     batch = run.batches.get()
-    # What a worker killed mid-batch leaves behind: the batch claimed, nothing written.
+    # What a worker killed mid-batch leaves behind: the batch claimed, nothing written, its heartbeat stopped.
+    stopped = timezone.now() - timedelta(minutes=5)
     MatchRunBatch.objects.filter(id=batch.id).update(
-        state=MatchRunBatch.State.RUNNING, claimed_at=timezone.now() - timedelta(minutes=5), attempts=1
+        state=MatchRunBatch.State.RUNNING, claimed_at=stopped, heartbeat_at=stopped, attempts=1
     )
     # A live claim is respected...
-    MatchRunBatch.objects.filter(id=batch.id).update(claimed_at=timezone.now())
+    MatchRunBatch.objects.filter(id=batch.id).update(heartbeat_at=timezone.now())
     assert match_run_batch_process(batch_id=batch.id) is False
     # ...an expired one is taken over.
-    MatchRunBatch.objects.filter(id=batch.id).update(claimed_at=timezone.now() - timedelta(minutes=5))
-    from unittest import mock
-
-    with mock.patch("matcher.runs._enqueue") as enqueue:
-        assert match_run_resume(run_id=run.id) == 1
-    (resumed_ids,), _ = enqueue.call_args
-    assert match_run_batch_process(batch_id=resumed_ids[0]) is True
+    MatchRunBatch.objects.filter(id=batch.id).update(heartbeat_at=stopped)
+    resumed = match_run_resume(run_id=run.id, enqueue=False)
+    assert resumed.requeued_ids == (batch.id,) and resumed.held == ()
+    assert match_run_batch_process(batch_id=batch.id) is True
     run.refresh_from_db()
     assert run.status == MatchRun.Status.DONE
     assert Match.objects.count() == run.listings_done

@@ -30,10 +30,16 @@ class Command(BaseCommand):
     def handle(self, *args, sku: list[str], force: bool, resume: int | None, inline: bool, no_wait: bool, **o):
         if resume:
             if not MatchRun.objects.filter(id=resume).exists():
-                raise CommandError(f"no run #{resume}")
-            n = match_run_resume(run_id=resume) if not inline else 0
+                raise CommandError(f"실행 #{resume}이(가) 없습니다 (no such run)")
+            # --inline: hand the batches back without enqueueing them; the loop below runs them here.
+            result = match_run_resume(run_id=resume, enqueue=not inline)
             run = MatchRun.objects.get(id=resume)
-            self.stdout.write(f"run #{run.id}: {n} batches re-enqueued")
+            first, *held = result.describe()
+            # Nothing re-enqueued while batches are held is not a success: the run waits on those workers.
+            style = self.style.SUCCESS if result.requeued_ids else self.style.WARNING
+            self.stdout.write(style(first))
+            for line in held:
+                self.stdout.write(self.style.WARNING(line))
         else:
             ids = None
             if sku:
@@ -48,9 +54,11 @@ class Command(BaseCommand):
             return
         bar = tqdm(total=run.batches_total, unit="batch", desc=f"run #{run.id}")
         while True:
+            batch = None
             if inline:
-                pending = MatchRunBatch.objects.filter(run=run).exclude(state=MatchRunBatch.State.DONE)
-                batch = pending.exclude(state=MatchRunBatch.State.FAILED).order_by("id").first()
+                # Only pending batches: one a live worker holds is its own (claiming it would spin).
+                pending = MatchRunBatch.objects.filter(run=run, state=MatchRunBatch.State.PENDING)
+                batch = pending.order_by("id").first()
                 if batch is not None:
                     match_run_batch_process(batch_id=batch.id)
             run.refresh_from_db()
@@ -59,7 +67,7 @@ class Command(BaseCommand):
             bar.refresh()
             if run.status in (MatchRun.Status.DONE, MatchRun.Status.FAILED):
                 break
-            if not inline:
+            if batch is None:
                 time.sleep(1)
         bar.close()
         self.stdout.write(
