@@ -15,7 +15,7 @@ def _heartbeat_from_claim(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('matcher', '0007_garment_kinds_and_sleeve'),
+        ('matcher', '0010_threshold_set_audit'),
     ]
 
     operations = [
