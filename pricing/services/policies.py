@@ -1,6 +1,7 @@
 """Editing the pricing policies: every create, change, switch-off and delete writes its PolicyAuditEntry
-(who, when, the values before and after) in the same transaction as the edit. The Django admin is the
-editor today; it calls these."""
+(who, when, the values before and after) in the same transaction as the edit, and starts a pricing run
+over the SKUs the policy covers, so pending proposals never keep a floor or limit that has changed.
+The Django admin is the editor today; it calls these."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 
 from django.db import transaction
 
+from matcher.models import Product
 from pricing.models import PolicyAuditEntry, PricingPolicy
+from pricing.services.runs import pricing_run_create
 
 Action = PolicyAuditEntry.Action
 
@@ -27,7 +30,7 @@ def policy_save(*, policy: PricingPolicy, user: Any) -> PricingPolicy:
     policy.updated_by = user
     policy.save()
     if before != after:
-        PolicyAuditEntry.objects.create(
+        entry = PolicyAuditEntry.objects.create(
             action=_action(before, after),
             policy=policy,
             scope=policy.scope,
@@ -36,6 +39,9 @@ def policy_save(*, policy: PricingPolicy, user: Any) -> PricingPolicy:
             after=after,
             user=user,
         )
+        _reprice_covered(policy=policy, entry=entry, user=user)
+        if saved is not None and (saved.scope, saved.key) != (policy.scope, policy.key):
+            _reprice_covered(policy=saved, entry=entry, user=user)  # the SKUs it no longer covers
     return policy
 
 
@@ -43,7 +49,7 @@ def policy_save(*, policy: PricingPolicy, user: Any) -> PricingPolicy:
 def policy_delete(*, policy: PricingPolicy, user: Any) -> None:
     """Delete a policy; its audit row keeps the scope, key and last values (the policy link becomes NULL)."""
     saved = PricingPolicy.objects.select_for_update().get(pk=policy.pk)
-    PolicyAuditEntry.objects.create(
+    entry = PolicyAuditEntry.objects.create(
         action=Action.DELETED,
         policy=saved,
         scope=saved.scope,
@@ -53,6 +59,7 @@ def policy_delete(*, policy: PricingPolicy, user: Any) -> None:
         user=user,
     )
     saved.delete()
+    _reprice_covered(policy=saved, entry=entry, user=user)
 
 
 def _action(before: dict[str, Any], after: dict[str, Any]) -> str:
@@ -63,3 +70,17 @@ def _action(before: dict[str, Any], after: dict[str, Any]) -> str:
     if not before.get("active") and after.get("active"):
         return Action.ACTIVATED
     return Action.UPDATED
+
+
+def _reprice_covered(*, policy: PricingPolicy, entry: PolicyAuditEntry, user: Any) -> None:
+    """A pricing run (after commit) over the active SKUs the policy layer applies to."""
+    products = Product.objects.filter(active=True)
+    if policy.scope == PricingPolicy.Scope.CATEGORY:
+        products = products.filter(category=policy.key)
+    elif policy.scope == PricingPolicy.Scope.BRAND:
+        products = products.filter(brand=policy.key)
+    elif policy.scope == PricingPolicy.Scope.SKU:
+        products = products.filter(sku=policy.key)
+    product_ids = list(products.order_by("pk").values_list("pk", flat=True))
+    if product_ids:
+        pricing_run_create(cause=f"정책 변경 기록 #{entry.pk}", product_ids=product_ids, user=user)
