@@ -86,6 +86,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "matcher.context_processors.pipeline_status",
+                "pricing.context_processors.auto_pricing_halt",
             ],
         },
     }

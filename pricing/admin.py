@@ -120,6 +120,14 @@ class PolicyAuditEntryAdmin(ReadOnlyAdmin):
         return obj.changes_text()
 
 
+@admin.register(models.AutoPricingHalt)
+class AutoPricingHaltAdmin(ReadOnlyAdmin):
+    """Switching is done on the pricing page (services.auto_pricing_halt_set); here the history is read."""
+
+    list_display = ["id", "created_at", "halted", "user", "reason"]
+    list_select_related = ["user"]
+
+
 @admin.register(models.PricingRun)
 class PricingRunAdmin(ReadOnlyAdmin):
     list_display = ["id", "cause", "evaluated", "proposed", "applied", "requested_by", "created_at", "rolled_back_at"]

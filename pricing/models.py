@@ -473,3 +473,23 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class AutoPricingHalt(AppendOnlyModel):
+    """The operator's switch "자동 가격 변경 중지", kept as its own history: the newest row is the state.
+
+    While halted, every change the rules would apply by themselves (auto-apply, a correction) waits as a
+    proposal for an admin; every page says so. Switching is `pricing.services.auto_pricing_halt_set`.
+    """
+
+    halted = models.BooleanField("중지")
+    reason = models.CharField("사유", max_length=300, blank=True, default="")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name="누가"
+    )
+    created_at = models.DateTimeField("언제", auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "자동 가격 변경 중지 기록"
+        verbose_name_plural = "자동 가격 변경 중지 기록"

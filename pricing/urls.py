@@ -10,6 +10,7 @@ urlpatterns = [
     path("proposals/<int:proposal_id>/reject/", views.proposal_reject, name="proposal_reject"),
     path("changes/<int:change_id>/rollback/", views.change_rollback, name="change_rollback"),
     path("runs/", views.run_start, name="run_start"),
+    path("halt/", views.halt, name="halt"),
     path("runs/<int:run_id>/rollback/", views.run_rollback, name="run_rollback"),
     # The CSV route first: a SKU may contain "/", so the page route takes a path.
     path("sku/<path:sku>/history.csv", views.sku_history_csv, name="sku_history_csv"),

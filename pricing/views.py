@@ -166,6 +166,22 @@ def run_rollback(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @require_POST
+@admin_required(reason="자동 가격 변경 중지와 재개는 관리자만 할 수 있습니다.")
+def halt(request: HttpRequest) -> HttpResponse:
+    halted = request.POST.get("halted") == "1"
+    try:
+        services.auto_pricing_halt_set(halted=halted, user=request.user, reason=request.POST.get("reason", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            "자동 가격 변경을 중지했습니다. 새 변경은 모두 승인을 기다립니다." if halted else "자동 가격 변경을 다시 켰습니다.",
+        )
+    return HttpResponseRedirect(reverse("pricing:index") + "#pr-halt")
+
+
+@require_POST
 @admin_required(reason=ADMINS_ONLY)
 def run_start(request: HttpRequest) -> HttpResponse:
     run = services.pricing_run_create(cause="관리자 전체 재계산", product_ids=None, user=request.user)

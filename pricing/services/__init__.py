@@ -8,6 +8,7 @@ outbox row in one transaction; the webhook is sent after commit. Callers import 
 
 from pricing.exceptions import PriceBelowFloor, WebhookDeliveryError
 from pricing.services.catalogue import catalogue_price_record
+from pricing.services.halt import HALTED_REASON, auto_pricing_halt_current, auto_pricing_halt_set
 from pricing.services.policies import policy_delete, policy_save
 from pricing.services.proposals import BulkResult, proposal_approve, proposal_reject, proposals_decide_bulk
 from pricing.services.repricing import (
@@ -26,6 +27,7 @@ from pricing.services.webhooks import webhook_deliver, webhook_signature, webhoo
 
 __all__ = [
     "DUE_CAUSE",
+    "HALTED_REASON",
     "PAUSED_REASON",
     "RUN_BATCH",
     "BulkResult",
@@ -34,6 +36,8 @@ __all__ = [
     "PricePreview",
     "RunRollbackResult",
     "WebhookDeliveryError",
+    "auto_pricing_halt_current",
+    "auto_pricing_halt_set",
     "auto_pricing_paused",
     "catalogue_price_record",
     "change_rollback",

@@ -30,6 +30,7 @@ from pricing.models import (
     PricingRun,
     RepricingState,
 )
+from pricing.services.halt import HALTED_REASON, auto_pricing_halt_current
 from pricing.services.webhooks import webhook_outbox
 from review import selectors as review_selectors
 
@@ -231,7 +232,9 @@ def reprice_product(
         followed = decision.followed
         match = Match.objects.filter(pk=followed.match_id).first() if followed and followed.match_id else None
         allowed, held_reason = rules.auto_apply_verdict(decision, ev.policy)
-        if allowed and auto_pricing_paused():
+        if allowed and auto_pricing_halt_current() is not None:
+            allowed, held_reason = False, HALTED_REASON
+        elif allowed and auto_pricing_paused():
             allowed, held_reason = False, PAUSED_REASON
         proposal = PriceProposal.objects.create(
             product=product,
