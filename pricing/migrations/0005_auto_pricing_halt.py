@@ -4,7 +4,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
 # The switch is its own audit log: rows are never changed or deleted (only the user link may be nulled
 # when that user is deleted), like the price and policy audit tables.
 APPEND_ONLY = """
