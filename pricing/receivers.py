@@ -20,7 +20,7 @@ from typing import Any
 from matcher.ingest import RowError
 from pricing import rules
 from pricing.exceptions import PriceBelowFloor
-from pricing.services.catalogue import catalogue_price_record
+from pricing.services.catalogue_price import catalogue_price_record
 from pricing.tasks import money_at_risk_refresh_task, reprice_product_task
 
 log = logging.getLogger(__name__)

@@ -5,6 +5,8 @@ from pricing import api, views
 app_name = "pricing"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("catalogue/", views.catalogue_page, name="catalogue"),
+    path("catalogue.csv", views.catalogue_csv, name="catalogue_csv"),
     path("proposals/bulk/", views.proposals_bulk, name="proposals_bulk"),
     path("proposals/<int:proposal_id>/approve/", views.proposal_approve, name="proposal_approve"),
     path("proposals/<int:proposal_id>/reject/", views.proposal_reject, name="proposal_reject"),

@@ -1,7 +1,8 @@
-"""Pages of the pricing app: proposals waiting, recent changes with rollback, per-SKU history."""
+"""Pages of the pricing app: the catalogue, proposals waiting, recent changes with rollback, per-SKU history."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -17,7 +18,7 @@ from config.http import HtmxHttpRequest
 from config.roles import admin_required, is_admin, reviewer_required
 from config.spreadsheet import SafeWriter
 from matcher.models import Match
-from pricing import selectors, services
+from pricing import catalogue, selectors, services
 from pricing.models import PriceChange, PriceProposal, PricingRun
 
 logger = logging.getLogger(__name__)
@@ -249,4 +250,81 @@ def sku_history_csv(request: HttpRequest, sku: str) -> HttpResponse:
                 p.reason.replace("\n", " / "),
             ]
         )
+    return response
+
+
+# --- the catalogue ---------------------------------------------------------------------------------
+
+
+CATALOGUE_COLUMNS = [  # (sort key, header, numeric)
+    ("sku", "SKU", False), ("title", "상품명", False), ("price", "우리 가격", True), ("floor", "하한가", True),
+    ("cheapest", "최저 확정 경쟁가", True), ("gap", "차이", True), ("gap_pct", "차이 %", True),
+    ("position", "위치", False), ("matched", "매칭·검토·제외", True), ("changed", "최근 변경", False),
+]
+
+
+@require_GET
+@reviewer_required
+def catalogue_page(request: HtmxHttpRequest) -> HttpResponse:
+    """Every active SKU against its cheapest confirmed competitor; htmx swaps only the table."""
+    filters = catalogue.CatalogueFilters.from_data(request.GET)
+    result = catalogue.catalogue_page(filters, request.GET.get("page"))
+    base = reverse("pricing:catalogue")
+
+    def link(**changes: object) -> str:
+        query = urlencode(filters.as_dict(**changes))
+        return f"{base}?{query}" if query else base
+
+    def page_link(number: int) -> str:
+        query = urlencode({**filters.as_dict(), "page": number})
+        return f"{base}?{query}"
+
+    # Clicking the column sorted ascending sorts it descending; any other column starts ascending.
+    columns = [
+        {"key": key, "label": label, "num": num, "url": link(sort=f"-{key}" if filters.sort == key else key)}
+        for key, label, num in CATALOGUE_COLUMNS
+    ]
+    page = result.page
+    context = {
+        "result": result,
+        "filters": filters,
+        "position_choices": catalogue.POSITION_CHOICES,
+        "columns": columns,
+        "sort_key": filters.sort.lstrip("-"),
+        "sort_desc": filters.sort.startswith("-"),
+        "prev_url": page_link(page.previous_page_number()) if page.has_previous() else "",
+        "next_url": page_link(page.next_page_number()) if page.has_next() else "",
+        "csv_url": reverse("pricing:catalogue_csv") + (f"?{urlencode(filters.as_dict())}" if filters.as_dict() else ""),
+    }
+    template = "pricing/catalogue.html#table" if request.htmx else "pricing/catalogue.html"
+    return render(request, template, context)
+
+
+CATALOGUE_CSV_HEADER = [
+    "SKU", "품번", "브랜드", "카테고리", "상품명", "우리 가격", "하한가", "최저 확정 경쟁가", "경쟁 쇼핑몰",
+    "가격 차이(원)", "가격 차이(%)", "위치", "경쟁가가 하한가 아래", "매칭", "검토 대기", "제외",
+    "최근 변경 시각", "최근 변경 전", "최근 변경 후",
+]
+
+
+@require_GET
+@reviewer_required
+def catalogue_csv(request: HttpRequest) -> HttpResponse:
+    """The filtered view, every page, through SafeWriter (a cell starting with = + - @ is neutralised).
+    Rows are read 2,000 at a time (catalogue.catalogue_rows)."""
+    filters = catalogue.CatalogueFilters.from_data(request.GET)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="catalogue-{stamp}.csv"'
+    response.write("\ufeff")  # Excel opens UTF-8 Korean correctly only with a BOM
+    writer = SafeWriter(response)
+    writer.writerow(CATALOGUE_CSV_HEADER)
+    for row in catalogue.catalogue_rows(filters):
+        changed = timezone.localtime(row.last_change_at).isoformat() if row.last_change_at else None
+        writer.writerow([
+            row.sku, row.product_number, row.brand, row.category, row.title, row.price, row.floor,
+            row.cheapest_total, row.cheapest_mall, row.gap, row.gap_pct_shown, row.position_label,
+            "예" if row.below_floor else "", row.n_matched, row.n_pending, row.n_rejected,
+            changed, row.last_change_old, row.last_change_new,
+        ])
     return response

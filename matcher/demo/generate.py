@@ -11,6 +11,11 @@ a sibling model's product number, parallel imports and B-grade stock.
 colour, this fill) — the offers the shop should price against. A parallel import or a refurb
 of the very same style is 0, with kind saying why.
 
+Competitor listings are seen recently, relative to ``now`` (the moment the demo is generated, unless
+given): most 1–36 hours before it, so pricing counts them (the default stale cut-off is 48 hours); about
+one in fifteen 3–4 days before it, deliberately stale; one in ten with no seen_at (the import's time).
+The same seed and ``now`` give the same files.
+
 Run: ``python -m matcher.demo.generate OUT_DIR [--seed 7] [--skus 30] [--listings 10]``.
 """
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal, TypedDict, TypeVar
 
@@ -427,9 +433,30 @@ def _applicable_near(s: Sku) -> list[str]:
     return kinds
 
 
-def generate(out_dir: Path, seed: int = 7, n_skus: int = 30, listings_per_sku: int = 10) -> GeneratedDemo:
-    """Write catalog.csv, listings.csv, truth.csv and images/ under ``out_dir``; the same seed gives the same files."""
+KST = timezone(timedelta(hours=9))
+
+
+def _seen_at(rng: np.random.Generator, now: datetime) -> str:
+    """When a competitor listing was last seen, before ``now``: blank (one in ten: the import's time), a few
+    deliberately stale, the rest within the last 1–36 hours; in Korean time, to the minute."""
+    if rng.random() < 0.1:
+        return ""
+    # Three draws, as many as every listing has always taken, so the draws after them stay put.
+    day, hour, minute = int(rng.integers(1, 29)), int(rng.integers(0, 24)), int(rng.integers(0, 60))
+    if day >= 27:  # 2 in 28: seen 3–4 days ago, beyond the stale cut-off
+        ago = timedelta(hours=72 + hour, minutes=minute)
+    else:
+        ago = timedelta(minutes=60 + ((day - 1) * 24 * 60 + hour * 60 + minute) % (35 * 60))
+    return (now - ago).astimezone(KST).replace(second=0, microsecond=0).isoformat()
+
+
+def generate(out_dir: Path, seed: int = 7, n_skus: int = 30, listings_per_sku: int = 10,
+             now: datetime | None = None) -> GeneratedDemo:
+    """Write catalog.csv, listings.csv, truth.csv and images/ under ``out_dir``; the same seed and ``now``
+    (default: this moment) give the same files."""
     started = time.perf_counter()
+    # To the minute, so listings seen "an hour ago" are never in the future of an import a second later.
+    now = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
     out_dir = Path(out_dir)
     img_dir = out_dir / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -503,8 +530,7 @@ def generate(out_dir: Path, seed: int = 7, n_skus: int = 30, listings_per_sku: i
                 _save(im, img_dir / name, 90)
                 paths.append(f"images/{name}")
                 n_images += 1
-            seen_at = "" if lrng.random() < 0.1 else (
-                f"2024-11-{int(lrng.integers(1, 29)):02d}T{int(lrng.integers(0, 24)):02d}:{int(lrng.integers(0, 60)):02d}:00+09:00")
+            seen_at = _seen_at(lrng, now)
             listings.append({
                 "sku": s.sku, "mall": mall, "seller": _pick(lrng, SELLERS), "title": title, "price": price,
                 "shipping_fee": int(SHIPPING_FEES[int(lrng.integers(len(SHIPPING_FEES)))]), "url": url,

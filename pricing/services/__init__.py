@@ -7,7 +7,7 @@ outbox row in one transaction; the webhook is sent after commit. Callers import 
 """
 
 from pricing.exceptions import PriceBelowFloor, WebhookDeliveryError
-from pricing.services.catalogue import catalogue_price_record
+from pricing.services.catalogue_price import catalogue_price_record
 from pricing.services.halt import HALTED_REASON, auto_pricing_halt_current, auto_pricing_halt_set
 from pricing.services.policies import policy_delete, policy_save
 from pricing.services.proposals import BulkResult, proposal_approve, proposal_reject, proposals_decide_bulk

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -88,9 +89,36 @@ def _digest(folder: Path) -> str:
 
 
 def test_the_same_seed_writes_the_same_files(tmp_path):
-    generate(tmp_path / "a", seed=3, n_skus=3, listings_per_sku=4)
-    generate(tmp_path / "b", seed=3, n_skus=3, listings_per_sku=4)
-    generate(tmp_path / "c", seed=4, n_skus=3, listings_per_sku=4)
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # seen_at is relative to the moment of generation
+    generate(tmp_path / "a", seed=3, n_skus=3, listings_per_sku=4, now=now)
+    generate(tmp_path / "b", seed=3, n_skus=3, listings_per_sku=4, now=now)
+    generate(tmp_path / "c", seed=4, n_skus=3, listings_per_sku=4, now=now)
 
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+
+
+def test_competitor_listings_are_seen_recently_relative_to_now_and_a_few_are_stale(demo):
+    now = datetime.now(UTC)
+    seen = [datetime.fromisoformat(r["seen_at"]) for r in _rows(demo.listings_csv) if r["seen_at"]]
+    ages = [now - s for s in seen]
+
+    assert len(seen) >= 60  # one in ten may be blank: the import's own time
+    assert all(timedelta(minutes=50) < age < timedelta(days=5) for age in ages)
+    fresh = [a for a in ages if a <= timedelta(hours=37)]
+    stale = [a for a in ages if a > timedelta(hours=48)]
+    assert len(fresh) >= 0.85 * len(seen)  # pricing counts them (stale after 48 hours by default)
+    assert 1 <= len(stale) <= 0.15 * len(seen)  # a few, deliberately, to show the cut-off at work
+
+
+def test_seen_at_moves_with_now_and_nothing_else_does(tmp_path):
+    generate(tmp_path / "a", seed=3, n_skus=2, listings_per_sku=4, now=datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    generate(tmp_path / "b", seed=3, n_skus=2, listings_per_sku=4, now=datetime(2026, 3, 3, 12, 0, tzinfo=UTC))
+    a, b = _rows(tmp_path / "a" / "listings.csv"), _rows(tmp_path / "b" / "listings.csv")
+
+    for row_a, row_b in zip(a, b, strict=True):
+        assert {k: v for k, v in row_a.items() if k != "seen_at"} == {k: v for k, v in row_b.items() if k != "seen_at"}
+        if row_a["seen_at"]:
+            moved = datetime.fromisoformat(row_b["seen_at"]) - datetime.fromisoformat(row_a["seen_at"])
+            assert moved == timedelta(days=2)
+    assert _digest(tmp_path / "a" / "images") == _digest(tmp_path / "b" / "images")

@@ -1,7 +1,9 @@
 """`make demo`: migrate, create logins, load demo data, start a worker, run matching, serve the app.
 
 Ctrl-C stops every process this command started (worker, web server, embedded services).
-Running it again keeps the data: demo data is loaded once, logins are created once.
+Running it again keeps the data: demo data is loaded once, logins are created once. The logins are
+printed last, after the setup output, and kept in var/demo/logins.txt (readable by the owner only):
+their passwords are shown once and stored nowhere else.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import csv
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,7 +62,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, shutdown)
 
         call_command("migrate", interactive=False, verbosity=0)
-        self._ensure_users()
+        logins = self._ensure_users()
         call_command("load_lexicon")
         call_command("collectstatic", interactive=False, verbosity=0)
         fresh = self._ensure_demo_data()
@@ -86,6 +89,7 @@ class Command(BaseCommand):
             self.stdout.write(f"매칭 실행 #{run.pk} queued; follow it at http://127.0.0.1:{port}/matcher/runs/{run.pk}/")
 
         if no_serve:
+            self._show_logins(logins)
             self._wait_for_runs()
             shutdown()
         server = subprocess.Popen(
@@ -94,7 +98,10 @@ class Command(BaseCommand):
             cwd=settings.BASE_DIR,
         )
         children.append(server)
+        # runserver prints its banner as it starts: wait for it, so the address and the logins come last.
+        self._wait_for_port(port, server)
         self.stdout.write(self.style.SUCCESS(f"\n  PriceMatch: http://127.0.0.1:{port}/   (Ctrl-C stops everything)\n"))
+        self._show_logins(logins)
         while True:
             for child in children:
                 if child.poll() is not None:
@@ -104,7 +111,9 @@ class Command(BaseCommand):
                     shutdown()
             time.sleep(1)
 
-    def _ensure_users(self) -> None:
+    def _ensure_users(self) -> list[tuple[str, str]]:
+        """The demo logins created now, as (username, password); none when they already exist."""
+        created: list[tuple[str, str]] = []
         for username, group, is_super in DEMO_USERS:
             if User.objects.filter(username=username).exists():
                 continue
@@ -112,7 +121,38 @@ class Command(BaseCommand):
             user = User.objects.create_user(username=username, password=password, is_staff=is_super,
                                             is_superuser=is_super)
             user.groups.add(Group.objects.get(name=group))
-            self.stdout.write(self.style.WARNING(f"  로그인 생성 · login created: {username} / {password}   (shown once)"))
+            created.append((username, password))
+        if created:
+            self._keep_logins(created)
+        return created
+
+    @staticmethod
+    def logins_path() -> Path:
+        return Path(settings.VAR_DIR) / "demo" / "logins.txt"
+
+    def _keep_logins(self, logins: list[tuple[str, str]]) -> None:
+        """Write the new logins where their owner can read them again, and nobody else can (mode 0600)."""
+        path = self.logins_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT; this one must not
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("# PriceMatch 데모 로그인 (make demo가 만든 계정, 비밀번호는 여기에만 있습니다)\n")
+            for username, password in logins:
+                fh.write(f"{username} {password}\n")
+
+    def _show_logins(self, logins: list[tuple[str, str]]) -> None:
+        """The last lines of the setup: the logins made now, or where the earlier ones are kept."""
+        path = self.logins_path()
+        if logins:
+            self.stdout.write(self.style.WARNING("  로그인 · logins (이번에만 표시 · shown once):"))
+            for username, password in logins:
+                self.stdout.write(self.style.WARNING(f"    {username} / {password}"))
+            self.stdout.write(f"  저장 위치 · kept in {path} (소유자만 읽기 · owner-only, 0600)")
+        elif path.is_file():
+            self.stdout.write(f"  로그인 · logins: {path} (처음 실행 때 만든 계정 · created on the first run)")
+        else:
+            self.stdout.write("  로그인 · logins: 이미 있는 계정을 그대로 씁니다 (existing accounts kept)")
 
     def _ensure_demo_data(self) -> bool:
         if Product.objects.exists():
@@ -142,6 +182,16 @@ class Command(BaseCommand):
             writer.writerow({**row, "price": row["cost"], "min_price": ""})
         self.stdout.write(f"카탈로그 재가져오기 예시 · a re-import of {row['sku']} at its cost, below its floor (refused):")
         call_command("import_catalog", str(path), "--no-progress", stdout=self.stdout)
+
+    @staticmethod
+    def _wait_for_port(port: int, server: subprocess.Popen, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.3)
 
     def _wait_for_runs(self) -> None:
         while MatchRun.objects.filter(status__in=[MatchRun.Status.QUEUED, MatchRun.Status.RUNNING]).exists():
