@@ -6,6 +6,7 @@ import stat
 
 import pytest
 from django.contrib.auth import authenticate
+from django.http import HttpRequest
 from django.contrib.auth.models import User
 
 from matcher.management.commands.rundemo import Command
@@ -31,7 +32,8 @@ def test_the_logins_are_kept_owner_only_and_work(var_dir):
     kept = dict(line.split(" ", 1) for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
     assert set(kept) == {"admin", "merchandiser"}
     for username, password in kept.items():
-        assert authenticate(username=username, password=password) == User.objects.get(username=username)
+        # django-axes throttles logins per request, so authenticate() needs one.
+        assert authenticate(HttpRequest(), username=username, password=password) == User.objects.get(username=username)
     printed = out.getvalue()
     assert all(f"{u} / {p}" in printed for u, p in kept.items()) and str(path) in printed
 

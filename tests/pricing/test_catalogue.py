@@ -201,8 +201,9 @@ def test_the_page_runs_a_fixed_number_of_queries(client, django_assert_num_queri
     _catalogue_with(n)
     client.force_login(pricing_merchandiser())
 
-    # session, user, role (groups), policy layers, count, the page's rows, brand/category choices
-    with django_assert_num_queries(7):
+    # session, user, role (groups), the kill switch's state (every page shows it), policy layers, count,
+    # the page's rows, brand/category choices
+    with django_assert_num_queries(8):
         response = client.get(reverse("pricing:catalogue") + query)
 
     assert response.status_code == 200
