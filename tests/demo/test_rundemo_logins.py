@@ -6,8 +6,8 @@ import stat
 
 import pytest
 from django.contrib.auth import authenticate
-from django.http import HttpRequest
 from django.contrib.auth.models import User
+from django.http import HttpRequest
 
 from matcher.management.commands.rundemo import Command
 
