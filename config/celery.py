@@ -21,6 +21,8 @@ app.autodiscover_tasks()
 # - reprice_due_task continues price moves a limit cut short once their 24-hour window has passed.
 # - webhook_redeliver_pending re-sends price webhooks whose enqueue was lost (broker down at commit).
 # - audit_sample_draw_task: the daily QC sample, for days without a match run (each run draws one too).
+# - match_changed_listings starts a match run over SKUs whose listings are new or changed since their
+#   decision (one run at a time), so re-scraped titles, prices and photos are re-decided within the hour.
 # - match_runs_heal re-enqueues match batches whose worker died (heartbeat older than the lease), so a
 #   run finishes on its own. On the default queue: the vision workers may all be busy with batches.
 app.conf.beat_schedule = {
@@ -28,6 +30,11 @@ app.conf.beat_schedule = {
         "task": "matcher.tasks.match_runs_heal",
         "schedule": float(settings.MATCHER_BATCH_HEAL_S),
         "options": {"queue": "default", "expires": max(1, settings.MATCHER_BATCH_HEAL_S - 1)},
+    },
+    "match-changed-listings": {
+        "task": "matcher.tasks.match_changed_listings",
+        "schedule": 60 * 60.0,
+        "options": {"queue": "default", "expires": 59 * 60},
     },
     "llm-batch-resume": {
         "task": "matcher.tasks.llm_batch_resume",

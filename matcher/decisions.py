@@ -182,6 +182,7 @@ def write_decisions(
                     prompt_version=comp.evidence.llm.prompt_version if comp.evidence.llm is not None else "",
                     thresholds=thresholds,
                     fingerprint=fp,
+                    listing_fingerprint=listing.content_fingerprint,
                     run_id=run_id,
                     llm_cost_usd=llm_cost,
                     decided_at=now,

@@ -379,6 +379,8 @@ class Match(models.Model):
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="matches")
     listing = models.OneToOneField(Listing, on_delete=models.CASCADE, related_name="match")
+    # The listing's content fingerprint this decision was made on: differing now means it changed since.
+    listing_fingerprint = models.CharField(max_length=64, blank=True, default="")
     bucket = models.CharField(max_length=10, choices=Bucket.choices)
     # What pricing follows: matched = auto-matched or approved; pending and rejected never count.
     status = models.CharField(max_length=10, choices=Status.choices, db_index=True)

@@ -37,6 +37,15 @@ def match_runs_heal() -> int:
     return len(heal())
 
 
+@shared_task(name="matcher.tasks.match_changed_listings")
+def match_changed_listings() -> int | None:
+    """Periodic (celery beat): a match run over SKUs whose listings changed since their decision."""
+    from matcher.runs import match_run_for_changes
+
+    run = match_run_for_changes()
+    return run.pk if run else None
+
+
 # --- Image downloads (routed to the `ingest` queue by the image_fetch prefix) --------------------
 
 

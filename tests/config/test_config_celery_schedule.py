@@ -11,6 +11,7 @@ from config.celery import app
 
 PERIODIC = {
     "matcher.tasks.llm_batch_resume",
+    "matcher.tasks.match_changed_listings",
     "matcher.tasks.match_runs_heal",
     "pricing.tasks.reprice_due_task",
     "pricing.tasks.webhook_redeliver_pending",

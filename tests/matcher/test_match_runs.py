@@ -121,7 +121,7 @@ def test_a_batch_out_of_time_is_handed_back_not_marked_failed(imported_demo, set
 
     run = match_run_start(product_ids=None, enqueue=False)
     batch = run.batches.first()
-    with mock.patch("matcher.runs.decide_products", side_effect=SoftTimeLimitExceeded()):
+    with mock.patch("matcher.runs.batch.decide_products", side_effect=SoftTimeLimitExceeded()):
         with pytest.raises(SoftTimeLimitExceeded):
             match_run_batch_process(batch_id=batch.id)
     batch.refresh_from_db()

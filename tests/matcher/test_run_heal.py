@@ -23,8 +23,8 @@ from matcher.matching import toolkit
 from matcher.models import MatchRun, MatchRunBatch
 from matcher.runs import (
     BATCH_MAX_ATTEMPTS,
-    _claim,
-    _Heartbeat,
+    Heartbeat,
+    claim_batch,
     match_run_batch_process,
     match_run_resume,
     match_run_start,
@@ -90,10 +90,10 @@ def eager_tasks() -> Iterator[None]:
 def test_a_renewed_heartbeat_keeps_a_batch_that_outlives_its_lease_from_being_claimed(settings):
     settings.MATCHER_BATCH_LEASE_S = 1  # renewed every ~0.33 s
     run, batch = _run_of()
-    claim = _claim(batch.id)
+    claim = claim_batch(batch.id)
     assert claim is not None and claim.attempt == 1
 
-    with _Heartbeat(claim) as heartbeat:
+    with Heartbeat(claim) as heartbeat:
         first = MatchRunBatch.objects.get(id=batch.id).heartbeat_at
         for _ in range(6):  # three leases in all
             time.sleep(0.5)
@@ -205,14 +205,14 @@ def test_a_late_finisher_whose_batch_was_taken_over_does_not_count_it_again(sett
 def test_a_worker_that_only_stalled_finishes_its_batch_if_nobody_took_it_yet(settings):
     settings.MATCHER_BATCH_LEASE_S = 60
     run, batch = _run_of()
-    claim = _claim(batch.id)
+    claim = claim_batch(batch.id)
     assert claim is not None
     # The heal handed it back while its worker paused; the re-enqueued message has not run yet.
     MatchRunBatch.objects.filter(id=batch.id).update(heartbeat_at=timezone.now() - timedelta(minutes=2))
     assert match_runs_heal() == [batch.id]
 
     # The paused worker's claim is still the latest: its renewal takes the batch back.
-    with _Heartbeat(claim) as heartbeat:
+    with Heartbeat(claim) as heartbeat:
         assert heartbeat._renew() is True
     batch.refresh_from_db()
     assert batch.state == MatchRunBatch.State.RUNNING and batch.held_by == claim.holder
