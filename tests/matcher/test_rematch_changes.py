@@ -9,9 +9,20 @@ import pytest
 from django.core.management import call_command
 
 from matcher.models import FetchStatus, Listing, Match, MatchRun
-from matcher.runs import match_run_batch_process, match_run_for_changes, match_run_start, products_with_changed_listings
+from matcher.runs import (
+    match_run_batch_process,
+    match_run_for_changes,
+    match_run_start,
+    products_with_changed_listings,
+)
 from matcher.tasks import match_changed_listings
-from tests.factories import ImageFileFactory, ListingFactory, ListingImageFactory, ProductFactory, ProductImageFactory
+from tests.factories import (
+    ImageFileFactory,
+    ListingFactory,
+    ListingImageFactory,
+    ProductFactory,
+    ProductImageFactory,
+)
 from tests.pricing.factories import PricingMatchFactory
 
 
