@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.db.models import Q
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from matcher import models
 from matcher.services import threshold_set_create, thresholds_validate
@@ -229,5 +229,37 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(models.ImportReport)
 class ImportReportAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "source", "created", "updated", "unchanged", "failed", "warned", "created_at"]
+    """What an import did, read-only: the rows it refused and the rows it imported with a warning, by line."""
+
+    list_display = ["id", "kind", "source", "created", "updated", "unchanged", "failed", "warned", "user", "created_at"]
     list_filter = ["kind"]
+    list_select_related = ["user"]
+    fields = ["kind", "source", "user", "created_at", "created", "updated", "unchanged", "failed", "errors_display",
+              "warned", "warnings_display"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:  # noqa: ANN001 - imports make reports, people read them
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    @staticmethod
+    def _lines(rows: list[dict], key: str) -> str:
+        if not rows:
+            return "-"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "", "<li>{}행{}: {}</li>",
+                ((r.get("line"), f" [{r['sku']}]" if r.get("sku") else "", "; ".join(r.get(key, []))) for r in rows),
+            ),
+        )
+
+    @admin.display(description="거절된 행 (줄 번호)")
+    def errors_display(self, obj: models.ImportReport) -> str:
+        return self._lines(obj.errors, "errors")
+
+    @admin.display(description="경고와 함께 가져온 행")
+    def warnings_display(self, obj: models.ImportReport) -> str:
+        return self._lines(obj.warnings, "warnings")

@@ -50,7 +50,7 @@ def price_from_catalogue_import(
         )
     except PriceBelowFloor as exc:
         raise RowError(
-            f"price: 판매가 {rules.won(exc.price)}이(가) 하한가 {rules.won(exc.floor)}보다 낮아 가져오지 않았습니다 "
+            f"price: 판매가 {rules.won(exc.price)}이 하한가 {rules.won(exc.floor)}보다 낮아 가져오지 않았습니다 "
             f"(below the floor: min_price or cost × (1 + minimum margin))"
         ) from None
 

@@ -119,3 +119,22 @@ def test_a_zero_won_listing_is_stored_with_a_warning_and_never_followed(client):
     PricingMatchFactory(product=product, listing=listing)
     assert services.reprice_product(product_id=product.pk, cause="test") is None
     assert Product.objects.get(pk=product.pk).price == 100_000
+
+
+def test_the_import_report_reads_in_korean_by_line_escaped_and_cannot_be_edited(tmp_path: Path, client):
+    (tmp_path / "a.png").write_bytes(png_bytes((10, 10, 10)))
+    path = tmp_path / "catalog.csv"
+    path.write_text(
+        "\n".join([CATALOG_HEADER, "A-1,,,자켓,,,100000,,,,a.png,1", "<b>X</b>,,,코트,,,0,90000,,,a.png,1"]) + "\n",
+        encoding="utf-8",
+    )
+    call_command("import_catalog", str(path), "--no-progress", stdout=io.StringIO())
+    report = ImportReport.objects.get()
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+
+    page = client.get(reverse("admin:matcher_importreport_change", args=[report.pk])).content.decode()
+
+    assert "2행 [A-1]: 하한가 없음" in page
+    assert "3행 [&lt;b&gt;X&lt;/b&gt;]: price: 0원은 판매가가 될 수 없습니다" in page and "<b>X</b>" not in page
+    assert 'name="failed"' not in page  # read-only: no form fields
+    assert client.get(reverse("admin:matcher_importreport_add")).status_code == 403
