@@ -234,9 +234,9 @@ class ImportReportAdmin(admin.ModelAdmin):
     list_display = ["id", "kind", "source", "created", "updated", "unchanged", "failed", "warned", "user", "created_at"]
     list_filter = ["kind"]
     list_select_related = ["user"]
-    fields = ["kind", "source", "user", "created_at", "created", "updated", "unchanged", "failed", "errors_display",
-              "warned", "warnings_display"]
-    readonly_fields = fields
+    readonly_fields = ("kind", "source", "user", "created_at", "created", "updated", "unchanged", "failed",
+                       "errors_display", "warned", "warnings_display")
+    fields = readonly_fields
 
     def has_add_permission(self, request) -> bool:  # noqa: ANN001 - imports make reports, people read them
         return False
