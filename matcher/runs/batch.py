@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from matcher.matching import decide_products
 from matcher.models import MatchRun, MatchRunBatch
-from matcher.runs.lease import Heartbeat, claim_batch, handed_back
+from matcher.runs.lease import BATCH_MAX_ATTEMPTS, Heartbeat, claim_batch, handed_back
+from matcher.runs.start import enqueue_batches
 from matcher.signals import run_finished_on_commit
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,15 @@ def match_run_batch_process(*, batch_id: int) -> bool:
         with Heartbeat(claim):
             outcome = decide_products(product_ids=batch.product_ids, run_id=run.id, force=run.force)
     except SoftTimeLimitExceeded:
-        # Out of time: hand the batch back (pending) so a resume retries it, instead of a hard kill.
-        MatchRunBatch.objects.filter(claim.mine()).update(claimed_at=None, **handed_back())
+        # Out of time, before the hard kill: hand the batch back and send it again (a worker with more
+        # time, or less load, may finish it), or fail it once it has been tried BATCH_MAX_ATTEMPTS times.
+        with transaction.atomic():
+            if claim.attempt >= BATCH_MAX_ATTEMPTS:
+                if MatchRunBatch.objects.select_for_update().filter(claim.mine()).exists():
+                    batch_abandon(batch_id=batch_id, run_id=run.id, attempts=claim.attempt,
+                                  why="처리 시간 한도를 넘었습니다 (soft time limit on every attempt)")
+            elif MatchRunBatch.objects.filter(claim.mine()).update(claimed_at=None, **handed_back()):
+                transaction.on_commit(lambda: enqueue_batches([batch_id]))
         raise
     except Exception as exc:  # a bad batch must not stall the run; it is recorded and resumable
         log.exception("match batch %s failed", batch_id)
@@ -85,3 +93,17 @@ def finish_if_complete(run: MatchRun) -> None:
         run.status = MatchRun.Status.DONE if not run.failures or run.listings_done else MatchRun.Status.FAILED
         run.finished_at = timezone.now()
         run_finished_on_commit(run_id=run.id)
+
+
+def batch_abandon(*, batch_id: int, run_id: int, attempts: int, why: str) -> None:
+    """Call with the batch row locked: fail it and count it on its run (locked after the batch).
+
+    For a batch claimed `BATCH_MAX_ATTEMPTS` times without finishing; `why` says how each ended."""
+    reason = f"batch {batch_id}: {attempts}번 모두 {why}"
+    MatchRunBatch.objects.filter(id=batch_id).update(state=MatchRunBatch.State.FAILED, error=reason)
+    run = MatchRun.objects.select_for_update().get(id=run_id)
+    run.failures += 1
+    run.batches_done += 1
+    run.errors = (run.errors + [reason])[-50:]
+    finish_if_complete(run)
+    run.save()

@@ -24,6 +24,11 @@ from matcher.models import MatchRunBatch
 
 log = logging.getLogger(__name__)
 
+# A batch claimed this many times without finishing (its worker died, or it ran out of time) is likely
+# what stops it (memory, a photo that hangs a model): it is failed, so the run finishes, instead of
+# being fed to worker after worker. Resume tries a failed batch again when someone decides to.
+BATCH_MAX_ATTEMPTS = 3
+
 
 def lease_length() -> timedelta:
     """How long a batch stays with its worker after the last heartbeat; after that another may take it."""

@@ -15,8 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from matcher.models import MatchRun, MatchRunBatch
-from matcher.runs.batch import finish_if_complete
-from matcher.runs.lease import expired, handed_back, lease_length
+from matcher.runs.batch import batch_abandon
+from matcher.runs.lease import BATCH_MAX_ATTEMPTS, expired, handed_back, lease_length
 from matcher.runs.start import enqueue_batches
 
 log = logging.getLogger(__name__)
@@ -97,12 +97,6 @@ def match_run_resume(*, run_id: int, enqueue: bool = True) -> ResumeResult:
     return ResumeResult(run_id=run_id, requeued_ids=tuple(ids), held=held)
 
 
-# A batch whose worker died this many times is likely what kills it (memory, a photo that hangs a
-# model past the hard time limit): the heal fails it, so the run finishes, instead of feeding it to
-# worker after worker. Resume tries a failed batch again when someone decides to.
-BATCH_MAX_ATTEMPTS = 3
-
-
 def match_runs_heal(*, limit: int = 500) -> list[int]:
     """Hand back and re-enqueue every batch whose heartbeat stopped (its worker died), in any run.
 
@@ -124,19 +118,10 @@ def match_runs_heal(*, limit: int = 500) -> list[int]:
             log.warning("match batch %s: worker %s stopped (last heartbeat %s, claim %s)",
                         batch_id, held_by or "?", heartbeat_at, attempts)
             if batch_id not in ids:
-                _fail_abandoned(batch_id=batch_id, run_id=run_id, attempts=attempts)
+                batch_abandon(
+                    batch_id=batch_id, run_id=run_id, attempts=attempts,
+                    why="처리 중에 작업자가 멈췄습니다 (worker died on every attempt)",
+                )
         if ids:
             transaction.on_commit(lambda: enqueue_batches(ids))
     return ids
-
-
-def _fail_abandoned(*, batch_id: int, run_id: int, attempts: int) -> None:
-    """Call with the batch row locked: fail it and count it on its run (locked after the batch)."""
-    reason = f"batch {batch_id}: 작업자가 {attempts}번 모두 처리 중에 멈췄습니다 (worker died on every attempt)"
-    MatchRunBatch.objects.filter(id=batch_id).update(state=MatchRunBatch.State.FAILED, error=reason)
-    run = MatchRun.objects.select_for_update().get(id=run_id)
-    run.failures += 1
-    run.batches_done += 1
-    run.errors = (run.errors + [reason])[-50:]
-    finish_if_complete(run)
-    run.save()

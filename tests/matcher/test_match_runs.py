@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from matcher.models import Listing, Match, MatchRun, MatchRunBatch, Region
-from matcher.runs import match_run_batch_process, match_run_resume, match_run_start
+from matcher.runs import BATCH_MAX_ATTEMPTS, match_run_batch_process, match_run_resume, match_run_start
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -114,7 +114,10 @@ def test_a_batch_left_running_by_a_dead_worker_is_resumed_without_duplicates(imp
     assert Match.objects.count() == run.listings_done
 
 
-def test_a_batch_out_of_time_is_handed_back_not_marked_failed(imported_demo, settings):
+@pytest.mark.django_db  # not transactional: the re-send waits for the commit, where it is captured
+def test_a_batch_out_of_time_is_sent_again_and_failed_after_the_last_attempt(
+    imported_demo, settings, django_capture_on_commit_callbacks
+):
     from unittest import mock
 
     from celery.exceptions import SoftTimeLimitExceeded
@@ -122,12 +125,17 @@ def test_a_batch_out_of_time_is_handed_back_not_marked_failed(imported_demo, set
     run = match_run_start(product_ids=None, enqueue=False)
     batch = run.batches.first()
     with mock.patch("matcher.runs.batch.decide_products", side_effect=SoftTimeLimitExceeded()):
-        with pytest.raises(SoftTimeLimitExceeded):
-            match_run_batch_process(batch_id=batch.id)
-    batch.refresh_from_db()
-    run.refresh_from_db()
-    assert batch.state == MatchRunBatch.State.PENDING
-    assert run.failures == 0 and run.batches_done == 0
+        for attempt in range(1, BATCH_MAX_ATTEMPTS + 1):
+            with django_capture_on_commit_callbacks(execute=False) as sent, pytest.raises(SoftTimeLimitExceeded):
+                match_run_batch_process(batch_id=batch.id)
+            batch.refresh_from_db()
+            run.refresh_from_db()
+            if attempt < BATCH_MAX_ATTEMPTS:
+                # Handed back and sent again at once: the run does not wait for anyone's Resume.
+                assert batch.state == MatchRunBatch.State.PENDING and len(sent) == 1
+                assert run.failures == 0 and run.batches_done == 0
+    assert batch.state == MatchRunBatch.State.FAILED and "soft time limit" in batch.error
+    assert run.failures == 1 and run.batches_done == 1
 
 
 def test_an_unreadable_photo_fails_that_photo_not_the_batch(imported_demo):
