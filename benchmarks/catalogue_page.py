@@ -191,8 +191,29 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
     results["catalogue_csv_one_brand_bytes"] = csv_bytes
     results["catalogue_page_ms_p95"] = results["catalogue_default_ms_p95"]
     results["catalogue_worst_ms_p95"] = max(v for k, v in results.items() if k.endswith("_ms_p95"))
+    results.update(_policy_preview())
     results["catalogue_notes"] = (
         f"{skus:,} SKUs × {listings:,} listings (5 % matched), GET /pricing/catalogue/ as a merchandiser, "
         "server-side through django.test.Client in one process; catalogue_page_ms_p95 is the default view"
     )
     return results
+
+
+def _policy_preview() -> dict[str, Any]:
+    """A global policy edit previewed over the whole catalogue (issue 27: within 10 s on 2 cores). Reads only."""
+    from decimal import Decimal
+
+    from pricing.models import PricingPolicy
+    from pricing.policy_preview import policy_preview
+
+    edited = PricingPolicy.objects.get(scope=PricingPolicy.Scope.GLOBAL, key="")
+    edited.min_margin_percent = Decimal("25")
+    edited.undercut_amount = (edited.undercut_amount or 0) + 500
+    times = []
+    for _ in range(2):
+        t = time.perf_counter()
+        preview = policy_preview(policy=edited)
+        times.append(time.perf_counter() - t)
+    print(f"  policy preview (global) {max(times):6.2f} s over {preview.skus:,} SKUs "
+          f"({preview.moved_down:,} down, {preview.moved_up:,} up, {preview.held_at_floor:,} at the floor)", flush=True)
+    return {"policy_preview_global_s": round(max(times), 2), "policy_preview_skus": preview.skus}

@@ -35,6 +35,7 @@ TARGETS: list[tuple[str, float, bool]] = [
     ("review_page_ms_p95", 50, False),
     ("catalogue_page_ms_p95", 100, False),
     ("catalogue_worst_ms_p95", 100, False),
+    ("policy_preview_global_s", 10, False),
     ("e2e_speedup_2_workers", 1.7, True),
 ]
 

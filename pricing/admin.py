@@ -3,12 +3,16 @@ proposals, changes and both audit logs are read-only."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
 from pricing import models, services
+from pricing.policy_preview import policy_preview
 
 POLICY_HISTORY_ROWS = 20
 
@@ -32,6 +36,35 @@ class PricingPolicyAdmin(admin.ModelAdmin):
         ("자동 적용", {"fields": ["auto_apply", "auto_apply_max_change_percent"]}),
         ("기록", {"fields": ["updated_by", "updated_at", "audit_history"]}),
     ]
+
+    # Saving shows first what the edit would do on today's data (pricing/policy_preview.py); the preview
+    # page re-posts the same form with `_confirm_preview`, which saves. An invalid form shows its errors.
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context=None  # noqa: ANN001
+    ) -> HttpResponse:
+        if request.method != "POST" or "_confirm_preview" in request.POST:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        obj = self.get_object(request, unquote(object_id)) if object_id else None
+        if object_id and obj is None:
+            return super().changeform_view(request, object_id, form_url, extra_context)  # the admin's "not found"
+        allowed = self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
+        if not allowed:
+            raise PermissionDenied
+        form = self.get_form(request, obj, change=obj is not None)(request.POST, request.FILES, instance=obj)
+        if not form.is_valid():
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        edited = form.save(commit=False)  # in memory only: the preview writes nothing
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "정책 변경 미리보기",
+            "policy": edited,
+            "preview": policy_preview(policy=edited),
+            "posted": [(name, value) for name, values in request.POST.lists() if name != "csrfmiddlewaretoken"
+                       for value in values],
+            "cancel_url": request.path,
+        }
+        return TemplateResponse(request, "admin/pricing/pricingpolicy/preview.html", context)
 
     # Every write goes through the service, which validates again and writes the audit row in the
     # admin's transaction.

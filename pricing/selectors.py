@@ -42,12 +42,25 @@ def policy_for_product(product: Product) -> rules.Policy:
         wanted |= Q(scope=PricingPolicy.Scope.CATEGORY, key=product.category)
     if product.brand:
         wanted |= Q(scope=PricingPolicy.Scope.BRAND, key=product.brand)
-    layers = {p.scope: p for p in PricingPolicy.objects.filter(wanted, active=True)}
+    layers = {(p.scope, p.key): p for p in PricingPolicy.objects.filter(wanted, active=True)}
+    return resolve_policy(layers, product)
+
+
+def resolve_policy(layers: dict[tuple[str, str], PricingPolicy], product: Product) -> rules.Policy:
+    """The policy for one SKU from active layers keyed by (scope, key); no query (the preview resolves
+    thousands of SKUs from one read of the layers)."""
+    keys = {
+        PricingPolicy.Scope.GLOBAL: "",
+        PricingPolicy.Scope.CATEGORY: product.category,
+        PricingPolicy.Scope.BRAND: product.brand,
+        PricingPolicy.Scope.SKU: product.sku,
+    }
     values: dict[str, object] = dict(rules.DEFAULTS)
     sources = {name: rules.DEFAULT_SOURCE for name in rules.POLICY_FIELDS}
     for scope in LAYER_ORDER:
-        layer = layers.get(scope)
-        if layer is None:
+        key = keys[scope]
+        layer = layers.get((scope, key)) if (key or scope == PricingPolicy.Scope.GLOBAL) else None
+        if layer is None or not layer.active:
             continue
         label = LAYER_LABEL[scope] + (f" {layer.key}" if layer.key else "")
         for name in rules.POLICY_FIELDS:
@@ -109,6 +122,11 @@ def correction_cap(product: Product) -> int | None:
         .order_by("-created_at", "-id")
         .first()
     )
+    return correction_cap_after(last, product)
+
+
+def correction_cap_after(last: PriceChange | None, product: Product) -> int | None:
+    """`correction_cap` given the product's last change (with proposal__followed_match loaded); no query."""
     if last is None or last.kind != PriceChange.Kind.APPLY or last.proposal is None:
         return None
     if product.price != last.new_price or last.new_price >= last.old_price:

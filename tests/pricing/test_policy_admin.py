@@ -32,8 +32,10 @@ def admin_client(client, admin_user):
     return client
 
 
-def form_data(policy: PricingPolicy | None = None, **changes: Any) -> dict[str, str]:
-    """The admin form as a browser posts it: the policy's current values with `changes` applied."""
+def form_data(policy: PricingPolicy | None = None, *, confirmed: bool = True, **changes: Any) -> dict[str, str]:
+    """The admin form as a browser posts it: the policy's current values with `changes` applied.
+
+    confirmed: posted from the preview page (saves); False is the first post, which shows the preview."""
     values: dict[str, Any] = {"scope": "global", "key": "", "active": True, "note": ""}
     values.update({name: None for name in rules.POLICY_FIELDS})
     if policy is not None:
@@ -49,6 +51,8 @@ def form_data(policy: PricingPolicy | None = None, **changes: Any) -> dict[str, 
             data[name] = {None: "unknown", True: "true", False: "false"}[value]
         else:
             data[name] = "" if value is None else str(value)
+    if confirmed:
+        data["_confirm_preview"] = "1"
     return data
 
 
