@@ -106,11 +106,12 @@ def ensure_catalogue(skus: int, listings: int) -> dict[str, Any]:
                 status, bucket = (("matched", "auto") if r < 0.05 else ("pending", "review") if r < 0.15
                                   else ("rejected", "reject"))
                 yield (product_id, listing_id, bucket, status, False, "0.9000", "[]", "{}", "bench", "",
-                       thresholds.pk, "bench", 0, False, "0", now, now)
+                       thresholds.pk, "bench", "", 0, False, "0", now, now)
 
         _copy(Match._meta.db_table,
               ["product_id", "listing_id", "bucket", "status", "decided_by_human", "confidence", "reasons", "evidence",
-               "embedder", "prompt_version", "thresholds_id", "fingerprint", "money_at_risk", "audit_sample",
+               "embedder", "prompt_version", "thresholds_id", "fingerprint", "listing_fingerprint", "money_at_risk",
+               "audit_sample",
                "llm_cost_usd", "decided_at", "updated_at"], match_rows())
         _copy(PriceChange._meta.db_table,
               ["product_id", "kind", "old_price", "new_price", "reason", "automatic", "created_at"],
