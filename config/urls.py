@@ -4,12 +4,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.static import serve
 
-from matcher import views as matcher_views
+from pricing import views as pricing_views
 
 handler404 = "config.errors.page_not_found"
 
 urlpatterns = [
-    path("", matcher_views.home, name="home"),
+    path("", pricing_views.dashboard, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

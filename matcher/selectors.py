@@ -1,29 +1,7 @@
 """Reads that pages need, with a fixed number of queries each."""
 from __future__ import annotations
 
-from django.db.models import Count, Q
-
-from matcher.models import Listing, Match, MatchRun, Product
-
-
-def dashboard_summary() -> dict:
-    """The dashboard's counts: 5 queries."""
-    matches = Match.objects.aggregate(
-        matched=Count("id", filter=Q(status=Match.Status.MATCHED)),
-        pending=Count("id", filter=Q(status=Match.Status.PENDING)),
-        rejected=Count("id", filter=Q(status=Match.Status.REJECTED)),
-    )
-    products = Product.objects.filter(active=True).aggregate(
-        total=Count("id"), without_floor=Count("id", filter=Q(cost__isnull=True, min_price__isnull=True))
-    )
-    return {
-        "products": products["total"],
-        # Without cost or minimum price no floor can be computed: every price change waits for an admin.
-        "products_without_floor": products["without_floor"],
-        "listings": Listing.objects.count(),
-        **matches,
-        "last_run": MatchRun.objects.order_by("-created_at").first(),
-    }
+from matcher.models import MatchRun
 
 
 def run_list(limit: int = 50):

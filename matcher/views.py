@@ -11,14 +11,10 @@ from config.http import HtmxHttpRequest
 from config.roles import admin_required
 from matcher import images, selectors
 from matcher.forms import ImageSearchForm
-from matcher.llm.spend import spend_for_run, spend_today
+from matcher.llm.spend import spend_for_run
 from matcher.models import MatchRun, Product
 from matcher.runs import match_run_resume, match_run_start
 from matcher.search import search_by_image
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "matcher/home.html", {"summary": selectors.dashboard_summary(), "llm_today": spend_today()})
 
 
 def run_list(request: HttpRequest) -> HttpResponse:

@@ -354,3 +354,23 @@ def catalogue_rows(filters: CatalogueFilters, *, now: datetime | None = None,
         if len(rows) < chunk:
             return
         offset += chunk
+
+
+def position_counts(*, now: datetime | None = None) -> dict[str, int]:
+    """Active SKUs by position over the whole catalogue, plus "below_floor" (a counted competitor under
+    our floor), for the dashboard. 2 queries (policy layers, one aggregate)."""
+    now = now or timezone.now()
+    sql, params = _filtered_sql(CatalogueFilters(), _policies(), now, computed=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.position_rank, count(*), count(*) FILTER (WHERE c.below_floor) FROM ({sql}) c GROUP BY 1",
+            params,
+        )
+        rows = cursor.fetchall()
+    by_rank = {rank: position for position, rank in _RANK.items()}
+    counts = {position: 0 for position in _RANK}
+    counts["below_floor"] = 0
+    for rank, n, below in rows:
+        counts[by_rank[rank]] = int(n)
+        counts["below_floor"] += int(below)
+    return counts

@@ -19,6 +19,7 @@ from config.roles import admin_required, is_admin, reviewer_required
 from config.spreadsheet import SafeWriter
 from matcher.models import Match
 from pricing import catalogue, selectors, services
+from pricing.dashboard import dashboard_figures
 from pricing.models import PriceChange, PriceProposal, PricingRun
 
 logger = logging.getLogger(__name__)
@@ -328,3 +329,9 @@ def catalogue_csv(request: HttpRequest) -> HttpResponse:
             changed, row.last_change_old, row.last_change_new,
         ])
     return response
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The home page: where our prices stand and what waits (pricing/dashboard.py)."""
+    return render(request, "pricing/dashboard.html", {"d": dashboard_figures()})
