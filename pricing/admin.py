@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
 from pricing import models, services
+from pricing.alerts import admin as alerts_admin  # noqa: F401 - registers the alert rules' admin
 
 POLICY_HISTORY_ROWS = 20
 
