@@ -332,3 +332,15 @@ def test_a_real_worker_run_of_the_scheduled_task_opens_the_alert(pricing_worker)
 
     wait_for(lambda: Alert.objects.filter(product=product, kind=AlertKind.BELOW_FLOOR).exists(),
              "open the below-floor alert")
+
+
+def test_a_finished_match_run_evaluates_the_alerts_at_once(eager_tasks, django_capture_on_commit_callbacks):
+    # The real producer: the matcher's run_finished signal, sent on commit; pricing's receiver enqueues.
+    from matcher.signals import run_finished_on_commit
+
+    product, _ = below_floor_sku()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run_finished_on_commit(run_id=1)
+
+    assert Alert.objects.filter(product=product, kind=AlertKind.BELOW_FLOOR, cleared_at__isnull=True).count() == 1
