@@ -344,3 +344,21 @@ def test_a_finished_match_run_evaluates_the_alerts_at_once(eager_tasks, django_c
         run_finished_on_commit(run_id=1)
 
     assert Alert.objects.filter(product=product, kind=AlertKind.BELOW_FLOOR, cleared_at__isnull=True).count() == 1
+
+
+def test_an_admin_changes_a_threshold_in_the_admin_and_the_rule_records_who(client):
+    admin = pricing_admin()
+    client.force_login(admin)
+    row = AlertRule.objects.get(kind=AlertKind.PROPOSALS_WAITING)  # seeded by the migration
+    url = reverse("admin:pricing_alertrule_change", args=[row.pk])
+
+    assert "오래 기다리는 가격 제안" in client.get(reverse("admin:pricing_alertrule_changelist")).content.decode()
+    refused = client.post(url, {"enabled": "on", "threshold": "0"})
+    response = client.post(url, {"enabled": "on", "threshold": "6"})
+
+    assert "1 이상이어야" in refused.content.decode()
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert (row.threshold, row.updated_by) == (6, admin)
+    client.force_login(pricing_merchandiser())
+    assert client.get(url).status_code in (302, 403)
