@@ -25,6 +25,8 @@ app.autodiscover_tasks()
 #   decision (one run at a time), so re-scraped titles, prices and photos are re-decided within the hour.
 # - match_runs_heal re-enqueues match batches whose worker died (heartbeat older than the lease), so a
 #   run finishes on its own. On the default queue: the vision workers may all be busy with batches.
+# - alerts_evaluate_task opens, keeps or clears the alerts (competitor below our floor, proposals waiting,
+#   automatic pricing paused, stale listings, LLM spend); each finished match run also runs it.
 app.conf.beat_schedule = {
     "match-runs-heal": {
         "task": "matcher.tasks.match_runs_heal",
@@ -50,6 +52,11 @@ app.conf.beat_schedule = {
         "task": "pricing.tasks.webhook_redeliver_pending",
         "schedule": 10 * 60.0,
         "options": {"expires": 9 * 60},
+    },
+    "pricing-alerts-evaluate": {
+        "task": "pricing.tasks.alerts_evaluate_task",
+        "schedule": float(settings.ALERT_EVALUATE_S),
+        "options": {"expires": max(1, settings.ALERT_EVALUATE_S - 1)},
     },
     "review-audit-sample-daily": {
         "task": "review.tasks.audit_sample_draw_task",

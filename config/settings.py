@@ -328,3 +328,24 @@ PROMPTS_DIR = BASE_DIR / "prompts"
 
 # --- Review ------------------------------------------------------------------------------------
 REVIEW_CLAIM_SECONDS = env.int("REVIEW_CLAIM_SECONDS", default=300)
+
+# --- Alerts (pricing/alerts) ------------------------------------------------------------------
+# E-mail goes through Django's mail settings; the default backend prints to the worker's log.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="pricematch@localhost")
+# New alerts by e-mail: off unless switched on; to ALERT_EMAILS, else to every admin with an e-mail.
+ALERT_EMAIL_ENABLED = env.bool("ALERT_EMAIL_ENABLED", default=False)
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+# A Slack-compatible incoming webhook (POST {"text": …}); https only, public addresses only.
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+ALERT_WEBHOOK_TIMEOUT_S = env.float("ALERT_WEBHOOK_TIMEOUT_S", default=10.0)
+# Hosts allowed plain http and private addresses (local test receivers only).
+ALERT_WEBHOOK_ALLOWED_HOSTS = env.list("ALERT_WEBHOOK_ALLOWED_HOSTS", default=[])
+# How often beat evaluates the alerts (seconds).
+ALERT_EVALUATE_S = env.int("ALERT_EVALUATE_S", default=5 * 60)

@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
 from pricing import models, services
+from pricing.alerts import admin as alerts_admin  # noqa: F401 - registers the alert rules' admin
 from pricing.policy_preview import policy_preview
 
 POLICY_HISTORY_ROWS = 20

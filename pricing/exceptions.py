@@ -13,3 +13,7 @@ class PriceBelowFloor(Exception):
         super().__init__(f"price {price} below floor {floor}")
         self.price = price
         self.floor = floor
+
+
+class AlertDeliveryError(Exception):
+    """Sending alerts by e-mail or to the alert webhook failed for now; the alert tasks retry on it."""

@@ -22,6 +22,7 @@ from matcher.models import (
     audit_changes_text,
 )
 from pricing import rules
+from pricing.alerts.models import Alert, AlertKind, AlertRule  # noqa: F401 - registered with this app
 
 
 def _percent(high: int) -> dict[str, Any]:

@@ -9,6 +9,9 @@ price), so the SKU is re-priced at once — a floor raised above our price becom
 write-back): re-price the SKUs whose confirmed matches may have moved and re-rank the queued pairs
 of every SKU touched. Each enqueue stands alone: a broker outage is logged and must not turn a
 committed decision into an error page, nor stop the other SKUs' messages.
+
+`run_finished` arrives after a match run's last batch committed: the alerts are evaluated at once
+(a new confirmed competitor may sit below our floor) rather than at beat's next tick.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from matcher.ingest import RowError
 from pricing import rules
 from pricing.exceptions import PriceBelowFloor
 from pricing.services.catalogue_price import catalogue_price_record
-from pricing.tasks import money_at_risk_refresh_task, reprice_product_task
+from pricing.tasks import alerts_evaluate_task, money_at_risk_refresh_task, reprice_product_task
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +66,10 @@ def reprice_after_catalogue_changed(
             reprice_product_task.delay(product_id, cause, actor_id)
         except Exception:
             log.exception("could not enqueue reprice of product %s (%s)", product_id, cause)
+
+
+def alerts_after_run(*, run_id: int, **_: Any) -> None:
+    try:
+        alerts_evaluate_task.delay()
+    except Exception:  # the run is committed; beat evaluates the alerts within minutes anyway
+        log.exception("could not enqueue the alert evaluation after match run %s", run_id)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from pricing.exceptions import WebhookDeliveryError
+from pricing.exceptions import AlertDeliveryError, WebhookDeliveryError
 
 WEBHOOK_MAX_RETRIES = 6
+ALERT_MAX_RETRIES = 5
 
 
 @shared_task(name="pricing.tasks.reprice_product_task", acks_late=True)
@@ -77,3 +78,42 @@ def money_at_risk_refresh_task(product_id: int) -> int:
     from pricing import money_at_risk
 
     return money_at_risk.money_at_risk_refresh(product_id=product_id)
+
+
+@shared_task(name="pricing.tasks.alerts_evaluate_task")
+def alerts_evaluate_task() -> dict[str, int]:
+    """Periodic (celery beat), and after each match run: open, keep or clear the alerts."""
+    from pricing.alerts import services
+
+    result = services.alerts_evaluate()
+    return {"opened": len(result.opened), "cleared": len(result.cleared)}
+
+
+@shared_task(
+    name="pricing.tasks.alert_email_task",
+    autoretry_for=(AlertDeliveryError,),
+    retry_backoff=30,  # 30 s, 60 s, 120 s, … with jitter
+    retry_backoff_max=30 * 60,
+    retry_jitter=True,
+    max_retries=ALERT_MAX_RETRIES,
+)
+def alert_email_task(alert_ids: list[int]) -> int:
+    """E-mail new alerts (those not e-mailed yet); retried while the mail server fails."""
+    from pricing.alerts import delivery
+
+    return delivery.alerts_email_send(alert_ids=alert_ids)
+
+
+@shared_task(
+    name="pricing.tasks.alert_webhook_task",
+    autoretry_for=(AlertDeliveryError,),
+    retry_backoff=30,  # 30 s, 60 s, 120 s, … with jitter
+    retry_backoff_max=30 * 60,
+    retry_jitter=True,
+    max_retries=ALERT_MAX_RETRIES,
+)
+def alert_webhook_task(alert_ids: list[int]) -> int:
+    """POST new alerts (those not sent yet) to ALERT_WEBHOOK_URL; retried while it fails."""
+    from pricing.alerts import delivery
+
+    return delivery.alerts_webhook_send(alert_ids=alert_ids)

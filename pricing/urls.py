@@ -1,6 +1,7 @@
 from django.urls import path
 
 from pricing import api, views
+from pricing.alerts import views as alert_views
 
 app_name = "pricing"
 urlpatterns = [
@@ -13,6 +14,9 @@ urlpatterns = [
     path("changes/<int:change_id>/rollback/", views.change_rollback, name="change_rollback"),
     path("runs/", views.run_start, name="run_start"),
     path("halt/", views.halt, name="halt"),
+    path("alerts/", alert_views.alerts_page, name="alerts"),
+    path("alerts/bell/", alert_views.alerts_bell, name="alerts_bell"),
+    path("alerts/<int:alert_id>/acknowledge/", alert_views.alert_acknowledge, name="alert_acknowledge"),
     path("runs/<int:run_id>/rollback/", views.run_rollback, name="run_rollback"),
     # The CSV route first: a SKU may contain "/", so the page route takes a path.
     path("sku/<path:sku>/history.csv", views.sku_history_csv, name="sku_history_csv"),

@@ -13,6 +13,7 @@ PERIODIC = {
     "matcher.tasks.llm_batch_resume",
     "matcher.tasks.match_changed_listings",
     "matcher.tasks.match_runs_heal",
+    "pricing.tasks.alerts_evaluate_task",
     "pricing.tasks.reprice_due_task",
     "pricing.tasks.webhook_redeliver_pending",
     "review.tasks.audit_sample_draw_task",
