@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q
 
-from matcher.models import Listing, Match, MatchRun, Product
+from matcher.models import ImportReport, Listing, Match, MatchRun, Product
 
 
 def dashboard_summary() -> dict:
@@ -51,3 +51,8 @@ def run_stage_rows(run: MatchRun) -> list[dict]:
         rows.append({"key": key, "label": STAGE_LABELS.get(key, key), "seconds": seconds,
                      "count": run.counts.get(f"stage:{key}")})
     return rows
+
+
+def import_reports_recent(limit: int = 20):
+    """The latest imports, whoever ran them (upload, command or the scraper's API): 1 query."""
+    return ImportReport.objects.select_related("user").order_by("-created_at")[:limit]
