@@ -243,7 +243,7 @@ def test_an_uploaded_catalogue_is_imported_by_a_worker_the_page_following_it_to_
 
     holder = threading.Thread(target=hold_row)
     holder.start()
-    held.wait(10)
+    assert held.wait(10)
     try:
         response = upload(client, data)
         assert response.status_code == 302
