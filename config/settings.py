@@ -138,6 +138,7 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=20 * 60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "matcher.tasks.image_fetch*": {"queue": "ingest"},
+    "matcher.tasks.import_*": {"queue": "ingest"},
     "matcher.tasks.match_*": {"queue": "vision"},
     "matcher.tasks.llm_*": {"queue": "llm"},
     "pricing.tasks.*": {"queue": "default"},
@@ -166,8 +167,19 @@ if env.str("MEDIA_STORAGE", default="local") == "s3":
     }
 else:
     _media_backend = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# Uploaded import files: untrusted, never served. Locally a folder outside MEDIA_ROOT (which /media/
+# serves); on S3 a prefix of the same private bucket, so a worker on another machine can read them.
+IMPORT_UPLOAD_DIR = env.path("IMPORT_UPLOAD_DIR", default=VAR_DIR / "imports")
+_imports_backend: dict[str, Any] = (
+    {**_media_backend, "OPTIONS": {**_media_backend["OPTIONS"], "location": "imports"}}
+    if _media_backend["BACKEND"].startswith("storages.")
+    else {"BACKEND": "django.core.files.storage.FileSystemStorage",
+          "OPTIONS": {"location": IMPORT_UPLOAD_DIR, "base_url": None, "file_permissions_mode": 0o600,
+                      "directory_permissions_mode": 0o700}}
+)
 STORAGES = {
     "default": _media_backend,
+    "imports": _imports_backend,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
         if not DEBUG
@@ -233,6 +245,10 @@ IMPORT_ALLOWED_ROOTS = env.list("IMPORT_ALLOWED_ROOTS", default=[])
 IMAGE_FETCH_MAX_RETRIES = env.int("IMAGE_FETCH_MAX_RETRIES", default=4)
 IMAGE_FETCH_RETRY_BASE_S = env.float("IMAGE_FETCH_RETRY_BASE_S", default=30.0)
 IMAGE_FETCH_RETRY_MAX_S = env.float("IMAGE_FETCH_RETRY_MAX_S", default=30 * 60.0)
+# Imports uploaded in the browser (/matcher/imports/): the largest file, and how long a running import
+# may go without finishing a row before a redelivered task takes it over (a worker that died mid-file).
+IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+IMPORT_UPLOAD_LEASE_S = env.int("IMPORT_UPLOAD_LEASE_S", default=120)
 # The scraper's JSON endpoint: listings per request and request body size.
 INGEST_API_MAX_ITEMS = env.int("INGEST_API_MAX_ITEMS", default=500)
 INGEST_API_MAX_BODY_BYTES = env.int("INGEST_API_MAX_BODY_BYTES", default=4 * 1024 * 1024)

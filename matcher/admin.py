@@ -231,11 +231,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
 class ImportReportAdmin(admin.ModelAdmin):
     """What an import did, read-only: the rows it refused and the rows it imported with a warning, by line."""
 
-    list_display = ["id", "kind", "source", "created", "updated", "unchanged", "failed", "warned", "user", "created_at"]
-    list_filter = ["kind"]
+    list_display = ["id", "kind", "source", "status", "created", "updated", "unchanged", "failed", "warned", "user",
+                    "created_at"]
+    list_filter = ["kind", "status"]
     list_select_related = ["user"]
-    readonly_fields = ("kind", "source", "user", "created_at", "created", "updated", "unchanged", "failed",
-                       "errors_display", "warned", "warnings_display")
+    readonly_fields = ("kind", "source", "user", "created_at", "status", "rows_total", "rows_done", "error",
+                       "created", "updated", "unchanged", "failed", "errors_display", "warned", "warnings_display")
     fields = readonly_fields
 
     def has_add_permission(self, request) -> bool:  # noqa: ANN001 - imports make reports, people read them

@@ -4,6 +4,8 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http import HttpRequest
 
 from matcher import images
 
@@ -41,3 +43,41 @@ class ImageSearchForm(forms.Form):
         if data.get("url") and not data["url"].lower().startswith(("http://", "https://")):
             raise forms.ValidationError("http(s) URL만 사용할 수 있습니다.")
         return data
+
+
+class ImportUploadForm(forms.Form):
+    """A catalogue or listings file for the worker to import; the file itself is checked by the service
+    (matcher.services.import_upload_accept), with the commands' messages."""
+
+    kind = forms.ChoiceField(
+        label="가져올 종류",
+        choices=[("catalog", "카탈로그 (우리 SKU와 가격)"), ("listings", "경쟁 상품 (몰별 리스팅)")],
+        widget=forms.RadioSelect,
+        error_messages={"required": "가져올 종류를 고르세요.", "invalid_choice": "가져올 종류를 고르세요."},
+    )
+    # Last in the form: a body cut off at the size limit keeps the fields before it.
+    file = forms.FileField(
+        label="파일 (CSV 또는 JSON Lines, UTF-8)",
+        error_messages={"required": "파일을 고르세요.", "empty": "빈 파일입니다 (empty file)."},
+    )
+
+
+class UploadSizeLimit(FileUploadHandler):
+    """Stops storing an upload once it passes `max_bytes`: the rest of the body is read and dropped, so
+    a huge file never reaches memory or disk, and the page can still answer with the limit."""
+
+    def __init__(self, request: HttpRequest, max_bytes: int) -> None:
+        super().__init__(request)
+        self.max_bytes = max_bytes
+        self.received = 0
+        self.exceeded = False
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.received > self.max_bytes:
+            self.exceeded = True
+            raise StopUpload(connection_reset=False)
+        return raw_data  # on to Django's own handlers, which keep the file
+
+    def file_complete(self, file_size: int) -> None:
+        return None

@@ -464,10 +464,36 @@ class ApiToken(models.Model):
 
 
 class ImportReport(models.Model):
-    """What an import did: counts, the rejected rows and the rows imported with a warning, by line."""
+    """What an import did: counts, the rejected rows and the rows imported with a warning, by line.
 
-    kind = models.CharField(max_length=20)  # catalog / listings / api
-    source = models.CharField(max_length=500)
+    A browser upload is imported by a worker: the report exists from the upload on (queued), counts
+    its rows as they land (running) and ends done, or failed with `error`. Commands and the API import
+    at once and write their report done.
+    """
+
+    class Kind(models.TextChoices):
+        CATALOG = "catalog", "카탈로그"
+        LISTINGS = "listings", "경쟁 상품"
+        API = "api", "API"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "대기 중"
+        RUNNING = "running", "가져오는 중"
+        DONE = "done", "완료"
+        FAILED = "failed", "실패"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    source = models.CharField(max_length=500, help_text="the file's path, or an upload's own name (display only)")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DONE)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    stored_name = models.CharField(
+        max_length=200, blank=True, default="", help_text="an upload's file in the private imports storage"
+    )
+    error = models.TextField(blank=True, default="", help_text="why a worker's import failed")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="worker runs of an upload (a crash re-runs it)")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="a running import's last row")
+    finished_at = models.DateTimeField(null=True, blank=True)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)

@@ -1,7 +1,7 @@
 """Reads that pages need, with a fixed number of queries each."""
 from __future__ import annotations
 
-from matcher.models import MatchRun
+from matcher.models import ImportReport, MatchRun
 
 
 def run_list(limit: int = 50):
@@ -29,3 +29,8 @@ def run_stage_rows(run: MatchRun) -> list[dict]:
         rows.append({"key": key, "label": STAGE_LABELS.get(key, key), "seconds": seconds,
                      "count": run.counts.get(f"stage:{key}")})
     return rows
+
+
+def import_reports_recent(limit: int = 20):
+    """The latest imports, whoever ran them (upload, command or the scraper's API): 1 query."""
+    return ImportReport.objects.select_related("user").order_by("-created_at")[:limit]

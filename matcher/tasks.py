@@ -75,6 +75,32 @@ def image_fetch_product_images(self: Task, product_id: int) -> dict:
     return _image_fetch(self, "product", product_id)
 
 
+# --- Imports uploaded in the browser (routed to the `ingest` queue by the import_ prefix) ----------
+
+
+# acks_late + reject_on_worker_lost: a worker that dies mid-file leaves the message to be delivered
+# again, and the rerun imports the file from its first row (rows are idempotent). A redelivery while
+# the first run is still alive (its heartbeat fresh) waits a lease and looks again. The time limits
+# stay under the broker's visibility timeout (an hour), so a slow file is never delivered twice.
+@shared_task(
+    bind=True,
+    name="matcher.tasks.import_upload_run",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    soft_time_limit=50 * 60,
+    time_limit=55 * 60,
+)
+def import_upload_run(self: Task, report_id: int) -> str | None:
+    from matcher.services.import_upload import ImportBusy, import_upload_process
+
+    try:
+        report = import_upload_process(report_id=report_id)
+    except ImportBusy:
+        raise self.retry(countdown=settings.IMPORT_UPLOAD_LEASE_S) from None
+    return report.status if report else None
+
+
 # --- LLM ------------------------------------------------------------------------------------------
 # Routed to the `llm` queue by the llm_ prefix, so paid calls scale (and stop) on their own workers.
 

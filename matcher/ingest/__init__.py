@@ -15,7 +15,7 @@ endpoint call, so the three entry points validate identically.
 from __future__ import annotations
 
 from matcher.ingest.errors import FileFormatError, RowError
-from matcher.ingest.files import FileKind, SourceRow, file_format, read_rows
+from matcher.ingest.files import FileKind, SourceRow, file_format, read_rows, read_rows_data
 from matcher.ingest.image_sources import IMAGE_SEPARATOR, ImageSource, resolve_local_image
 from matcher.ingest.money import MAX_KRW, parse_krw
 from matcher.ingest.rows import (
@@ -66,5 +66,6 @@ __all__ = [
     "parse_krw",
     "parse_listing_row",
     "read_rows",
+    "read_rows_data",
     "resolve_local_image",
 ]

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from matcher.ingest.errors import FileFormatError
 
-__all__ = ["FileKind", "SourceRow", "file_format", "read_rows"]
+__all__ = ["FileKind", "SourceRow", "file_format", "read_rows", "read_rows_data"]
 
 FileKind = Literal["csv", "jsonl"]
 
@@ -27,7 +27,9 @@ class SourceRow:
     error: str | None = None
 
 
-def file_format(path: Path) -> FileKind:
+def file_format(path: Path | str) -> FileKind:
+    """The format a file name says (`path` may be a bare upload name; only its extension counts)."""
+    path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "csv"
@@ -36,15 +38,14 @@ def file_format(path: Path) -> FileKind:
     raise FileFormatError(f"지원하지 않는 파일 형식입니다: {path.name} (use .csv, .jsonl or .ndjson)")
 
 
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
+def _decode(data: bytes, *, name: str) -> str:
     try:
         # utf-8-sig drops the byte-order mark Excel writes in front of "CSV UTF-8" files.
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise FileFormatError(
-            f"{path.name}: UTF-8이 아닙니다 ({line}행). Excel에서는 'CSV UTF-8'로 저장하세요 "
+            f"{name}: UTF-8이 아닙니다 ({line}행). Excel에서는 'CSV UTF-8'로 저장하세요 "
             "(not UTF-8; CP949/EUC-KR files must be re-saved as UTF-8)"
         ) from None
 
@@ -63,8 +64,13 @@ def read_rows(path: Path, *, required: Sequence[str]) -> list[SourceRow]:
     Raises FileFormatError when the file as a whole cannot be read (encoding, header). The rows are
     read up front: a 50,000-SKU catalogue is a few megabytes, and the progress bar needs the count.
     """
-    kind = file_format(path)
-    text = _decode(path)
+    return read_rows_data(Path(path).read_bytes(), name=Path(path).name, required=required)
+
+
+def read_rows_data(data: bytes, *, name: str, required: Sequence[str]) -> list[SourceRow]:
+    """`read_rows` for bytes already in hand (a browser upload); `name` gives the format and the messages."""
+    kind = file_format(name)
+    text = _decode(data, name=Path(name).name)
     if kind == "csv":
         return list(_csv_rows(text, required=required))
     return list(_jsonl_rows(text))

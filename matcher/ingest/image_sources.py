@@ -84,7 +84,11 @@ def image_sources(
         elif len(scheme) > 1:  # 'C:\…' parses with scheme 'c'; anything longer is a URL scheme
             raise RowError(f"images: http(s)만 받습니다 (scheme not allowed: {scheme!r})")
         elif base_dir is None:
-            raise RowError(f"images: 이 경로에서는 http(s) URL만 받습니다 (URLs only here: {item[:200]!r})")
+            # A browser upload or an API batch has no folder its paths could be relative to.
+            raise RowError(
+                "images: 업로드한 파일과 API에서는 로컬 이미지 경로를 읽을 수 없습니다. http(s) 이미지 URL을 쓰세요 "
+                f"(local image paths cannot be read here; image URLs only: {item[:200]!r})"
+            )
         else:
             path = resolve_local_image(item, base_dir=base_dir, allowed_roots=allowed_roots)
             sources.append(ImageSource(source=item, path=path))

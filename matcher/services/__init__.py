@@ -9,6 +9,12 @@ from matcher.services.api_tokens import (
     api_token_hash,
 )
 from matcher.services.image_fetch import ImageFetchSummary, image_fetch_backoff, image_refs_fetch
+from matcher.services.import_upload import (
+    ImportBusy,
+    UploadTooLarge,
+    import_upload_accept,
+    import_upload_process,
+)
 from matcher.services.ingest import (
     IMPORT_REPORT_MAX_ERRORS,
     RowOutcome,
@@ -20,6 +26,7 @@ from matcher.services.ingest import (
     listings_import,
     listings_import_items,
     product_import_row,
+    rows_import,
 )
 from matcher.services.lexicon import lexicon_load
 from matcher.services.thresholds import threshold_set_create, thresholds_active, thresholds_validate
@@ -28,7 +35,9 @@ __all__ = [
     "ApiTokenRefused",
     "IMPORT_REPORT_MAX_ERRORS",
     "ImageFetchSummary",
+    "ImportBusy",
     "RowOutcome",
+    "UploadTooLarge",
     "api_token_authenticate",
     "api_token_create",
     "api_token_hash",
@@ -36,6 +45,8 @@ __all__ = [
     "image_fetch_backoff",
     "image_refs_fetch",
     "image_store",
+    "import_upload_accept",
+    "import_upload_process",
     "lexicon_load",
     "listing_fingerprint_compute",
     "listing_fingerprint_refresh",
@@ -43,6 +54,7 @@ __all__ = [
     "listings_import",
     "listings_import_items",
     "product_import_row",
+    "rows_import",
     "threshold_set_create",
     "thresholds_active",
     "thresholds_validate",

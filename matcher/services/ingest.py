@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -307,7 +308,9 @@ def _import_rows(
             parsed = parse(values or {})
             with transaction.atomic():
                 outcome = write(row=parsed, report=report)
-                ImportReport.objects.filter(pk=report.pk).update(**{outcome.status: F(outcome.status) + 1})
+                ImportReport.objects.filter(pk=report.pk).update(
+                    **{outcome.status: F(outcome.status) + 1}, rows_done=F("rows_done") + 1, heartbeat_at=Now()
+                )
         except ingest.RowError as exc:
             outcome = RowOutcome(status="error", errors=exc.reasons)
         except IntegrityError:
@@ -316,7 +319,9 @@ def _import_rows(
         except DatabaseError as exc:
             outcome = RowOutcome(status="error", errors=[f"데이터베이스 오류 (database error: {type(exc).__name__})"])
         if outcome.status == "error":
-            ImportReport.objects.filter(pk=report.pk).update(failed=F("failed") + 1)
+            ImportReport.objects.filter(pk=report.pk).update(
+                failed=F("failed") + 1, rows_done=F("rows_done") + 1, heartbeat_at=Now()
+            )
             if len(errors) < IMPORT_REPORT_MAX_ERRORS:
                 errors.append({"line": line, "sku": _row_sku(values), "errors": outcome.errors})
         else:
@@ -328,7 +333,12 @@ def _import_rows(
                     warnings.append({"line": line, "sku": _row_sku(values), "warnings": outcome.warnings})
         outcomes.append(outcome)
     ImportReport.objects.filter(pk=report.pk).update(
-        errors=errors, warnings=warnings, warned=warned, product_ids=sorted(touched)
+        errors=errors,
+        warnings=warnings,
+        warned=warned,
+        product_ids=sorted(touched),
+        status=ImportReport.Status.DONE,
+        finished_at=Now(),
     )
     report.refresh_from_db()
     return outcomes
@@ -339,12 +349,16 @@ def _row_sku(values: dict | None) -> str:
     return str(sku)[:64] if sku else ""
 
 
-def _import_file(*, kind: str, path: Path, user, progress: bool) -> ImportReport:
-    required = ingest.CATALOG_REQUIRED if kind == "catalog" else ingest.LISTING_REQUIRED
-    source_rows = ingest.read_rows(path, required=required)  # FileFormatError before anything is written
-    base_dir = path.resolve().parent
-    roots = settings.IMPORT_ALLOWED_ROOTS
-    if kind == "catalog":
+def rows_import(
+    *, report: ImportReport, source_rows: Sequence[ingest.SourceRow], base_dir: Path | None, progress: bool = False
+) -> list[RowOutcome]:
+    """Import a file's rows onto its report (kind catalog or listings), which ends done.
+
+    `base_dir` is the folder local image paths are read from; None (a browser upload) takes image
+    URLs only and refuses a local path on its row.
+    """
+    roots = settings.IMPORT_ALLOWED_ROOTS if base_dir is not None else ()
+    if report.kind == ImportReport.Kind.CATALOG:
 
         def parse(values: dict) -> object:
             return ingest.parse_catalog_row(values, base_dir=base_dir, allowed_roots=roots)
@@ -357,14 +371,25 @@ def _import_file(*, kind: str, path: Path, user, progress: bool) -> ImportReport
             return ingest.parse_listing_row(values, now=now, default_tz=tz, base_dir=base_dir, allowed_roots=roots)
 
         write = listing_import_row
-    report = ImportReport.objects.create(kind=kind, source=str(path)[:500], user=user)
-    _import_rows(
+    return _import_rows(
         report=report,
         rows=[(r.line, r.values, r.error) for r in source_rows],
         parse=parse,
         write=write,
         progress=progress,
     )
+
+
+def import_required_columns(kind: str) -> Sequence[str]:
+    return ingest.CATALOG_REQUIRED if kind == ImportReport.Kind.CATALOG else ingest.LISTING_REQUIRED
+
+
+def _import_file(*, kind: str, path: Path, user, progress: bool) -> ImportReport:
+    source_rows = ingest.read_rows(path, required=import_required_columns(kind))  # FileFormatError: no write
+    report = ImportReport.objects.create(
+        kind=kind, source=str(path)[:500], user=user, status=ImportReport.Status.RUNNING, rows_total=len(source_rows)
+    )
+    rows_import(report=report, source_rows=source_rows, base_dir=path.resolve().parent, progress=progress)
     return report
 
 
@@ -391,7 +416,9 @@ def listings_import_items(*, items: Sequence[object], user, source: str) -> tupl
             rows.append((index, {str(k).strip().lower(): v for k, v in item.items()}, None))
         else:
             rows.append((index, None, "항목이 JSON 객체가 아닙니다 (item is not an object)"))
-    report = ImportReport.objects.create(kind="api", source=source[:500], user=user)
+    report = ImportReport.objects.create(
+        kind="api", source=source[:500], user=user, status=ImportReport.Status.RUNNING, rows_total=len(rows)
+    )
     outcomes = _import_rows(report=report, rows=rows, parse=parse, write=listing_import_row, progress=False)
     return report, outcomes
 

@@ -40,6 +40,9 @@ def test_a_token_from_before_scopes_keeps_both_and_expires_in_a_year(client):
         token = ApiToken.objects.get(name="old")
         assert token.scopes == ["ingest", "export"]
         assert timedelta(days=364) < token.expires_at - timezone.now() <= timedelta(days=365)
+        # The endpoints run today's models (an import report has grown columns since 0009): the rest of
+        # the migrations first, as an upgrade would run them.
+        call_command("migrate", verbosity=0)
         assert client.get(reverse("pricing:api_changes"), HTTP_AUTHORIZATION="Bearer pm_old").status_code == 200
         ingest = client.post(reverse("matcher:api_listings"), data=b'{"listings": []}',
                              content_type="application/json", HTTP_AUTHORIZATION="Bearer pm_old")

@@ -129,7 +129,7 @@ def test_valid_items_land_and_invalid_items_get_their_own_errors(client, token, 
     assert "decimal" in results[1]["errors"][0]
     assert "unknown SKU" in results[2]["errors"][0]
     assert "not an object" in results[3]["errors"][0]
-    assert "URLs only" in results[4]["errors"][0]
+    assert "image URLs only" in results[4]["errors"][0]
     assert "integer KRW only" in results[5]["errors"][0]
     report = ImportReport.objects.get(pk=data["report_id"])
     assert (report.kind, report.created, report.failed, report.user.username) == ("api", 1, 5, "scraper")

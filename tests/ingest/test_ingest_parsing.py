@@ -120,7 +120,7 @@ def test_it_refuses_image_schemes_other_than_http(image):
 
 
 def test_without_an_import_folder_local_paths_are_refused():
-    with pytest.raises(RowError, match="URLs only"):
+    with pytest.raises(RowError, match="image URLs only"):
         ingest.parse_catalog_row(catalog(images="a.jpg"), base_dir=None)
 
 
