@@ -37,6 +37,7 @@ def _concrete(route: str) -> str:
                   .replace("<match_id>", "99999999").replace("<claim_id>", "99999999")
                   .replace("<proposal_id>", "99999999").replace("<change_id>", "99999999")
                   .replace("<run_id>", "99999999").replace("<report_id>", "99999999")
+                  .replace("<alert_id>", "99999999")
                   .replace("<sku>", "NO-SUCH-SKU")
                   .replace("<path>", "no/such/file.jpg"))
 
