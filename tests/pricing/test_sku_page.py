@@ -11,9 +11,16 @@ from django.utils import timezone
 
 from matcher.models import Match, Product
 from pricing import services
-from pricing.models import CompetitorPriceObservation, PriceAuditEntry, PriceChange, PriceProposal, PricingPolicy
+from pricing.models import (
+    CompetitorPriceObservation,
+    PriceAuditEntry,
+    PriceChange,
+    PriceProposal,
+    PricingPolicy,
+)
 from review.models import Claim, ReviewDecision
 from tests.factories import ListingImageFactory
+from tests.pricing import test_catalogue_price
 from tests.pricing.factories import (
     PricingListingFactory,
     PricingMatchFactory,
@@ -26,6 +33,8 @@ from tests.pricing.factories import (
 from tests.pricing.test_pricing_worker import wait_for
 
 pytestmark = pytest.mark.django_db
+
+catalogue = test_catalogue_price.catalogue  # the fixture importing a one-row catalogue through the command
 
 
 def price_of(product: Product) -> int:
@@ -393,3 +402,21 @@ def test_the_page_runs_the_same_number_of_queries_whatever_the_listings_and_hist
         response = client.get(page_url(product))
 
     assert len(response.context["page"].listings) == n
+
+
+def test_a_catalogue_imports_price_change_reads_as_the_import_with_its_report(client, catalogue):
+    # The real producer: the import command writes the change and its audit row's cause.
+    admin = pricing_admin(username="importer")
+    product = PricingProductFactory(sku="HUB-IMP", price=100_000, cost=60_000)
+    _, report = catalogue("HUB-IMP", price="95000", cost="60000", user="importer")
+    client.force_login(admin)
+
+    response = client.get(page_url(product))
+
+    newest = response.context["page"].history[0]
+    assert newest.point.kind == PriceChange.Kind.IMPORT and newest.point.our_price == 95_000
+    assert newest.cause == f"catalogue_import:report={report.pk}"
+    label = f"카탈로그 가져오기 · 가져오기 보고서 #{report.pk}"
+    assert f'<a href="/admin/matcher/importreport/{report.pk}/change/" class="sku-cause">{label}</a>' in (
+        response.content.decode()
+    )
