@@ -8,14 +8,15 @@ audit entries. ``listing_rows`` (the table alone, after an overturn) runs 3: pro
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef
-from django.db.models.functions import JSONObject
+from django.db.models import F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, JSONObject
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -119,6 +120,16 @@ def policy_lines(policy: rules.Policy) -> list[PolicyLine]:
 
 # --- the competitor listings -------------------------------------------------------------------------
 
+
+def pair_url(match_id: int) -> str:
+    """The pair's page in the review app."""
+    return f"{_queue_url()}?match={match_id}"
+
+
+@functools.cache
+def _queue_url() -> str:
+    return reverse("review:queue")  # once per process: a page may link hundreds of pairs
+
 STATUS_LABELS = {
     "auto": "자동 매칭",
     "matched": "확정 (검토자)",
@@ -128,42 +139,58 @@ STATUS_LABELS = {
 }
 
 
+def ago(then: datetime, now: datetime) -> str:
+    """"방금", "5분 전", "3시간 전", "2일 전": how long since a listing was seen, in Korean."""
+    seconds = max(int((now - then).total_seconds()), 0)
+    if seconds < 60:
+        return "방금"
+    if seconds < 3600:
+        return f"{seconds // 60}분 전"
+    if seconds < 86400:
+        return f"{seconds // 3600}시간 전"
+    return f"{seconds // 86400}일 전"
+
+
+def _status(match: Match | None) -> str:
+    if match is None:
+        return "none"
+    if match.status == Match.Status.MATCHED:
+        return "matched" if match.decided_by_human else "auto"
+    if match.status == Match.Status.PENDING:
+        return "review"
+    return "rejected"
+
+
 @dataclass
 class ListingRow:
+    """One listing as the table shows it; everything computed once (a SKU may have hundreds)."""
+
     listing: Listing
     match: Match | None
     thumb_url: str
     total: int  # as the policy counts it (with or without shipping)
     counts: bool
     why_not: str  # Korean, when it does not count
+    seen_ago: str
+    seen_at: str
     followed: bool = False
+    status: str = field(init=False)  # auto | matched | review | rejected | none
+    status_label: str = field(init=False)
+    overturn: str | None = field(init=False)  # "reject" / "approve" when a reviewer may overturn it here
+    overturn_url: str = field(init=False)
+    pair_url: str = field(init=False)
+    confidence: str = field(init=False)
 
-    @property
-    def status(self) -> str:
+    def __post_init__(self) -> None:
         m = self.match
-        if m is None:
-            return "none"
-        if m.status == Match.Status.MATCHED:
-            return "matched" if m.decided_by_human else "auto"
-        if m.status == Match.Status.PENDING:
-            return "review"
-        return "rejected"
-
-    @property
-    def status_label(self) -> str:
-        label = STATUS_LABELS[self.status]
-        if self.status == "rejected" and self.match is not None and not self.match.decided_by_human:
-            label += " (자동)"
-        return label
-
-    @property
-    def overturn(self) -> str | None:
-        """"reject" or "approve" when a reviewer may overturn this pair from the SKU page."""
-        return overturn_action(self.match) if self.match is not None else None
-
-    @property
-    def pair_url(self) -> str:
-        return f"{reverse('review:queue')}?match={self.match.pk}" if self.match is not None else ""
+        self.status = _status(m)
+        self.status_label = STATUS_LABELS[self.status]
+        if self.status == "rejected" and m is not None and not m.decided_by_human:
+            self.status_label += " (자동)"
+        self.overturn = overturn_action(m) if m is not None else None
+        self.overturn_url = reverse("pricing:listing_overturn", args=[m.pk]) if self.overturn and m else ""
+        self.pair_url = pair_url(m.pk) if m is not None else ""
+        self.confidence = f"{m.confidence:.2f}" if m is not None else ""
 
 
 def _listings(product: Product) -> list[Listing]:
@@ -175,6 +202,8 @@ def _listings(product: Product) -> list[Listing]:
     return list(
         Listing.objects.filter(product=product)
         .select_related("match")
+        # The evidence and reasons are the pair page's; here they would only be decoded and dropped.
+        .defer("match__evidence", "match__reasons")
         .annotate(first_photo=first_photo)
         .order_by("id")
     )
@@ -222,6 +251,8 @@ def listing_rows_of(listings: list[Listing], policy: rules.Policy, now: datetime
                 total=candidate.total(policy.include_shipping),
                 counts=counts,
                 why_not="" if counts else _why_not(match, candidate, policy, now),
+                seen_ago=ago(listing.last_seen, now),
+                seen_at=timezone.localtime(listing.last_seen).strftime("%Y-%m-%d %H:%M"),
             )
         )
     best = rules.cheapest(counted, policy)
@@ -249,6 +280,14 @@ class CauseView:
 _REVIEW = {CauseKind.REVIEW_APPROVE, CauseKind.REVIEW_REJECT, CauseKind.REVIEW_UNDO}
 
 
+class CauseViews(dict[str, "CauseView | None"]):
+    """cause_view per distinct text, for one page (a history repeats a handful of causes)."""
+
+    def __missing__(self, text: str) -> CauseView | None:
+        view = self[text] = cause_view(text)
+        return view
+
+
 def cause_view(text: str) -> CauseView | None:
     """A stored cause in Korean with a link to what it names; a string our code did not write is shown
     as it is (matcher.causes reads only its own strings)."""
@@ -259,7 +298,7 @@ def cause_view(text: str) -> CauseView | None:
         return CauseView(label=text)
     url = ""
     if cause.kind in _REVIEW and cause.ref is not None:
-        url = f"{reverse('review:queue')}?match={cause.ref}"
+        url = pair_url(cause.ref)
     elif cause.kind in (CauseKind.REVIEW_BULK_APPROVE, CauseKind.REVIEW_BULK_REJECT):
         url = reverse("review:stats")
     elif cause.kind == CauseKind.MATCH_RUN:
@@ -271,10 +310,6 @@ def cause_view(text: str) -> CauseView | None:
     elif cause.kind == CauseKind.POLICY_CHANGE and cause.ref is not None:
         url = reverse("admin:pricing_policyauditentry_change", args=[cause.ref])
     return CauseView(label=cause.label, url=url)
-
-
-def run_url(run_id: int | None) -> str:
-    return f"{reverse('pricing:index')}#run-{run_id}" if run_id else ""
 
 
 KIND_LABELS = {
@@ -289,29 +324,59 @@ KIND_LABELS = {
 class HistoryRow:
     point: selectors.HistoryPoint
     kind_label: str
-    cause: str  # as stored; the page shows it through the ``cause`` filter
+    cause_text: str  # as stored
+    cause: CauseView | None
     run_id: int | None = None
     proposal_id: int | None = None
 
 
-def history_rows(points: list[selectors.HistoryPoint], audit_by_change: dict[int, PriceAuditEntry]) -> list[HistoryRow]:
-    """Newest first; a change's cause is its proposal's, or its audit row's for changes without one
-    (a catalogue import)."""
+@dataclass
+class ProposalRow:
+    proposal: PriceProposal
+    cause: CauseView | None
+
+
+@dataclass
+class AuditRow:
+    entry: PriceAuditEntry
+    cause: CauseView | None
+
+
+HISTORY_ROWS_SHOWN = 100  # the table; the chart draws every point and the CSV has every row
+
+
+def telling(points: list[selectors.HistoryPoint]) -> list[selectors.HistoryPoint]:
+    """The points that say something: every change, and each observation whose cheapest competitor
+    (price or mall) or our price differs from the point before (a re-evaluation that found the same
+    is left to the chart and the CSV)."""
+    kept: list[selectors.HistoryPoint] = []
+    seen: tuple[object, ...] | None = None
+    for p in points:
+        state = (p.competitor, p.mall, p.our_price)
+        if p.is_change or state != seen:
+            kept.append(p)
+        if not p.is_change:
+            seen = state
+        else:
+            seen = (p.competitor, seen[1] if seen else "", p.our_price)
+    return kept
+
+
+def history_rows(points: list[selectors.HistoryPoint], causes: CauseViews) -> list[HistoryRow]:
+    """The newest HISTORY_ROWS_SHOWN telling points, newest first; a change's cause (``cause`` annotated on
+    the change, see sku_page) is its proposal's, or its audit row's for a change without one (an import)."""
     rows: list[HistoryRow] = []
-    for p in reversed(points):
+    for p in list(reversed(telling(points)))[:HISTORY_ROWS_SHOWN]:
         cause_text = ""
         run_id = proposal_id = None
         if p.change is not None:
             change = p.change
             run_id, proposal_id = change.run_id, change.proposal_id
-            if change.proposal is not None:
-                cause_text = change.proposal.cause
-            elif change.pk in audit_by_change:
-                cause_text = audit_by_change[change.pk].cause
+            cause_text = getattr(change, "cause", "") or ""
         elif p.observation is not None:
             cause_text = p.observation.cause
-        rows.append(HistoryRow(point=p, kind_label=KIND_LABELS.get(p.kind, p.kind), cause=cause_text,
-                               run_id=run_id, proposal_id=proposal_id))
+        rows.append(HistoryRow(point=p, kind_label=KIND_LABELS.get(p.kind, p.kind), cause_text=cause_text,
+                               cause=causes[cause_text], run_id=run_id, proposal_id=proposal_id))
     return rows
 
 
@@ -365,8 +430,9 @@ class SkuPage:
     policy_lines: list[PolicyLine]
     listings: list[ListingRow]
     history: list[HistoryRow]
-    proposals: list[PriceProposal]
-    audit: list[PriceAuditEntry]
+    history_total: int
+    proposals: list[ProposalRow]
+    audit: list[AuditRow]
     chart: dict[str, Any]
     now: datetime
     counts: dict[str, int] = field(default_factory=dict)
@@ -386,8 +452,9 @@ class SkuPage:
         return self.product.price - followed.total if followed is not None else None
 
     @property
-    def pending_proposals(self) -> list[PriceProposal]:
-        return [p for p in self.proposals if p.status == PriceProposal.Status.PENDING]
+    def history_cut(self) -> bool:
+        """The table stopped at HISTORY_ROWS_SHOWN rows."""
+        return len(self.history) >= HISTORY_ROWS_SHOWN
 
 
 def sku_page(sku: str, now: datetime | None = None) -> SkuPage:
@@ -397,9 +464,11 @@ def sku_page(sku: str, now: datetime | None = None) -> SkuPage:
     policy = selectors.policy_for_product(product)
     listings = listing_rows_of(_listings(product), policy, now)
     limit = selectors.HISTORY_LIMIT
-    changes = list(
+    audit_cause = PriceAuditEntry.objects.filter(change_id=OuterRef("pk")).order_by("id").values("cause")[:1]
+    changes: list[PriceChange] = list(
         PriceChange.objects.filter(product=product)
-        .select_related("user", "proposal")
+        .select_related("user")
+        .annotate(cause=Coalesce(F("proposal__cause"), Subquery(audit_cause), Value("")))
         .order_by("-created_at", "-id")[:limit]
     )
     observations = list(
@@ -411,10 +480,13 @@ def sku_page(sku: str, now: datetime | None = None) -> SkuPage:
         .order_by("-created_at", "-id")[:PROPOSALS_SHOWN]
     )
     audit = list(
-        PriceAuditEntry.objects.filter(product=product).select_related("user").order_by("-created_at", "-id")[:limit]
+        PriceAuditEntry.objects.filter(product=product).select_related("user").order_by("-created_at", "-id")[
+            :AUDIT_SHOWN
+        ]
     )
     points = selectors.history_points(product, changes, observations)
     floor = floor_view(product, policy)
+    causes = CauseViews()
     counts: dict[str, int] = {}
     for row in listings:
         counts[row.status] = counts.get(row.status, 0) + 1
@@ -424,9 +496,10 @@ def sku_page(sku: str, now: datetime | None = None) -> SkuPage:
         floor=floor,
         policy_lines=policy_lines(policy),
         listings=listings,
-        history=history_rows(points, {a.change_id: a for a in audit if a.change_id}),
-        proposals=proposals,
-        audit=audit[:AUDIT_SHOWN],
+        history=history_rows(points, causes),
+        history_total=len(points),
+        proposals=[ProposalRow(p, causes[p.cause]) for p in proposals],
+        audit=[AuditRow(a, causes[a.cause]) for a in audit],
         chart=chart_data(product, points, proposals, floor.amount, now),
         now=now,
         counts=counts,

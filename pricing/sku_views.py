@@ -40,6 +40,8 @@ def _context(request: HttpRequest, page: sku_page.SkuPage, **extra: object) -> d
         "can_review": is_merchandiser(request.user),
         "can_decide": is_admin(request.user),
         "reasons": RejectReason.choices,
+        "review_url": reverse("review:queue"),
+        "runs_url": reverse("pricing:index"),
         **extra,
     }
 

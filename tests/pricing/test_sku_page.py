@@ -415,8 +415,23 @@ def test_a_catalogue_imports_price_change_reads_as_the_import_with_its_report(cl
 
     newest = response.context["page"].history[0]
     assert newest.point.kind == PriceChange.Kind.IMPORT and newest.point.our_price == 95_000
-    assert newest.cause == f"catalogue_import:report={report.pk}"
+    assert newest.cause_text == f"catalogue_import:report={report.pk}"
     label = f"카탈로그 가져오기 · 가져오기 보고서 #{report.pk}"
     assert f'<a href="/admin/matcher/importreport/{report.pk}/change/" class="sku-cause">{label}</a>' in (
         response.content.decode()
     )
+
+
+def test_the_history_table_keeps_changes_and_observations_that_moved_and_the_chart_keeps_all(client):
+    client.force_login(pricing_merchandiser())
+    product = PricingProductFactory(price=100_000)
+    start = timezone.now() - timedelta(hours=10)
+    for hour, cheapest in enumerate([99_000, 99_000, 99_000, 98_000, 98_000]):
+        CompetitorPriceObservation.objects.create(product=product, observed_at=start + timedelta(hours=hour),
+                                                  cheapest_total=cheapest, cheapest_mall="무신사", our_price=100_000)
+
+    response = client.get(page_url(product))
+
+    page = response.context["page"]
+    assert [h.point.competitor for h in page.history] == [98_000, 99_000]
+    assert len(page.chart["competitor"]) == 5 + 1  # every observation, carried to now
