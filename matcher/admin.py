@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 
 from matcher import models
+from matcher.causes import Cause, CauseKind
 from matcher.services import threshold_set_create, thresholds_validate
 from matcher.signals import catalogue_changed_on_commit
 
@@ -62,7 +63,7 @@ class ProductAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if not change or {"cost", "min_price", "active"} & set(form.changed_data):
             # The floor may have moved above our price: re-price now, not at the next full recalculation.
-            catalogue_changed_on_commit(product_ids=[obj.pk], cause=f"admin:product={obj.pk}", actor_id=request.user.pk)
+            catalogue_changed_on_commit(product_ids=[obj.pk], cause=Cause(CauseKind.PRODUCT_ADMIN, obj.pk).text, actor_id=request.user.pk)
 
 
 class ListingImageInline(admin.TabularInline):

@@ -21,6 +21,7 @@ from django.db.models import Count, Prefetch, Q
 
 from matcher import llm, pipeline_config
 from matcher.analysis_cache import DbAnalysisCache, image_input
+from matcher.causes import Cause, CauseKind
 from matcher.decisions import (
     Row,
     our_images,
@@ -50,7 +51,7 @@ from matcher.signals import matches_changed_on_commit
 
 log = logging.getLogger(__name__)
 
-MATCH_RUN_CAUSE = "match_run"
+MATCH_RUN_CAUSE = Cause(CauseKind.MATCH_RUN).text
 
 
 # --- stage timing --------------------------------------------------------------------------------

@@ -167,12 +167,16 @@ def round_up(amount: int, unit: int) -> int:
     return -((-amount) // unit) * unit
 
 
+def floor_by_cost(product: ProductNumbers, policy: Policy) -> int:
+    """cost × (1 + minimum margin), rounded up to a whole won; 0 without a cost."""
+    if not product.cost:
+        return 0
+    return _ceil(Decimal(product.cost) * (Decimal(100) + policy.min_margin_percent) / Decimal(100))
+
+
 def floor_price(product: ProductNumbers, policy: Policy) -> int:
     """max(explicit minimum price, cost × (1 + minimum margin)), rounded up to a whole won; 0 if unknown."""
-    by_cost = 0
-    if product.cost:
-        by_cost = _ceil(Decimal(product.cost) * (Decimal(100) + policy.min_margin_percent) / Decimal(100))
-    return max(product.min_price or 0, by_cost)
+    return max(product.min_price or 0, floor_by_cost(product, policy))
 
 
 def counts(candidate: Candidate, policy: Policy, now: datetime) -> bool:

@@ -191,6 +191,9 @@ class HistoryPoint:
     reason: str = ""
     who: str = ""
     mall: str = ""
+    # The row behind the point, for pages that show more of it (its cause, run, proposal).
+    change: PriceChange | None = None
+    observation: CompetitorPriceObservation | None = None
 
 
 @dataclass
@@ -241,7 +244,7 @@ def history_points(
             ours = item.our_price
             points.append(
                 HistoryPoint(at=at, our_price=ours, competitor=competitor, is_change=False, kind="observation",
-                             mall=item.cheapest_mall)
+                             mall=item.cheapest_mall, observation=item)
             )
         else:
             assert isinstance(item, PriceChange)
@@ -249,7 +252,7 @@ def history_points(
             who = item.user.get_username() if item.user else ("자동" if item.automatic else "")
             points.append(
                 HistoryPoint(at=at, our_price=ours, competitor=competitor, is_change=True, kind=item.kind,
-                             old_price=item.old_price, reason=item.reason, who=who)
+                             old_price=item.old_price, reason=item.reason, who=who, change=item)
             )
     return points
 

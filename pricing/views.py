@@ -1,4 +1,5 @@
-"""Pages of the pricing app: the catalogue, proposals waiting, recent changes with rollback, per-SKU history."""
+"""Pages of the pricing app: the catalogue, proposals waiting, recent changes with rollback (the SKU page is
+in sku_views.py)."""
 from __future__ import annotations
 
 import logging
@@ -17,6 +18,7 @@ from django_htmx.http import trigger_client_event
 from config.http import HtmxHttpRequest
 from config.roles import admin_required, is_admin, reviewer_required
 from config.spreadsheet import SafeWriter
+from matcher.causes import Cause, CauseKind
 from matcher.models import Match
 from pricing import catalogue, selectors, services
 from pricing.dashboard import dashboard_figures
@@ -186,29 +188,9 @@ def halt(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required(reason=ADMINS_ONLY)
 def run_start(request: HttpRequest) -> HttpResponse:
-    run = services.pricing_run_create(cause="관리자 전체 재계산", product_ids=None, user=request.user)
+    run = services.pricing_run_create(cause=Cause(CauseKind.FULL_RUN).text, product_ids=None, user=request.user)
     messages.success(request, f"실행 #{run.pk}: SKU {len(run.product_ids):,}개를 다시 계산합니다.")
     return _back(request)
-
-
-@require_GET
-def sku_history(request: HttpRequest, sku: str) -> HttpResponse:
-    history = selectors.sku_history(sku)
-    points = history.points
-    chart = {
-        "labels": [timezone.localtime(p.at).strftime("%m-%d %H:%M") for p in points],
-        "ours": [p.our_price for p in points],
-        "competitor": [p.competitor for p in points],
-        "changes": [p.is_change for p in points],
-    }
-    context = {
-        "history": history,
-        "product": history.product,
-        "rows": list(reversed(points)),
-        "chart": chart,
-        "can_decide": is_admin(request.user),
-    }
-    return render(request, "pricing/sku_history.html", context)
 
 
 @require_GET
@@ -225,33 +207,6 @@ def pair_price_preview(request: HtmxHttpRequest, match_id: int) -> HttpResponse:
             logger.exception("price preview failed for match %s", match_id)
     template = "pricing/pair_price_preview.html#price" if request.htmx else "pricing/pair_price_preview.html"
     return render(request, template, {"preview": preview, "match": match})
-
-
-HISTORY_CSV_HEADER = ["time", "event", "our_price", "old_price", "cheapest_competitor", "cheapest_mall", "by", "reason"]
-
-
-@require_GET
-def sku_history_csv(request: HttpRequest, sku: str) -> HttpResponse:
-    history = selectors.sku_history(sku)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="price-history-{history.product.pk}.csv"'
-    response.write("\ufeff")  # Excel opens UTF-8 Korean correctly only with a BOM
-    writer = SafeWriter(response)
-    writer.writerow(HISTORY_CSV_HEADER)
-    for p in history.points:
-        writer.writerow(
-            [
-                timezone.localtime(p.at).isoformat(),
-                p.kind,
-                p.our_price,
-                p.old_price,
-                p.competitor,
-                p.mall,
-                p.who,
-                p.reason.replace("\n", " / "),
-            ]
-        )
-    return response
 
 
 # --- the catalogue ---------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
+from matcher.causes import Cause, CauseKind
 from matcher.decisions import (
     STATUS_FOR_BUCKET,
     decide_with_verdict,
@@ -48,7 +49,7 @@ BATCH_AWAITING_REASON = (
 )
 BATCH_ESCALATING_REASON = "LLM 상위 모델 일괄 검증 대기 (awaiting escalation batch verdict: {model})"
 # Re-pricing after a write-back follows the rule of a run's writes, under the run's cause.
-WRITE_BACK_CAUSE = "match_run"
+WRITE_BACK_CAUSE = Cause(CauseKind.MATCH_RUN).text
 
 
 # --- the marker ----------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from tqdm import tqdm
 
+from matcher import causes, ingest
 from matcher import images as image_io
-from matcher import ingest
 from matcher.models import FetchStatus, ImageFile, ImportReport, Listing, ListingImage, Product, ProductImage
 from matcher.signals import catalogue_changed_on_commit, catalogue_price_import
 from matcher.tasks import image_fetch_listing_images as image_fetch_listing_images_task
@@ -194,7 +194,7 @@ def product_import_row(*, row: ingest.CatalogRow, report: ImportReport | None = 
         )
         status = "created" if created else "updated"
     if not created and (price_changed or any(name in PRICE_INPUTS for name in changed_fields)):
-        cause = f"catalogue_import:report={report.pk}" if report else "catalogue_import"
+        cause = causes.catalogue_import(report.pk if report else None).text
         catalogue_changed_on_commit(
             product_ids=[product.pk], cause=cause, actor_id=report.user_id if report else None
         )

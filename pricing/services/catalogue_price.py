@@ -17,6 +17,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from matcher import causes
 from matcher.models import Product
 from pricing import rules, selectors
 from pricing.exceptions import PriceBelowFloor
@@ -60,7 +61,7 @@ def catalogue_price_record(
             old_price=change.old_price,
             new_price=price,
             reason=reason,
-            cause=f"catalogue_import:report={report_id}" if report_id else "catalogue_import",
+            cause=causes.catalogue_import(report_id).text,
             change=change,
             automatic=False,
             user_id=user_id,

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 
+from matcher.causes import Cause, CauseKind
 from matcher.models import Product
 from pricing.models import PolicyAuditEntry, PricingPolicy
 from pricing.services.runs import pricing_run_create
@@ -83,4 +84,4 @@ def _reprice_covered(*, policy: PricingPolicy, entry: PolicyAuditEntry, user: An
         products = products.filter(sku=policy.key)
     product_ids = list(products.order_by("pk").values_list("pk", flat=True))
     if product_ids:
-        pricing_run_create(cause=f"정책 변경 기록 #{entry.pk}", product_ids=product_ids, user=user)
+        pricing_run_create(cause=Cause(CauseKind.POLICY_CHANGE, entry.pk).text, product_ids=product_ids, user=user)

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from matcher.causes import Cause, CauseKind
 from matcher.models import Listing, Match, Product
 from pricing import rules, selectors
 from pricing.models import (
@@ -37,7 +38,7 @@ from review import selectors as review_selectors
 logger = logging.getLogger(__name__)
 
 PAUSED_REASON = "검토 대기열 품질 관리로 자동 가격 변경이 일시 중지되었습니다"
-DUE_CAUSE = "이동 한도 이후 재계산"
+DUE_CAUSE = Cause(CauseKind.LIMIT_RETRY).text
 
 
 def auto_pricing_paused() -> bool:

@@ -12,10 +12,12 @@ from review.services.decisions import (
     NOTE_MAX,
     Action,
     BulkResult,
+    decision_overturn,
     decision_record,
     decision_skip,
     decision_undo,
     decisions_bulk,
+    overturn_action,
 )
 from review.services.quality import audit_sample_draw, review_settings_update
 from review.services.thresholds import thresholds_save
@@ -32,10 +34,12 @@ __all__ = [
     "claim_pair",
     "claim_release",
     "claim_renew",
+    "decision_overturn",
     "decision_record",
     "decision_skip",
     "decision_undo",
     "decisions_bulk",
+    "overturn_action",
     "review_settings_update",
     "thresholds_save",
 ]

@@ -1,7 +1,8 @@
-"""Decisions on pairs: approve, reject, skip, undo and bulk decisions, each with its audit row.
+"""Decisions on pairs: approve, reject, skip, undo, bulk decisions and overturning a decided pair (from the
+SKU page), each with its audit row.
 
 When a decision changed a SKU's matches, `matcher.signals.matches_changed` is sent on commit with
-the SKU ids and a cause (`review:approve:match=12`, …); pricing re-prices and re-ranks from it.
+the SKU ids and a cause (`matcher.causes`: `review:approve:match=12`, …); pricing re-prices and re-ranks from it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from matcher import causes
 from matcher.models import Match
 from matcher.signals import matches_changed_on_commit
 from review import selectors
@@ -187,9 +189,69 @@ def decision_record(
     Claim.objects.filter(pk=claim.pk).update(released_at=now, release_reason=Claim.Release.DECIDED)
     _after_commit(
         product_ids=[match.product_id],
-        cause=f"review:{action}:match={match.pk}",
+        cause=causes.review_decision(action, match.pk).text,
         actor_id=user.pk,
         reprice_ids=[match.product_id] if status_after != match.status else [],
+        qc_changed=match.audit_sample,
+    )
+    return decision
+
+
+def overturn_action(match: Match) -> str | None:
+    """What overturning this pair means, or None if it cannot be overturned: an automatic match
+    (matched, no human decided it) can be rejected, a rejection (automatic or human) approved.
+    Pending pairs are decided in the queue; a reviewer's approval stands until the queue's undo."""
+    if match.status == Match.Status.MATCHED and not match.decided_by_human:
+        return Action.REJECT
+    if match.status == Match.Status.REJECTED:
+        return Action.APPROVE
+    return None
+
+
+@transaction.atomic
+def decision_overturn(*, user, match_id: int, action: str, reason: str = "", note: str = "") -> ReviewDecision:
+    """Overturn a decided pair from outside the queue (the SKU page): an automatic match → rejected (with a
+    reason), a rejection → matched. Audited exactly as a queue decision — one ReviewDecision row with the
+    snapshot, the pair marked decided by a human, the QC flag cleared, ``matches_changed`` on commit with
+    the reviewer as actor so pricing re-prices — and, like the queue, refused (ReviewRefused, nothing
+    written) while another reviewer holds the pair; an open lease on it is released as decided.
+    """
+    reason, note = _validated(action, reason, note)
+    now = timezone.now()
+    match = (
+        Match.objects.select_for_update(of=("self",))
+        .select_related("product", "listing", "thresholds")
+        .filter(pk=match_id)
+        .first()
+    )
+    if match is None:
+        raise ReviewRefused("이 항목은 더 이상 없습니다 (경쟁 상품이 삭제되었습니다).")
+    if overturn_action(match) != action:
+        raise ReviewRefused(
+            f"이 항목은 지금 '{match.get_status_display()}' 상태라 이 결정으로 뒤집을 수 없습니다. "
+            "화면을 새로 고쳐 주세요."
+        )
+    claim = (
+        Claim.objects.select_for_update().select_related("user").filter(match=match, released_at__isnull=True).first()
+    )
+    if claim is not None and claim.user_id != user.pk and claim.expires_at > now:
+        raise ReviewRefused(f"{claim.user.get_username()} 님이 검토 중인 항목입니다. 결정하지 않았습니다.")
+    status_after = Match.Status.MATCHED if action == Action.APPROVE else Match.Status.REJECTED
+    decision = _decision_row(
+        match=match, user=user, action=action, now=now, status_after=status_after, reason=reason, note=note,
+        claim_id=claim.pk if claim is not None else None,
+    )
+    decision.save()
+    Match.objects.filter(pk=match.pk).update(
+        status=status_after, decided_by_human=True, audit_sample=False, updated_at=now
+    )
+    if claim is not None:
+        Claim.objects.filter(pk=claim.pk).update(released_at=now, release_reason=Claim.Release.DECIDED)
+    _after_commit(
+        product_ids=[match.product_id],
+        cause=causes.review_decision(action, match.pk).text,
+        actor_id=user.pk,
+        reprice_ids=[match.product_id],
         qc_changed=match.audit_sample,
     )
     return decision
@@ -265,7 +327,7 @@ def decision_undo(*, user) -> ReviewDecision:
     undo.save()
     _after_commit(
         product_ids=[match.product_id],
-        cause=f"review:undo:match={match.pk}",
+        cause=causes.review_decision("undo", match.pk).text,
         actor_id=user.pk,
         reprice_ids=[match.product_id] if target.status_before != target.status_after else [],
         qc_changed=target.audit_item,
@@ -345,7 +407,7 @@ def decisions_bulk(
     result.done = decided_ids
     _after_commit(
         product_ids=[m.product_id for m in decided],
-        cause=f"review:bulk_{action}",
+        cause=causes.review_bulk(action).text,
         actor_id=user.pk,
         reprice_ids=[m.product_id for m in decided if m.status != status_after],
         qc_changed=any(m.audit_sample for m in decided),

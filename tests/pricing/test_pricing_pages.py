@@ -138,16 +138,17 @@ def test_the_sku_history_shows_the_chart_data_and_the_table_in_fixed_queries(cli
         match.listing.save()
         services.reprice_product(product_id=product.pk, cause="test")
 
-    # session, user, groups ×2, product, changes, observations, proposals, audit entries
-    with django_assert_max_num_queries(9):
+    # session, user, groups, the kill switch banner, product, policy, listings, changes, observations,
+    # proposals, audit entries
+    with django_assert_max_num_queries(11):
         response = client.get(reverse("pricing:sku_history", args=["HIST-1"]))
 
     html = response.content.decode()
     assert response.status_code == 200
     chart = json.loads(html.split('id="pr-history-data" type="application/json">')[1].split("</script>")[0])
-    assert chart["ours"][-1] == 95_400
-    assert chart["competitor"][-1] == 95_500
-    assert chart["changes"].count(True) == 4
+    assert chart["ours"][-1]["y"] == 95_400
+    assert chart["competitor"][-1]["y"] == 95_500
+    assert len(chart["changes"]) == 4
     assert "chart-4.6.1.umd.min.js" in html
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;몰" in html

@@ -61,7 +61,7 @@ def test_approval_rejection_and_rollback_move_the_price_through_the_worker_and_a
     client.force_login(admin)
     page = client.get(reverse("pricing:sku_history", args=["FLOW-1"])).content.decode()
     chart = json.loads(page.split('id="pr-history-data" type="application/json">')[1].split("</script>")[0])
-    assert chart["ours"][-1] == 96_900 and chart["changes"][-1] is True
+    assert chart["ours"][-1]["y"] == 96_900 and chart["changes"][-1]["y"] == 96_900
     assert "무신사" in page
 
     # 2. The reviewer later rejects that pair: the price is re-derived from the remaining match.
