@@ -27,43 +27,53 @@ app.autodiscover_tasks()
 #   run finishes on its own. On the default queue: the vision workers may all be busy with batches.
 # - alerts_evaluate_task opens, keeps or clears the alerts (competitor below our floor, proposals waiting,
 #   automatic pricing paused, stale listings, LLM spend); each finished match run also runs it.
-app.conf.beat_schedule = {
-    "match-runs-heal": {
-        "task": "matcher.tasks.match_runs_heal",
-        "schedule": float(settings.MATCHER_BATCH_HEAL_S),
-        "options": {"queue": "default", "expires": max(1, settings.MATCHER_BATCH_HEAL_S - 1)},
-    },
-    "match-changed-listings": {
-        "task": "matcher.tasks.match_changed_listings",
-        "schedule": 60 * 60.0,
-        "options": {"queue": "default", "expires": 59 * 60},
-    },
-    "llm-batch-resume": {
-        "task": "matcher.tasks.llm_batch_resume",
-        "schedule": 5 * 60.0,
-        "options": {"queue": "llm", "expires": 4 * 60},
-    },
-    "pricing-reprice-due": {
-        "task": "pricing.tasks.reprice_due_task",
-        "schedule": 15 * 60.0,
-        "options": {"expires": 14 * 60},
-    },
-    "pricing-webhook-redeliver": {
-        "task": "pricing.tasks.webhook_redeliver_pending",
-        "schedule": 10 * 60.0,
-        "options": {"expires": 9 * 60},
-    },
-    "pricing-alerts-evaluate": {
-        "task": "pricing.tasks.alerts_evaluate_task",
-        "schedule": float(settings.ALERT_EVALUATE_S),
-        "options": {"expires": max(1, settings.ALERT_EVALUATE_S - 1)},
-    },
-    "review-audit-sample-daily": {
-        "task": "review.tasks.audit_sample_draw_task",
-        "schedule": crontab(hour=6, minute=0),
-        "options": {"expires": 60 * 60},
-    },
-}
+#
+# Built when Celery configures itself, not at import: two intervals come from Django's settings, and
+# reading them here would configure Django the moment anything imports `config` (the benchmarks
+# import it before pointing DATABASE_URL at their own database).
+def beat_schedule() -> dict[str, dict[str, object]]:
+    return {
+        "match-runs-heal": {
+            "task": "matcher.tasks.match_runs_heal",
+            "schedule": float(settings.MATCHER_BATCH_HEAL_S),
+            "options": {"queue": "default", "expires": max(1, settings.MATCHER_BATCH_HEAL_S - 1)},
+        },
+        "match-changed-listings": {
+            "task": "matcher.tasks.match_changed_listings",
+            "schedule": 60 * 60.0,
+            "options": {"queue": "default", "expires": 59 * 60},
+        },
+        "llm-batch-resume": {
+            "task": "matcher.tasks.llm_batch_resume",
+            "schedule": 5 * 60.0,
+            "options": {"queue": "llm", "expires": 4 * 60},
+        },
+        "pricing-reprice-due": {
+            "task": "pricing.tasks.reprice_due_task",
+            "schedule": 15 * 60.0,
+            "options": {"expires": 14 * 60},
+        },
+        "pricing-webhook-redeliver": {
+            "task": "pricing.tasks.webhook_redeliver_pending",
+            "schedule": 10 * 60.0,
+            "options": {"expires": 9 * 60},
+        },
+        "pricing-alerts-evaluate": {
+            "task": "pricing.tasks.alerts_evaluate_task",
+            "schedule": float(settings.ALERT_EVALUATE_S),
+            "options": {"expires": max(1, settings.ALERT_EVALUATE_S - 1)},
+        },
+        "review-audit-sample-daily": {
+            "task": "review.tasks.audit_sample_draw_task",
+            "schedule": crontab(hour=6, minute=0),
+            "options": {"expires": 60 * 60},
+        },
+    }
+
+
+@app.on_after_configure.connect
+def _schedule(sender: Celery, **_: object) -> None:
+    sender.conf.beat_schedule = beat_schedule()
 
 
 @worker_process_init.connect

@@ -60,3 +60,15 @@ def test_dead_workers_batches_are_healed_often_and_off_the_busy_vision_queue():
     [entry] = [e for e in app.conf.beat_schedule.values() if e["task"] == "matcher.tasks.match_runs_heal"]
     assert entry["schedule"] == settings.MATCHER_BATCH_HEAL_S < settings.MATCHER_BATCH_LEASE_S
     assert entry["options"]["queue"] == "default"
+
+
+def test_importing_the_celery_app_does_not_configure_django():
+    """The benchmarks import `config` before they point DATABASE_URL at their own database: if the import
+    read Django's settings, `make bench` would write its catalogue into the working database."""
+    import subprocess
+    import sys
+
+    code = "import config; from django.conf import settings; print(settings.configured)"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "False"
