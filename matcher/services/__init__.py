@@ -9,6 +9,7 @@ from matcher.services.api_tokens import (
     api_token_hash,
 )
 from matcher.services.image_fetch import ImageFetchSummary, image_fetch_backoff, image_refs_fetch
+from matcher.services.image_refs import image_store
 from matcher.services.import_upload import (
     ImportBusy,
     UploadTooLarge,
@@ -19,7 +20,6 @@ from matcher.services.ingest import (
     IMPORT_REPORT_MAX_ERRORS,
     RowOutcome,
     catalog_import,
-    image_store,
     listing_fingerprint_compute,
     listing_fingerprint_refresh,
     listing_import_row,

@@ -11,7 +11,8 @@ from django.db.models import F
 
 from matcher import images as image_io
 from matcher.models import FetchStatus, ListingImage, ProductImage
-from matcher.services.ingest import image_store, listing_fingerprint_refresh
+from matcher.services.image_refs import image_store
+from matcher.services.ingest import listing_fingerprint_refresh
 
 
 @dataclass

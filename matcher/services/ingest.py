@@ -1,19 +1,18 @@
-"""Catalogue and listing ingest: image storage, one imported row, a whole file or API batch with its report.
+"""Catalogue and listing ingest: one imported row, a whole file or API batch with its report.
 
 The CSV/JSONL commands and the scraper's JSON endpoint share these writes: one row, one transaction,
 the row's image references written with it. Parsing and validation live in the matcher/ingest/ package;
-reading and vetting image bytes in the matcher/images/ package.
+reading and vetting image bytes in the matcher/images/ package; storing them and a row's image
+references in matcher/services/image_refs.py.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
@@ -21,8 +20,8 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from matcher import causes, ingest
-from matcher import images as image_io
-from matcher.models import FetchStatus, ImageFile, ImportReport, Listing, ListingImage, Product, ProductImage
+from matcher.models import ImportReport, Listing, ListingImage, Product, ProductImage
+from matcher.services.image_refs import image_refs_sync, local_images
 from matcher.signals import catalogue_changed_on_commit, catalogue_price_import
 from matcher.tasks import image_fetch_listing_images as image_fetch_listing_images_task
 from matcher.tasks import image_fetch_product_images as image_fetch_product_images_task
@@ -42,109 +41,6 @@ class RowOutcome:
     warnings: list[str] = field(default_factory=list)  # imported, but someone should look
 
 
-def image_store(*, data: bytes) -> ImageFile:
-    """The ImageFile for these bytes: the existing row when the content hash is known, else a new one.
-
-    Raises images.ImageRejected for anything that is not an acceptable image. The caller caps the
-    size while reading. The file is written before the row; a rolled-back caller leaves at most an
-    unreferenced, content-named file that the next import of the same bytes reuses.
-    """
-    if len(data) > settings.IMAGE_MAX_BYTES:
-        raise image_io.ImageRejected(f"파일이 너무 큽니다 (larger than {settings.IMAGE_MAX_BYTES} bytes)")
-    digest = hashlib.sha256(data).hexdigest()
-    existing = ImageFile.objects.filter(sha256=digest).first()
-    if existing is not None:
-        return existing
-    sniffed = image_io.sniff(data, max_pixels=settings.IMAGE_MAX_PIXELS)
-    storage = ImageFile._meta.get_field("file").storage
-    name = f"images/{digest[:2]}/{digest}.{sniffed.extension}"
-    if not storage.exists(name):
-        name = storage.save(name, ContentFile(data))
-    try:
-        # A savepoint: another worker storing the same bytes at the same moment must not
-        # abort the caller's transaction.
-        with transaction.atomic():
-            return ImageFile.objects.create(
-                sha256=digest,
-                file=name,
-                width=sniffed.width,
-                height=sniffed.height,
-                format=sniffed.format,
-                bytes=len(data),
-            )
-    except IntegrityError:
-        return ImageFile.objects.get(sha256=digest)
-
-
-def _local_images(sources: Sequence[ingest.ImageSource]) -> dict[str, ImageFile]:
-    """Store a row's local image files now (the fast path); a bad file fails the row before any write."""
-    stored: dict[str, ImageFile] = {}
-    for src in sources:
-        if src.path is None:
-            continue
-        try:
-            data = image_io.read_local(src.path, max_bytes=settings.IMAGE_MAX_BYTES)
-            stored[src.source] = image_store(data=data)
-        except image_io.ImageError as exc:
-            raise ingest.RowError(f"images: {src.source}: {exc.reason}") from None
-    return stored
-
-
-def _image_refs_sync(
-    model: type[ProductImage | ListingImage],
-    *,
-    owner_field: str,
-    owner_id: int,
-    sources: Sequence[ingest.ImageSource],
-    local: dict[str, ImageFile],
-    order_matters: bool,
-) -> tuple[bool, bool]:
-    """Make the owner's image references match the row; returns (changed, needs_fetch).
-
-    Positions always follow the row; a new order alone is a change only where order means
-    something (our first product photo is the main one; a scraper's order is incidental).
-
-    A URL seen before keeps its downloaded image. A URL whose download failed is tried again:
-    a re-import is the natural moment to retry, and does not count as a change of the row.
-    """
-    existing = {ref.source: ref for ref in model.objects.filter(**{owner_field: owner_id})}
-    wanted = {src.source for src in sources}
-    changed = needs_fetch = False
-    stale = [ref.pk for source, ref in existing.items() if source not in wanted]
-    if stale:
-        model.objects.filter(pk__in=stale).delete()
-        changed = True
-    for position, src in enumerate(sources):
-        ref = existing.get(src.source)
-        if ref is None:
-            image = local.get(src.source)
-            model.objects.create(
-                **{owner_field: owner_id},
-                source=src.source,
-                position=position,
-                image=image,
-                fetch_status=FetchStatus.OK if image else FetchStatus.PENDING,
-            )
-            changed = True
-            needs_fetch = needs_fetch or image is None
-            continue
-        update: dict[str, object] = {}
-        if ref.position != position:
-            update["position"] = position
-            changed = changed or order_matters
-        if src.source in local:
-            image = local[src.source]
-            if ref.image_id != image.pk or ref.fetch_status != FetchStatus.OK:
-                update.update(image=image, fetch_status=FetchStatus.OK, fetch_error="")
-                changed = True
-        elif ref.fetch_status == FetchStatus.FAILED:
-            update.update(fetch_status=FetchStatus.PENDING, fetch_error="", fetch_attempts=0)
-            needs_fetch = True
-        if update:
-            model.objects.filter(pk=ref.pk).update(**update)
-    return changed, needs_fetch
-
-
 # What our price depends on besides matches: when one of these changes, the SKU is re-priced.
 PRICE_INPUTS = ("cost", "min_price", "active")
 
@@ -157,7 +53,7 @@ def product_import_row(*, row: ingest.CatalogRow, report: ImportReport | None = 
     (`signals.catalogue_price_import`), which checks it against the floor and audits it, or refuses
     the row. A new SKU starts at the imported price, checked against its floor the same way.
     """
-    local = _local_images(row.images)
+    local = local_images(row.images)
     fields = {
         "product_number": row.product_number,
         "product_number_norm": row.product_number_norm,
@@ -198,7 +94,7 @@ def product_import_row(*, row: ingest.CatalogRow, report: ImportReport | None = 
         catalogue_changed_on_commit(
             product_ids=[product.pk], cause=cause, actor_id=report.user_id if report else None
         )
-    images_changed, needs_fetch = _image_refs_sync(
+    images_changed, needs_fetch = image_refs_sync(
         ProductImage,
         owner_field="product_id",
         owner_id=product.pk,
@@ -238,7 +134,7 @@ def listing_import_row(*, row: ingest.ListingRow, report: ImportReport | None = 
     product_id = Product.objects.filter(sku=row.sku).values_list("pk", flat=True).first()
     if product_id is None:
         raise ingest.RowError(f"sku: 카탈로그에 없는 SKU입니다 (unknown SKU {row.sku!r}; import the catalogue first)")
-    local = _local_images(row.images)
+    local = local_images(row.images)
     fields = {
         "mall": row.mall,
         "seller": row.seller,
@@ -265,7 +161,7 @@ def listing_import_row(*, row: ingest.ListingRow, report: ImportReport | None = 
         if row.seen_at < listing.first_seen:
             listing.first_seen = row.seen_at
             update_fields.append("first_seen")
-    images_changed, needs_fetch = _image_refs_sync(
+    images_changed, needs_fetch = image_refs_sync(
         ListingImage,
         owner_field="listing_id",
         owner_id=listing.pk,
