@@ -333,6 +333,9 @@ GEMINI_PROMPT_VERSION = env.str("GEMINI_PROMPT_VERSION", default="verify_v1")
 # price, answers within hours); smaller runs and single SKUs verify online. 0: always online.
 GEMINI_BATCH_MIN_PAIRS = env.int("GEMINI_BATCH_MIN_PAIRS", default=2500)
 GEMINI_DAILY_SPEND_CAP_USD = Decimal(env.str("GEMINI_DAILY_SPEND_CAP_USD", default="20"))
+# Who decides price proposals: admins always; merchandisers too for moves up to this many percent
+# (0: admins only, the default). pricing/deciders.py.
+PROPOSAL_MERCHANDISER_MAX_CHANGE_PERCENT = Decimal(env.str("PROPOSAL_MERCHANDISER_MAX_CHANGE_PERCENT", default="0"))
 USD_TO_KRW = Decimal(env.str("USD_TO_KRW", default="1400"))
 # USD per million tokens (input, output); batch jobs are billed at half.
 GEMINI_PRICES_PER_MTOK = {

@@ -8,7 +8,7 @@ POSTs redirect back to the page without JavaScript.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from config.http import HtmxHttpRequest
-from config.roles import admin_required, is_admin, is_merchandiser, reviewer_required
+from config.roles import forbidden, is_admin, is_merchandiser, reviewer_required
 from config.spreadsheet import SafeWriter
 from matcher.models import Match
 from pricing import selectors, services, sku_page
@@ -97,7 +97,7 @@ def listing_overturn(request: HtmxHttpRequest, match_id: int) -> HttpResponse:
 
 
 @require_POST
-@admin_required(reason=ADMINS_ONLY)
+@reviewer_required(reason=ADMINS_ONLY)
 def proposal_decide(request: HtmxHttpRequest, proposal_id: int) -> HttpResponse:
     """Approve or reject one of the SKU's proposals from its page (the same services and rule as /pricing/)."""
     proposal = get_object_or_404(PriceProposal.objects.select_related("product"), pk=proposal_id)
@@ -112,6 +112,8 @@ def proposal_decide(request: HtmxHttpRequest, proposal_id: int) -> HttpResponse:
             notice = f"제안 #{proposal_id}을 거절했습니다."
     except PriceProposal.DoesNotExist:
         error = "제안을 찾을 수 없습니다."
+    except PermissionDenied as exc:  # not theirs to decide: the 403 page says why and who can
+        return forbidden(request, str(exc))
     except ValidationError as exc:
         error = " ".join(exc.messages)
     sku = proposal.product.sku

@@ -6,7 +6,7 @@ import logging
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from config.http import HtmxHttpRequest
-from config.roles import admin_required, is_admin, reviewer_required
+from config.roles import admin_required, forbidden, is_admin, reviewer_required
 from config.spreadsheet import SafeWriter
 from matcher.causes import Cause, CauseKind
 from matcher.models import Match
@@ -40,8 +40,11 @@ def _back(request: HttpRequest) -> HttpResponseRedirect:
 
 
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: HtmxHttpRequest) -> HttpResponse:
     page = selectors.pending_proposals(request.GET.get("page"))
+    if request.htmx and request.htmx.target == "pr-proposals":
+        # After a decision (the "pricing-changed" event): the waiting list and its count, fresh.
+        return render(request, "pricing/index.html#proposals", {"page": page, "can_decide": is_admin(request.user)})
     context = {
         "page": page,
         "changes": selectors.recent_changes(),
@@ -53,18 +56,20 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 def _proposal_row(request: HttpRequest, proposal_id: int, error: str = "") -> HttpResponse:
-    context = {"p": selectors.proposal_row(proposal_id), "can_decide": True, "row_error": error}
+    context = {"p": selectors.proposal_row(proposal_id), "can_decide": is_admin(request.user), "row_error": error}
     response = render(request, "pricing/index.html#proposal-row", context)
     return trigger_client_event(response, CHANGED_EVENT) if not error else response
 
 
 @require_POST
-@admin_required(reason=ADMINS_ONLY)
+@reviewer_required(reason=ADMINS_ONLY)
 def proposal_approve(request: HtmxHttpRequest, proposal_id: int) -> HttpResponse:
     get_object_or_404(PriceProposal, pk=proposal_id)  # an unknown id is a 404, not a service error
     error = ""
     try:
         services.proposal_approve(proposal_id=proposal_id, user=request.user)
+    except PermissionDenied as exc:  # not theirs to decide: the 403 page says why and who can
+        return forbidden(request, str(exc))
     except ValidationError as exc:
         error = " ".join(exc.messages)
     if request.htmx:
@@ -77,12 +82,14 @@ def proposal_approve(request: HtmxHttpRequest, proposal_id: int) -> HttpResponse
 
 
 @require_POST
-@admin_required(reason=ADMINS_ONLY)
+@reviewer_required(reason=ADMINS_ONLY)
 def proposal_reject(request: HtmxHttpRequest, proposal_id: int) -> HttpResponse:
     get_object_or_404(PriceProposal, pk=proposal_id)
     error = ""
     try:
         services.proposal_reject(proposal_id=proposal_id, user=request.user, note=request.POST.get("note", "")[:200])
+    except PermissionDenied as exc:
+        return forbidden(request, str(exc))
     except ValidationError as exc:
         error = " ".join(exc.messages)
     if request.htmx:

@@ -6,6 +6,7 @@ outbox row in one transaction; the webhook is sent after commit. Callers import 
 (`from pricing import services`).
 """
 
+from pricing.deciders import proposal_decide_refusal, proposal_move_percent
 from pricing.exceptions import PriceBelowFloor, WebhookDeliveryError
 from pricing.services.catalogue_price import catalogue_price_record
 from pricing.services.halt import HALTED_REASON, auto_pricing_halt_current, auto_pricing_halt_set
@@ -47,6 +48,8 @@ __all__ = [
     "pricing_run_create",
     "pricing_run_execute",
     "proposal_approve",
+    "proposal_decide_refusal",
+    "proposal_move_percent",
     "proposal_reject",
     "proposals_decide_bulk",
     "reprice_due",

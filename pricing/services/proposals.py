@@ -1,21 +1,24 @@
-"""An admin's decisions on waiting proposals: approve (apply), reject, or many at once."""
+"""Decisions on waiting proposals: approve (apply), reject, or many at once — by whoever
+`pricing.deciders` allows (admins; merchandisers for small moves when the shop says so)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from matcher.models import Match, Product
 from pricing import rules, selectors
+from pricing.deciders import proposal_decide_refusal
 from pricing.models import PriceAuditEntry, PriceProposal
 from pricing.services.repricing import apply_proposal, lock_product, match_snapshot, state_refresh
 
 
-def _lock_proposal(proposal_id: int) -> tuple[PriceProposal, Product]:
-    """Lock the SKU, then its proposal, then check it still waits.
+def _lock_proposal(proposal_id: int, user) -> tuple[PriceProposal, Product]:  # noqa: ANN001
+    """Lock the SKU, then its proposal, then check it still waits and `user` may decide it
+    (PermissionDenied with the reason otherwise).
 
     Always the product row first, as reprice_product does, so an approval racing a re-evaluation
     queues behind it instead of deadlocking.
@@ -25,6 +28,9 @@ def _lock_proposal(proposal_id: int) -> tuple[PriceProposal, Product]:
     proposal = PriceProposal.objects.select_for_update().get(pk=proposal_id)
     if proposal.status != PriceProposal.Status.PENDING:
         raise ValidationError(f"이미 처리된 제안입니다 ({proposal.get_status_display()}).")
+    refusal = proposal_decide_refusal(user, proposal)
+    if refusal:
+        raise PermissionDenied(refusal)
     assert product is not None
     return proposal, product
 
@@ -32,7 +38,7 @@ def _lock_proposal(proposal_id: int) -> tuple[PriceProposal, Product]:
 @transaction.atomic
 def proposal_approve(*, proposal_id: int, user) -> PriceProposal:
     """An admin applies a waiting proposal; refused if the price or the followed match moved on since."""
-    proposal, product = _lock_proposal(proposal_id)
+    proposal, product = _lock_proposal(proposal_id, user)
     if product.price != proposal.old_price:
         raise ValidationError("제안 이후 가격이 바뀌었습니다. 다시 계산해 주세요.")
     match = (
@@ -50,7 +56,7 @@ def proposal_approve(*, proposal_id: int, user) -> PriceProposal:
 
 @transaction.atomic
 def proposal_reject(*, proposal_id: int, user, note: str = "") -> PriceProposal:
-    proposal, product = _lock_proposal(proposal_id)
+    proposal, product = _lock_proposal(proposal_id, user)
     proposal.status = PriceProposal.Status.REJECTED
     proposal.decided_by = user
     proposal.decided_at = timezone.now()
@@ -91,6 +97,8 @@ def proposals_decide_bulk(*, proposal_ids: list[int], approve: bool, user) -> Bu
                 proposal_approve(proposal_id=pid, user=user)
             else:
                 proposal_reject(proposal_id=pid, user=user)
+        except PermissionDenied as exc:
+            result.failed[pid] = str(exc)
         except (ValidationError, PriceProposal.DoesNotExist) as exc:
             result.failed[pid] = "; ".join(getattr(exc, "messages", [str(exc)]))
         else:

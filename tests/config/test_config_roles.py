@@ -36,7 +36,7 @@ def test_roles_come_from_the_groups_and_superusers_are_admins():
         ("post", reverse("review:thresholds_save")),
         ("post", reverse("review:audit_draw")),
         ("post", reverse("pricing:run_start")),
-        ("post", reverse("pricing:proposal_approve", args=[1])),
+        ("post", reverse("pricing:proposals_bulk")),  # deciding one proposal: tests/pricing/test_proposal_deciders.py
         ("post", reverse("matcher:run_start")),
         ("post", reverse("matcher:run_resume", args=[1])),
     ],

@@ -319,7 +319,7 @@ def test_a_merchandiser_sees_proposals_but_cannot_decide_them(client):
     html = client.get(page_url(product)).content.decode()
     refused = client.post(reverse("pricing:sku_proposal_decide", args=[proposal.pk]), {"action": "approve"})
 
-    assert f'id="proposal-{proposal.pk}"' in html and "제안 승인·거절은 관리자만" in html
+    assert f'id="proposal-{proposal.pk}"' in html and "가격 제안은 관리자만 승인·거절합니다" in html
     assert reverse("pricing:sku_proposal_decide", args=[proposal.pk]) not in html
     assert refused.status_code == 403 and price_of(product) == 100_000
 
