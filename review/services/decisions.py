@@ -149,6 +149,18 @@ def decision_record(
     """
     reason, note = _validated(action, reason, note)
     now = timezone.now()
+    match = _locked_match(match_id)
+    if not in_queue(match):
+        raise ReviewRefused(_already_decided_message(match.pk))
+    claim = _open_claim(match)
+    if claim is None or claim.user_id != user.pk or (claim_id is not None and claim.pk != claim_id):
+        _refuse_if_held_by_another(claim, user, now)
+        raise ReviewRefused("검토 잠금이 만료되어 이 항목을 결정할 수 없습니다. 다시 불러와 주세요.")
+    return _decide(match=match, user=user, action=action, now=now, reason=reason, note=note, claim=claim)
+
+
+def _locked_match(match_id: int) -> Match:
+    """The pair, row-locked, with what its decision snapshot reads; ReviewRefused when it is gone."""
     match = (
         Match.objects.select_for_update(of=("self",))
         .select_related("product", "listing", "thresholds")
@@ -157,36 +169,34 @@ def decision_record(
     )
     if match is None:
         raise ReviewRefused("이 항목은 더 이상 없습니다 (경쟁 상품이 삭제되었습니다).")
-    if not in_queue(match):
-        raise ReviewRefused(_already_decided_message(match.pk))
-    claim = (
-        Claim.objects.select_for_update()
-        .select_related("user")
-        .filter(match=match, released_at__isnull=True)
-        .first()
-    )
-    if claim is None or claim.user_id != user.pk or (claim_id is not None and claim.pk != claim_id):
-        if claim is not None and claim.user_id != user.pk and claim.expires_at > now:
-            raise ReviewRefused(
-                f"{claim.user.get_username()} 님이 검토 중인 항목입니다. 결정하지 않았습니다."
-            )
-        raise ReviewRefused("검토 잠금이 만료되어 이 항목을 결정할 수 없습니다. 다시 불러와 주세요.")
+    return match
+
+
+def _open_claim(match: Match) -> Claim | None:
+    return Claim.objects.select_for_update().select_related("user").filter(match=match, released_at__isnull=True).first()
+
+
+def _refuse_if_held_by_another(claim: Claim | None, user, now: datetime) -> None:  # noqa: ANN001
+    if claim is not None and claim.user_id != user.pk and claim.expires_at > now:
+        raise ReviewRefused(f"{claim.user.get_username()} 님이 검토 중인 항목입니다. 결정하지 않았습니다.")
+
+
+def _decide(
+    *, match: Match, user, action: str, now: datetime, reason: str, note: str, claim: Claim | None  # noqa: ANN001
+) -> ReviewDecision:
+    """Write an approve/reject: the audit row with its snapshot, the pair decided by a human (QC flag
+    cleared), the lease released as decided, and on commit `matches_changed` with the reviewer as actor."""
     status_after = Match.Status.MATCHED if action == Action.APPROVE else Match.Status.REJECTED
     decision = _decision_row(
-        match=match,
-        user=user,
-        action=action,
-        now=now,
-        status_after=status_after,
-        reason=reason,
-        note=note,
-        claim_id=claim.pk,
+        match=match, user=user, action=action, now=now, status_after=status_after, reason=reason, note=note,
+        claim_id=claim.pk if claim is not None else None,
     )
     decision.save()
     Match.objects.filter(pk=match.pk).update(
         status=status_after, decided_by_human=True, audit_sample=False, updated_at=now
     )
-    Claim.objects.filter(pk=claim.pk).update(released_at=now, release_reason=Claim.Release.DECIDED)
+    if claim is not None:
+        Claim.objects.filter(pk=claim.pk).update(released_at=now, release_reason=Claim.Release.DECIDED)
     _after_commit(
         product_ids=[match.product_id],
         cause=causes.review_decision(action, match.pk).text,
@@ -218,43 +228,16 @@ def decision_overturn(*, user, match_id: int, action: str, reason: str = "", not
     """
     reason, note = _validated(action, reason, note)
     now = timezone.now()
-    match = (
-        Match.objects.select_for_update(of=("self",))
-        .select_related("product", "listing", "thresholds")
-        .filter(pk=match_id)
-        .first()
-    )
-    if match is None:
-        raise ReviewRefused("이 항목은 더 이상 없습니다 (경쟁 상품이 삭제되었습니다).")
+    match = _locked_match(match_id)
     if overturn_action(match) != action:
         raise ReviewRefused(
             f"이 항목은 지금 '{match.get_status_display()}' 상태라 이 결정으로 뒤집을 수 없습니다. "
             "화면을 새로 고쳐 주세요."
         )
-    claim = (
-        Claim.objects.select_for_update().select_related("user").filter(match=match, released_at__isnull=True).first()
-    )
-    if claim is not None and claim.user_id != user.pk and claim.expires_at > now:
-        raise ReviewRefused(f"{claim.user.get_username()} 님이 검토 중인 항목입니다. 결정하지 않았습니다.")
-    status_after = Match.Status.MATCHED if action == Action.APPROVE else Match.Status.REJECTED
-    decision = _decision_row(
-        match=match, user=user, action=action, now=now, status_after=status_after, reason=reason, note=note,
-        claim_id=claim.pk if claim is not None else None,
-    )
-    decision.save()
-    Match.objects.filter(pk=match.pk).update(
-        status=status_after, decided_by_human=True, audit_sample=False, updated_at=now
-    )
-    if claim is not None:
-        Claim.objects.filter(pk=claim.pk).update(released_at=now, release_reason=Claim.Release.DECIDED)
-    _after_commit(
-        product_ids=[match.product_id],
-        cause=causes.review_decision(action, match.pk).text,
-        actor_id=user.pk,
-        reprice_ids=[match.product_id],
-        qc_changed=match.audit_sample,
-    )
-    return decision
+    claim = _open_claim(match)
+    _refuse_if_held_by_another(claim, user, now)
+    # An overturn always changes the status (overturn_action), so pricing always re-prices.
+    return _decide(match=match, user=user, action=action, now=now, reason=reason, note=note, claim=claim)
 
 
 @transaction.atomic
