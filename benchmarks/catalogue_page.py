@@ -22,7 +22,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from benchmarks.common import percentile
+from benchmarks.common import bench_merchandiser, percentile
 
 PREFIX = "CTB-"
 BRANDS = ("노스페이스", "파타고니아", "아크테릭스", "디스커버리", "코오롱스포츠", "K2", "블랙야크", "네파")
@@ -127,17 +127,6 @@ def ensure_catalogue(skus: int, listings: int) -> dict[str, Any]:
     return {"skus": skus, "listings": listings, "created": True, "create_s": round(time.perf_counter() - started, 1)}
 
 
-def _merchandiser():
-    from django.contrib.auth.models import Group, User
-
-    user, created = User.objects.get_or_create(username="bench_merchandiser")
-    if created:
-        user.set_unusable_password()
-        user.save()
-    user.groups.add(Group.objects.get(name="merchandiser"))
-    return user
-
-
 VIEWS = {  # figure name → query string (and whether htmx asked)
     "default": ("", False),
     "htmx": ("", True),
@@ -166,7 +155,7 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
     made = ensure_catalogue(skus, listings)
     setup_test_environment()  # lets the test client in (ALLOWED_HOSTS gains "testserver")
     client = Client()
-    client.force_login(_merchandiser())
+    client.force_login(bench_merchandiser())
     base = reverse("pricing:catalogue")
     results: dict[str, Any] = {"catalogue_dataset": made, "catalogue_skus": skus, "catalogue_listings": listings}
     for name, (query, htmx) in VIEWS.items():

@@ -256,3 +256,15 @@ def git_revision(repo: Path | None = None) -> str:
     except (OSError, subprocess.CalledProcessError):
         return ""
     return f"{rev}+changes" if changed else rev
+
+
+def bench_merchandiser():  # noqa: ANN201 - a Django User, imported after setup
+    """The merchandiser the page benchmarks log in as (created once in the bench database)."""
+    from django.contrib.auth.models import Group, User
+
+    user, created = User.objects.get_or_create(username="bench_merchandiser")
+    if created:
+        user.set_unusable_password()
+        user.save()
+    user.groups.add(Group.objects.get(name="merchandiser"))
+    return user

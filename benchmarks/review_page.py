@@ -17,7 +17,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from benchmarks.common import percentile
+from benchmarks.common import bench_merchandiser, percentile
 
 PREFIX = "RVB-"
 PER_SKU = 50
@@ -113,17 +113,6 @@ def ensure_backlog(pending: int) -> dict[str, Any]:
             "real_evidence": bool(evidence)}
 
 
-def _merchandiser():
-    from django.contrib.auth.models import Group, User
-
-    user, created = User.objects.get_or_create(username="bench_merchandiser")
-    if created:
-        user.set_unusable_password()
-        user.save()
-    user.groups.add(Group.objects.get(name="merchandiser"))
-    return user
-
-
 def _time(client, url: str, **headers: Any) -> tuple[float, Any]:
     t = time.perf_counter()
     response = client.get(url, **headers)
@@ -171,7 +160,7 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
     # Lets the test client hand back each response's template context (the cursor of the pair shown).
     setup_test_environment()
     client = Client()
-    client.force_login(_merchandiser())
+    client.force_login(bench_merchandiser())
     _time(client, reverse("review:queue"))  # warm-up: imports, template compilation, connection
 
     cpu = time.process_time()

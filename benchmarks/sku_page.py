@@ -94,7 +94,8 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
     from django.test.utils import CaptureQueriesContext, setup_test_environment
     from django.urls import reverse
 
-    from benchmarks.review_page import _merchandiser, _summary, _time
+    from benchmarks.common import bench_merchandiser
+    from benchmarks.review_page import _summary, _time
 
     requests = int(options.get("sku_requests") or (30 if quick else 200))
     made = ensure_sku()
@@ -103,7 +104,7 @@ def run(*, quick: bool, options: dict[str, Any]) -> dict[str, Any]:
     except RuntimeError:
         pass
     client = Client()
-    client.force_login(_merchandiser())
+    client.force_login(bench_merchandiser())
     url = reverse("pricing:sku_history", args=[SKU])
     _time(client, url)  # warm-up: imports, template compilation, connection
     full = [_time(client, url)[0] for _ in range(requests)]
